@@ -1,0 +1,67 @@
+//! Error type of the audio crate.
+//!
+//! Every error that concerns a file names the file. Errors are split, as symphonia does, into the
+//! kind of problem (unsupported, corrupt, empty, non-finite) so that callers can record a reason and
+//! skip the file.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while reading, converting or writing audio.
+#[derive(Debug, thiserror::Error)]
+pub enum AudioError {
+    /// The file could not be opened, read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file concerned.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The container or codec is not one audiotok decodes (e.g. Opus, NIST SPHERE, not audio).
+    #[error("{path}: unsupported audio: {reason}")]
+    Unsupported {
+        /// The file concerned.
+        path: PathBuf,
+        /// What was not supported.
+        reason: String,
+    },
+    /// The file is recognised but its data is invalid or cut short.
+    #[error("{path}: corrupt or truncated audio: {reason}")]
+    Corrupt {
+        /// The file concerned.
+        path: PathBuf,
+        /// What the decoder reported.
+        reason: String,
+    },
+    /// The file decodes to zero samples.
+    #[error("{path}: no audio samples (zero-length audio)")]
+    Empty {
+        /// The file concerned.
+        path: PathBuf,
+    },
+    /// The decoded signal holds NaN or infinite samples.
+    #[error("{path}: non-finite sample (NaN or infinity) at frame {frame}")]
+    NonFinite {
+        /// The file concerned.
+        path: PathBuf,
+        /// First frame (per channel) holding a non-finite value.
+        frame: u64,
+    },
+    /// The resampler rejected its parameters or failed.
+    #[error("resampling {from} Hz -> {to} Hz failed: {reason}")]
+    Resample {
+        /// Input rate.
+        from: u32,
+        /// Output rate.
+        to: u32,
+        /// libsoxr's message.
+        reason: String,
+    },
+    /// A parameter given by the caller is out of range.
+    #[error("invalid parameter: {0}")]
+    InvalidParameter(String),
+}
+
+/// Result alias for this crate.
+pub type Result<T> = std::result::Result<T, AudioError>;

@@ -1,0 +1,143 @@
+//! # audiotok-features
+//!
+//! Model inputs computed from mono signals, each matching a reference implementation:
+//!
+//! - [`whisper`]: transformers' `WhisperFeatureExtractor` log-mel (80 or 128 bins).
+//! - [`wav2vec2`]: the wav2vec2 / HuBERT zero-mean unit-variance normalisation.
+//! - [`meldb`]: librosa mel spectrogram in dB relative to the maximum (spectrogram tokenizers).
+//! - [`profiles`]: audio token counts per encoder (Qwen2-Audio, Whisper, HuBERT, SNAC, ...).
+//! - [`npy`]: NumPy `.npy` reading and writing.
+//!
+//! [`Extractor`] puts the feature kinds behind one interface for the CLI.
+
+mod error;
+pub mod mel;
+pub mod meldb;
+pub mod npy;
+pub mod profiles;
+pub mod stft;
+pub mod wav2vec2;
+pub mod whisper;
+
+use std::fmt;
+use std::str::FromStr;
+
+pub use error::{FeatureError, Result};
+pub use profiles::{Profile, TokenCount};
+
+/// A computed feature array.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Features {
+    /// Shape, outermost first (`(n_mels, frames)` for spectrograms, `(samples,)` for waveforms).
+    pub shape: Vec<usize>,
+    /// Values in C order.
+    pub data: Vec<f32>,
+    /// Leading frames (or samples) that hold real signal, the rest being padding: the number of
+    /// ones in the attention mask.
+    pub mask_ones: Option<usize>,
+}
+
+/// The feature kinds audiotok computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeatureKind {
+    /// Whisper log-mel, 128 bins (Whisper v3, Qwen2-Audio).
+    Whisper128,
+    /// Whisper log-mel, 80 bins.
+    Whisper80,
+    /// Normalised waveform for wav2vec2 / HuBERT.
+    Wav2Vec2,
+    /// Mel spectrogram in dB for spectrogram tokenizers.
+    MelDb,
+}
+
+impl FeatureKind {
+    /// Every kind, in CLI spelling.
+    pub const NAMES: &'static [&'static str] = &["whisper-128", "whisper-80", "wav2vec2", "mel-db"];
+
+    /// The sample rate the kind expects its input at.
+    pub fn sample_rate(self) -> u32 {
+        16_000
+    }
+}
+
+impl fmt::Display for FeatureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FeatureKind::Whisper128 => "whisper-128",
+            FeatureKind::Whisper80 => "whisper-80",
+            FeatureKind::Wav2Vec2 => "wav2vec2",
+            FeatureKind::MelDb => "mel-db",
+        })
+    }
+}
+
+impl FromStr for FeatureKind {
+    type Err = FeatureError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "whisper-128" => FeatureKind::Whisper128,
+            "whisper-80" => FeatureKind::Whisper80,
+            "wav2vec2" | "hubert" => FeatureKind::Wav2Vec2,
+            "mel-db" => FeatureKind::MelDb,
+            _ => {
+                return Err(FeatureError::Config(format!(
+                    "unknown feature kind '{s}'; known: {}",
+                    Self::NAMES.join(", ")
+                )))
+            }
+        })
+    }
+}
+
+/// Options shared by the extractors built from a [`FeatureKind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExtractorOptions {
+    /// Whisper padding mode.
+    pub whisper_padding: whisper::WhisperPadding,
+    /// Frames for mel-dB (`None`: no crop or pad; default 1024 through [`meldb::MelDbConfig`]).
+    pub meldb_frames: Option<Option<usize>>,
+}
+
+/// One planned extractor of any kind; reuse it across clips (plans and buffers are kept).
+pub enum Extractor {
+    /// Whisper log-mel.
+    Whisper(whisper::Whisper),
+    /// wav2vec2 normalisation.
+    Wav2Vec2,
+    /// mel-dB.
+    MelDb(meldb::MelDb),
+}
+
+impl Extractor {
+    /// Plans an extractor.
+    pub fn new(kind: FeatureKind, opts: ExtractorOptions) -> Self {
+        match kind {
+            FeatureKind::Whisper128 => Extractor::Whisper(whisper::Whisper::new(128, opts.whisper_padding)),
+            FeatureKind::Whisper80 => Extractor::Whisper(whisper::Whisper::new(80, opts.whisper_padding)),
+            FeatureKind::Wav2Vec2 => Extractor::Wav2Vec2,
+            FeatureKind::MelDb => {
+                let mut cfg = meldb::MelDbConfig::default();
+                if let Some(f) = opts.meldb_frames {
+                    cfg.frames = f;
+                }
+                Extractor::MelDb(meldb::MelDb::new(cfg))
+            }
+        }
+    }
+
+    /// Features of one mono clip at the kind's sample rate. Empty or non-finite input is an error.
+    pub fn compute(&mut self, x: &[f32]) -> Result<Features> {
+        if x.is_empty() {
+            return Err(FeatureError::Input("empty signal".into()));
+        }
+        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+            return Err(FeatureError::Input(format!("non-finite sample at index {i}")));
+        }
+        Ok(match self {
+            Extractor::Whisper(w) => w.compute(x),
+            Extractor::Wav2Vec2 => wav2vec2::normalize(x),
+            Extractor::MelDb(m) => m.compute(x),
+        })
+    }
+}

@@ -1,0 +1,129 @@
+//! Whisper log-mel features, as transformers' `WhisperFeatureExtractor` computes them.
+//!
+//! 16 kHz input; n_fft 400, hop 160, periodic Hann, centred reflect padding; power spectrum of a
+//! `complex64` STFT; Slaney mel bank over 0-8000 Hz in float64; `log10(max(x, 1e-10))` cast to
+//! float32; the last frame dropped; floor at `max - 8`; `(x + 4) / 4`.
+//!
+//! With [`WhisperPadding::MaxLength`] (transformers' default `padding="max_length"`) the signal is
+//! truncated or zero-padded to 30 s (480000 samples, 3000 frames); with
+//! [`WhisperPadding::Longest`] it is used as is (`L / 160` frames).
+
+use crate::mel::MelBank;
+use crate::stft::{PadMode, Stft};
+use crate::Features;
+
+/// Samples in Whisper's 30 s window at 16 kHz.
+pub const N_SAMPLES: usize = 480_000;
+/// STFT hop in samples.
+pub const HOP: usize = 160;
+/// STFT size.
+pub const N_FFT: usize = 400;
+
+/// How the signal length is fixed before the STFT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WhisperPadding {
+    /// Pad or truncate to 30 s, 3000 frames (`padding="max_length"`).
+    #[default]
+    MaxLength,
+    /// No padding or truncation (`padding="longest"` for one clip).
+    Longest,
+}
+
+/// A Whisper feature extractor with its planned FFT and mel bank.
+pub struct Whisper {
+    stft: Stft,
+    bank: MelBank,
+    padding: WhisperPadding,
+    mel: Vec<f64>,
+}
+
+impl Whisper {
+    /// `n_mels` is 80 (Whisper v1-v2) or 128 (Whisper v3, Qwen2-Audio).
+    pub fn new(n_mels: usize, padding: WhisperPadding) -> Self {
+        Whisper {
+            stft: Stft::new(N_FFT, HOP),
+            bank: MelBank::transformers(N_FFT / 2 + 1, n_mels, 0.0, 8000.0, 16_000),
+            padding,
+            mel: vec![0.0; n_mels],
+        }
+    }
+
+    /// Number of mel bands.
+    pub fn n_mels(&self) -> usize {
+        self.bank.n_mels()
+    }
+
+    /// The number of ones in the feature attention mask for a signal of `len` samples:
+    /// `ceil(min(len, 480000) / 160)` in max-length mode, capped by the frame count.
+    pub fn mask_ones(&self, len: usize) -> usize {
+        let (n, frames) = self.geometry(len);
+        len.min(n).div_ceil(HOP).min(frames)
+    }
+
+    fn geometry(&self, len: usize) -> (usize, usize) {
+        match self.padding {
+            WhisperPadding::MaxLength => (N_SAMPLES, N_SAMPLES / HOP),
+            WhisperPadding::Longest => (len, len / HOP),
+        }
+    }
+
+    /// Features of one 16 kHz clip: shape `(n_mels, frames)`, C order.
+    pub fn compute(&mut self, x: &[f32]) -> Features {
+        let n_mels = self.bank.n_mels();
+        let (n, frames) = self.geometry(x.len());
+        let x = &x[..x.len().min(n)];
+        let mut out = vec![0f32; n_mels * frames];
+        let silent = (1e-10f64).log10() as f32;
+        let mut max = f32::NEG_INFINITY;
+        for t in 0..frames {
+            if self.stft.frame(x, n, PadMode::Reflect, t, true) {
+                self.bank.apply(self.stft.power(), &mut self.mel);
+                for (m, &e) in self.mel.iter().enumerate() {
+                    let v = e.max(1e-10).log10() as f32;
+                    max = max.max(v);
+                    out[m * frames + t] = v;
+                }
+            } else {
+                max = max.max(silent);
+                for m in 0..n_mels {
+                    out[m * frames + t] = silent;
+                }
+            }
+        }
+        let floor = max - 8.0;
+        for v in &mut out {
+            *v = (v.max(floor) + 4.0) / 4.0;
+        }
+        Features { shape: vec![n_mels, frames], data: out, mask_ones: Some(self.mask_ones(x.len())) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_and_masks() {
+        let mut w = Whisper::new(80, WhisperPadding::MaxLength);
+        let x: Vec<f32> = (0..16080).map(|i| (i as f32 * 0.05).sin() * 0.1).collect();
+        let f = w.compute(&x[..16000]);
+        assert_eq!(f.shape, vec![80, 3000]);
+        assert_eq!(f.mask_ones, Some(100));
+        assert_eq!(w.mask_ones(16001), 101);
+        assert_eq!(w.mask_ones(600_000), 3000);
+        let mut l = Whisper::new(128, WhisperPadding::Longest);
+        let g = l.compute(&x[..16080]);
+        assert_eq!(g.shape, vec![128, 100]);
+        assert_eq!(g.mask_ones, Some(100));
+    }
+
+    #[test]
+    fn floor_is_max_minus_eight() {
+        let mut w = Whisper::new(128, WhisperPadding::MaxLength);
+        let x: Vec<f32> = (0..8000).map(|i| (i as f32 * 0.3).sin()).collect();
+        let f = w.compute(&x);
+        let max = f.data.iter().cloned().fold(f32::MIN, f32::max);
+        let min = f.data.iter().cloned().fold(f32::MAX, f32::min);
+        assert!((max - min - 2.0).abs() < 1e-5, "{max} {min}");
+    }
+}
