@@ -63,6 +63,20 @@ fn unsupported(path: &Path, reason: impl Into<String>) -> AudioError {
     AudioError::Unsupported { path: path.to_path_buf(), reason: reason.into() }
 }
 
+/// A readable name for codecs audiotok has no decoder for.
+fn codec_name(id: symphonia::core::codecs::audio::AudioCodecId) -> String {
+    use symphonia::core::codecs::audio::well_known::*;
+    let name = match id {
+        CODEC_ID_OPUS => "Opus",
+        CODEC_ID_SPEEX => "Speex",
+        CODEC_ID_AAC => "AAC",
+        CODEC_ID_ALAC => "ALAC",
+        CODEC_ID_WAVPACK => "WavPack",
+        _ => return format!("id {id}"),
+    };
+    format!("{name} ({id})")
+}
+
 /// Maps a symphonia error met while probing or decoding into our error kinds.
 fn map_sym(path: &Path, err: SymError) -> AudioError {
     match err {
@@ -112,7 +126,7 @@ impl Decoder {
         let codec = registry
             .get_audio_decoder(params.codec)
             .map(|d| d.codec.info.short_name.to_string())
-            .ok_or_else(|| unsupported(path, format!("no decoder for codec {}", params.codec)))?;
+            .ok_or_else(|| unsupported(path, format!("no decoder for codec {}", codec_name(params.codec))))?;
         let decoder =
             registry.make_audio_decoder(&params, &AudioDecoderOptions::default()).map_err(|e| map_sym(path, e))?;
         let sample_rate =

@@ -2,6 +2,8 @@
 //! decodes from the same files (tests/fixtures/golden/decoded_formats.json), and every kind of bad
 //! input reported with a typed error naming the file.
 
+#![allow(clippy::unwrap_used)] // Test helpers panic on broken fixtures by design.
+
 use std::path::PathBuf;
 
 use audiotok_audio::{load, probe, AudioError, LoadOptions};

@@ -1,1 +1,49 @@
-fn main() {}
+//! `audiotok`: turn raw audio collections into training data for audio language models.
+//!
+//! A thin binary over the library crates: argument parsing here, one module per subcommand in
+//! [`cmd`], the shared file walking and parallel runner in [`runner`]. Logs, progress and
+//! summaries go to stderr; results go to stdout or to files.
+
+mod cmd;
+mod runner;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Turn raw audio collections into training data for audio language models.
+#[derive(Parser)]
+#[command(name = "audiotok", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show container, codec, sample rate, channels and duration of audio files.
+    Info(cmd::info::Args),
+    /// Decode, downmix and resample one file to a float32 WAV.
+    Convert(cmd::convert::Args),
+    /// Compute model input features (Whisper log-mel, wav2vec2, mel-dB) as one .npy per file.
+    Features(cmd::features::Args),
+    /// Count the audio tokens an encoder needs for each file (Qwen2-Audio, Whisper, SNAC, ...).
+    Count(cmd::count::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Info(a) => cmd::info::run(a),
+        Command::Convert(a) => cmd::convert::run(a),
+        Command::Features(a) => cmd::features::run(a),
+        Command::Count(a) => cmd::count::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

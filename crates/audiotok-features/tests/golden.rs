@@ -2,6 +2,8 @@
 //! transformers' WhisperFeatureExtractor and Wav2Vec2FeatureExtractor, librosa's mel-dB, and
 //! python-soxr resampling through our own decoding.
 
+#![allow(clippy::unwrap_used)] // Test helpers panic on broken fixtures by design.
+
 use std::io::Read;
 use std::path::PathBuf;
 

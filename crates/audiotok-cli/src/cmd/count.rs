@@ -1,0 +1,205 @@
+//! `audiotok count`: audio tokens per file for an encoder profile, totals and a length histogram.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use audiotok_audio::{load, LoadOptions};
+use audiotok_features::profiles::{Profile, NAMES};
+use serde::Serialize;
+
+use crate::runner::{self, Summary};
+
+/// Arguments of `audiotok count`.
+#[derive(clap::Args)]
+#[command(after_help = profile_help())]
+pub struct Args {
+    /// Encoder profile (see the list below).
+    #[arg(long, short, value_parser = parse_profile)]
+    profile: Profile,
+    /// Print one JSON document (files, totals, histogram) on stdout instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// Worker threads (0: one per core).
+    #[arg(long, short, default_value_t = 0)]
+    jobs: usize,
+    /// Exit 0 even when some files failed (they are still reported).
+    #[arg(long)]
+    keep_going: bool,
+    /// Audio files or directories (walked recursively).
+    #[arg(required = true, value_name = "FILE|DIR")]
+    inputs: Vec<PathBuf>,
+}
+
+fn profile_help() -> String {
+    format!("Profiles: {}", NAMES.join(", "))
+}
+
+fn parse_profile(s: &str) -> Result<Profile, String> {
+    s.parse().map_err(|e: audiotok_features::FeatureError| e.to_string())
+}
+
+#[derive(Serialize)]
+struct FileCount {
+    path: String,
+    samples: u64,
+    duration_s: f64,
+    tokens: Vec<u64>,
+    codebooks: u32,
+    total: u64,
+}
+
+#[derive(Serialize)]
+struct Failure {
+    path: String,
+    error: String,
+}
+
+#[derive(Serialize)]
+struct Bucket {
+    from_s: f64,
+    to_s: Option<f64>,
+    files: usize,
+}
+
+#[derive(Serialize)]
+struct Totals {
+    files: usize,
+    failed: usize,
+    duration_s: f64,
+    tokens: Vec<u64>,
+    total: u64,
+}
+
+#[derive(Serialize)]
+struct Report {
+    profile: String,
+    sample_rate: u32,
+    files: Vec<FileCount>,
+    failed: Vec<Failure>,
+    totals: Totals,
+    histogram: Vec<Bucket>,
+}
+
+/// Duration bucket edges in seconds.
+const EDGES: &[f64] = &[0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0];
+
+fn histogram(durations: impl Iterator<Item = f64>) -> Vec<Bucket> {
+    let mut counts = vec![0usize; EDGES.len()];
+    for d in durations {
+        let i = EDGES.iter().rposition(|&e| d >= e).unwrap_or(0);
+        counts[i] += 1;
+    }
+    EDGES
+        .iter()
+        .enumerate()
+        .map(|(i, &from)| Bucket { from_s: from, to_s: EDGES.get(i + 1).copied(), files: counts[i] })
+        .collect()
+}
+
+/// Runs the subcommand.
+pub fn run(args: Args) -> Result<ExitCode> {
+    let t0 = runner::start();
+    let inputs = runner::collect(&args.inputs)?;
+    let profile = args.profile.clone();
+    let rate = profile.sample_rate();
+    let results = runner::run_parallel(
+        &inputs.files,
+        args.jobs,
+        "count",
+        || (),
+        |_, _, input| {
+            let a = load(&input.path, &LoadOptions::mono_at(rate)).map_err(|e| e.to_string())?;
+            let n = a.samples.len() as u64;
+            let c = profile.count(n);
+            Ok(FileCount {
+                path: input.path.display().to_string(),
+                samples: n,
+                duration_s: n as f64 / f64::from(rate),
+                total: c.total(),
+                tokens: c.per_scale,
+                codebooks: c.codebooks,
+            })
+        },
+    )?;
+    let mut files = Vec::new();
+    let mut failures = Vec::new();
+    for (input, r) in inputs.files.iter().zip(results) {
+        match r {
+            Ok(f) => files.push(f),
+            Err(e) => failures.push((input.path.as_path(), e)),
+        }
+    }
+    let failed: Vec<Failure> =
+        failures.iter().map(|(p, e)| Failure { path: p.display().to_string(), error: e.clone() }).collect();
+    let scales = files.first().map_or(1, |f| f.tokens.len());
+    let mut tokens = vec![0u64; scales];
+    for f in &files {
+        for (t, v) in tokens.iter_mut().zip(&f.tokens) {
+            *t += v;
+        }
+    }
+    let duration_s: f64 = files.iter().map(|f| f.duration_s).sum();
+    let report = Report {
+        profile: profile.to_string(),
+        sample_rate: rate,
+        histogram: histogram(files.iter().map(|f| f.duration_s)),
+        totals: Totals {
+            files: files.len(),
+            failed: failed.len(),
+            duration_s,
+            total: files.iter().map(|f| f.total).sum(),
+            tokens,
+        },
+        files,
+        failed,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_tables(&report);
+    }
+    let summary = Summary {
+        label: "count",
+        done: report.files.len(),
+        failed: failures,
+        ignored: inputs.ignored,
+        audio_secs: duration_s,
+        elapsed: t0.elapsed(),
+    };
+    Ok(summary.finish(args.keep_going))
+}
+
+fn join(v: &[u64]) -> String {
+    v.iter().map(u64::to_string).collect::<Vec<_>>().join("+")
+}
+
+fn print_tables(r: &Report) {
+    println!("{:>10} {:>14}  path", "duration", "tokens");
+    for f in &r.files {
+        println!("{:>9.3}s {:>14}  {}", f.duration_s, join(&f.tokens), f.path);
+    }
+    let t = &r.totals;
+    let cb = r.files.first().map_or(1, |f| f.codebooks);
+    let per_cb = if cb > 1 { format!(" per codebook x {cb} codebooks") } else { String::new() };
+    println!(
+        "\n{} ({} Hz): {} files, {:.2} h, {} tokens{per_cb} ({} in all), {:.1} tokens/s",
+        r.profile,
+        r.sample_rate,
+        t.files,
+        t.duration_s / 3600.0,
+        join(&t.tokens),
+        t.total,
+        t.total as f64 / t.duration_s.max(1e-9)
+    );
+    println!("\nlength histogram");
+    let max = r.histogram.iter().map(|b| b.files).max().unwrap_or(0).max(1);
+    for b in &r.histogram {
+        let label = match b.to_s {
+            Some(to) => format!("{:>4}-{:<4}s", b.from_s, to),
+            None => format!("{:>4}+    s", b.from_s),
+        };
+        let bar = "#".repeat((b.files * 40).div_ceil(max));
+        println!("  {label} {:>7}  {bar}", b.files);
+    }
+}

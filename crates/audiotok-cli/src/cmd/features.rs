@@ -1,0 +1,182 @@
+//! `audiotok features`: one `.npy` of model input features per audio file, plus a manifest.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use audiotok_audio::{load, LoadOptions};
+use audiotok_features::whisper::WhisperPadding;
+use audiotok_features::{npy, Extractor, ExtractorOptions, FeatureKind};
+use serde::Serialize;
+
+use crate::runner::{self, Input, Summary};
+
+/// Whisper padding, as the CLI spells it.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Padding {
+    /// Pad or truncate to 30 s (3000 frames), as `padding="max_length"`.
+    MaxLength,
+    /// Keep the clip's own length, as `padding="longest"` on one clip.
+    Longest,
+}
+
+/// Arguments of `audiotok features`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Feature kind: whisper-128 (Whisper v3 / Qwen2-Audio log-mel), whisper-80, wav2vec2
+    /// (normalised waveform for wav2vec2/HuBERT), mel-db (spectrogram-tokenizer input).
+    #[arg(long, value_parser = parse_kind)]
+    kind: FeatureKind,
+    /// Output directory: `<stem>.npy` per input (sub-folders of directory inputs are kept) and
+    /// `manifest.jsonl`.
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Whisper padding mode.
+    #[arg(long, value_enum, default_value = "max-length")]
+    padding: Padding,
+    /// mel-db: crop or pad to this many frames (0: keep the clip's own length).
+    #[arg(long, default_value_t = 1024)]
+    frames: usize,
+    /// Worker threads (0: one per core).
+    #[arg(long, short, default_value_t = 0)]
+    jobs: usize,
+    /// Exit 0 even when some files failed (they are still reported and listed in the manifest).
+    #[arg(long)]
+    keep_going: bool,
+    /// Audio files or directories (walked recursively).
+    #[arg(required = true, value_name = "FILE|DIR")]
+    inputs: Vec<PathBuf>,
+}
+
+fn parse_kind(s: &str) -> Result<FeatureKind, String> {
+    s.parse().map_err(|e: audiotok_features::FeatureError| e.to_string())
+}
+
+#[derive(Serialize)]
+struct Record {
+    input: String,
+    output: Option<String>,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    samples: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shape: Option<Vec<usize>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mask_ones: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+struct Done {
+    samples: usize,
+    shape: Vec<usize>,
+    mask_ones: Option<usize>,
+}
+
+fn output_rel(input: &Input) -> PathBuf {
+    input.rel.with_extension("npy")
+}
+
+fn process(ex: &mut Extractor, kind: FeatureKind, input: &Input, out: &Path) -> Result<Done> {
+    let audio = load(&input.path, &LoadOptions::mono_at(kind.sample_rate()))?;
+    let f = ex.compute(&audio.samples).with_context(|| input.path.display().to_string())?;
+    let dest = out.join(output_rel(input));
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let mut bytes = Vec::with_capacity(f.data.len() * 4 + 128);
+    npy::write_f32(&mut bytes, &f.shape, &f.data)?;
+    runner::write_atomic(&dest, &bytes)?;
+    Ok(Done { samples: audio.samples.len(), shape: f.shape, mask_ones: f.mask_ones })
+}
+
+/// Runs the subcommand.
+pub fn run(args: Args) -> Result<ExitCode> {
+    let t0 = runner::start();
+    let inputs = runner::collect(&args.inputs)?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    // Two inputs must not write the same file: the later one fails with the reason.
+    let mut owner: HashMap<PathBuf, &Path> = HashMap::new();
+    let mut clash: Vec<Option<String>> = Vec::with_capacity(inputs.files.len());
+    for input in &inputs.files {
+        let rel = output_rel(input);
+        clash.push(owner.get(&rel).map(|first| {
+            format!(
+                "{}: output {} is already written for {}; rename one of them",
+                input.path.display(),
+                rel.display(),
+                first.display()
+            )
+        }));
+        owner.entry(rel).or_insert(&input.path);
+    }
+    let opts = ExtractorOptions {
+        whisper_padding: match args.padding {
+            Padding::MaxLength => WhisperPadding::MaxLength,
+            Padding::Longest => WhisperPadding::Longest,
+        },
+        meldb_frames: Some((args.frames > 0).then_some(args.frames)),
+    };
+    let kind = args.kind;
+    let results = runner::run_parallel(
+        &inputs.files,
+        args.jobs,
+        "features",
+        || Extractor::new(kind, opts),
+        |ex, i, input| {
+            if let Some(reason) = &clash[i] {
+                return Err(reason.clone());
+            }
+            process(ex, kind, input, &args.out).map_err(|e| format!("{e:#}"))
+        },
+    )?;
+    let rate = f64::from(kind.sample_rate());
+    let mut manifest = String::new();
+    let mut failed = Vec::new();
+    let mut audio_secs = 0.0;
+    for (input, r) in inputs.files.iter().zip(&results) {
+        let rec = match r {
+            Ok(d) => {
+                audio_secs += d.samples as f64 / rate;
+                Record {
+                    input: input.path.display().to_string(),
+                    output: Some(output_rel(input).display().to_string()),
+                    status: "ok",
+                    samples: Some(d.samples),
+                    duration_s: Some(d.samples as f64 / rate),
+                    shape: Some(d.shape.clone()),
+                    mask_ones: d.mask_ones,
+                    error: None,
+                }
+            }
+            Err(e) => {
+                failed.push((input.path.as_path(), e.clone()));
+                Record {
+                    input: input.path.display().to_string(),
+                    output: None,
+                    status: "failed",
+                    samples: None,
+                    duration_s: None,
+                    shape: None,
+                    mask_ones: None,
+                    error: Some(e.clone()),
+                }
+            }
+        };
+        manifest.push_str(&serde_json::to_string(&rec)?);
+        manifest.push('\n');
+    }
+    runner::write_atomic(&args.out.join("manifest.jsonl"), manifest.as_bytes())?;
+    let summary = Summary {
+        label: "features",
+        done: results.iter().filter(|r| r.is_ok()).count(),
+        failed,
+        ignored: inputs.ignored,
+        audio_secs,
+        elapsed: t0.elapsed(),
+    };
+    Ok(summary.finish(args.keep_going))
+}

@@ -1,0 +1,89 @@
+//! `audiotok info`: what the container says about each file, without decoding the audio.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::runner;
+
+/// Arguments of `audiotok info`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Audio files or directories (walked recursively).
+    #[arg(required = true, value_name = "FILE|DIR")]
+    inputs: Vec<PathBuf>,
+    /// Print one JSON object per file (JSON Lines) instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Row {
+    path: String,
+    container: Option<String>,
+    codec: Option<String>,
+    sample_rate: Option<u32>,
+    channels: Option<usize>,
+    frames: Option<u64>,
+    duration_s: Option<f64>,
+    error: Option<String>,
+}
+
+/// Runs the subcommand.
+pub fn run(args: Args) -> Result<ExitCode> {
+    let inputs = runner::collect(&args.inputs)?;
+    let mut failed = 0;
+    if !args.json {
+        println!("{:<8} {:<12} {:>7} {:>3} {:>10}  path", "format", "codec", "rate", "ch", "duration");
+    }
+    for input in &inputs.files {
+        let row = match audiotok_audio::probe(&input.path) {
+            Ok(i) => Row {
+                path: input.path.display().to_string(),
+                duration_s: i.duration_secs(),
+                container: Some(i.container),
+                codec: Some(i.codec),
+                sample_rate: Some(i.sample_rate),
+                channels: Some(i.channels),
+                frames: i.frames,
+                error: None,
+            },
+            Err(e) => {
+                failed += 1;
+                Row {
+                    path: input.path.display().to_string(),
+                    container: None,
+                    codec: None,
+                    sample_rate: None,
+                    channels: None,
+                    frames: None,
+                    duration_s: None,
+                    error: Some(e.to_string()),
+                }
+            }
+        };
+        if args.json {
+            println!("{}", serde_json::to_string(&row)?);
+        } else if let Some(err) = &row.error {
+            println!("{:<8} {:<12} {:>7} {:>3} {:>10}  {}  ({err})", "-", "-", "-", "-", "-", row.path);
+        } else {
+            let dur = row.duration_s.map_or("unknown".to_string(), |d| format!("{d:.3} s"));
+            println!(
+                "{:<8} {:<12} {:>7} {:>3} {:>10}  {}",
+                row.container.as_deref().unwrap_or("-"),
+                row.codec.as_deref().unwrap_or("-"),
+                row.sample_rate.unwrap_or(0),
+                row.channels.unwrap_or(0),
+                dur,
+                row.path
+            );
+        }
+    }
+    if failed > 0 {
+        eprintln!("info: {failed} of {} files could not be read", inputs.files.len());
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,6 @@
+//! One module per subcommand.
+
+pub mod convert;
+pub mod count;
+pub mod features;
+pub mod info;
