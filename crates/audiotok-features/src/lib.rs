@@ -11,6 +11,7 @@
 //! [`Extractor`] puts the feature kinds behind one interface for the CLI.
 
 mod error;
+mod fastmath;
 pub mod mel;
 pub mod meldb;
 pub mod npy;
@@ -62,7 +63,7 @@ impl FeatureKind {
 
 impl fmt::Display for FeatureKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             FeatureKind::Whisper128 => "whisper-128",
             FeatureKind::Whisper80 => "whisper-80",
             FeatureKind::Wav2Vec2 => "wav2vec2",

@@ -95,6 +95,10 @@ impl Stft {
         let real = x.len().min(len) as i64;
         let j0 = (t * self.hop) as i64 - pad;
         let j1 = j0 + self.n_fft as i64; // exclusive
+        // A frame past the real samples whose reflection (if any) also stays past them is zero.
+        if j0 >= real && (j1 <= n || (mode == PadMode::Constant) || 2 * n - 1 - j1 >= real) && n > pad {
+            return false;
+        }
         if j0 >= 0 && j1 <= real {
             let src = &x[j0 as usize..j1 as usize];
             for ((d, &s), &w) in self.input.iter_mut().zip(src).zip(&self.window) {

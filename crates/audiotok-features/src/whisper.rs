@@ -8,6 +8,7 @@
 //! truncated or zero-padded to 30 s (480000 samples, 3000 frames); with
 //! [`WhisperPadding::Longest`] it is used as is (`L / 160` frames).
 
+use crate::fastmath;
 use crate::mel::MelBank;
 use crate::stft::{PadMode, Stft};
 use crate::Features;
@@ -35,6 +36,8 @@ pub struct Whisper {
     bank: MelBank,
     padding: WhisperPadding,
     mel: Vec<f64>,
+    rows: Vec<f32>,
+    computed: Vec<bool>,
 }
 
 impl Whisper {
@@ -45,6 +48,8 @@ impl Whisper {
             bank: MelBank::transformers(N_FFT / 2 + 1, n_mels, 0.0, 8000.0, 16_000),
             padding,
             mel: vec![0.0; n_mels],
+            rows: Vec::new(),
+            computed: Vec::new(),
         }
     }
 
@@ -72,27 +77,47 @@ impl Whisper {
         let n_mels = self.bank.n_mels();
         let (n, frames) = self.geometry(x.len());
         let x = &x[..x.len().min(n)];
-        let mut out = vec![0f32; n_mels * frames];
+        // Frame-major log-mel first (contiguous rows vectorise), transposed at the end. Frames
+        // wholly in zero padding are not transformed: their log-mel is the constant log10(1e-10).
         let silent = (1e-10f64).log10() as f32;
-        let mut max = f32::NEG_INFINITY;
-        for t in 0..frames {
+        self.rows.resize(n_mels * frames, silent);
+        self.computed.clear();
+        self.computed.resize(frames, false);
+        let mut last = 0;
+        for (t, row) in self.rows.chunks_exact_mut(n_mels).take(frames).enumerate() {
             if self.stft.frame(x, n, PadMode::Reflect, t, true) {
                 self.bank.apply(self.stft.power(), &mut self.mel);
-                for (m, &e) in self.mel.iter().enumerate() {
-                    let v = e.max(1e-10).log10() as f32;
-                    max = max.max(v);
-                    out[m * frames + t] = v;
+                for (r, &e) in row.iter_mut().zip(&self.mel) {
+                    *r = fastmath::log10(e.max(1e-10)) as f32;
                 }
-            } else {
-                max = max.max(silent);
-                for m in 0..n_mels {
-                    out[m * frames + t] = silent;
+                self.computed[t] = true;
+                last = t + 1;
+            }
+        }
+        let rows = &mut self.rows[..n_mels * frames];
+        for (row, _) in rows.chunks_exact_mut(n_mels).zip(&self.computed).take(last).filter(|(_, &c)| !c) {
+            row.fill(silent);
+        }
+        let mut max = rows[..last * n_mels].iter().fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+        if last < frames {
+            max = max.max(silent);
+        }
+        let floor = max - 8.0;
+        let tail = (silent.max(floor) + 4.0) / 4.0;
+        let mut out = vec![0f32; n_mels * frames];
+        const BLOCK: usize = 16;
+        for t0 in (0..last).step_by(BLOCK) {
+            let t1 = (t0 + BLOCK).min(last);
+            for m in 0..n_mels {
+                let dst = &mut out[m * frames + t0..m * frames + t1];
+                for (k, d) in dst.iter_mut().enumerate() {
+                    let v = rows[(t0 + k) * n_mels + m];
+                    *d = (if v > floor { v } else { floor } + 4.0) / 4.0;
                 }
             }
         }
-        let floor = max - 8.0;
-        for v in &mut out {
-            *v = (v.max(floor) + 4.0) / 4.0;
+        for m in 0..n_mels {
+            out[m * frames + last..(m + 1) * frames].fill(tail);
         }
         Features { shape: vec![n_mels, frames], data: out, mask_ones: Some(self.mask_ones(x.len())) }
     }
