@@ -183,6 +183,39 @@ def rust_decode(exe: Path, files: list[Path], cpus: str) -> tuple[float, float]:
 
 
 # ---------------------------------------------------------------------------------------------
+# Other processes' CPU use during a measurement (they skew one-core timings)
+
+
+class ForeignCpu:
+    """CPU seconds used on the machine by processes other than this one and its waited-for
+    children, between start() and stop(): all busy time in /proc/stat minus our own."""
+
+    def __init__(self) -> None:
+        self.hz = os.sysconf("SC_CLK_TCK")
+        self.t0 = self.busy0 = self.own0 = 0.0
+
+    def _busy(self) -> float:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        # user nice system idle iowait irq softirq steal ...
+        return (v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)) / self.hz
+
+    @staticmethod
+    def _own() -> float:
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    def start(self) -> None:
+        self.t0, self.busy0, self.own0 = time.perf_counter(), self._busy(), self._own()
+
+    def stop(self) -> float:
+        """Average number of cores other processes kept busy since start()."""
+        wall = time.perf_counter() - self.t0
+        foreign = (self._busy() - self.busy0) - (self._own() - self.own0)
+        return max(foreign, 0.0) / wall if wall > 0 else 0.0
+
+
+# ---------------------------------------------------------------------------------------------
 # Environment description
 
 
@@ -244,6 +277,8 @@ def main() -> int:
     ap.add_argument("--decode-speed", type=Path, default=ROOT / "target/release/examples/decode_speed")
     ap.add_argument("--runs", type=int, default=3, help="timed runs per measurement (best is kept)")
     ap.add_argument("--cpu", default="0", help="CPU for the one-core measurements (default 0)")
+    ap.add_argument("--only", default="",
+                    help="comma-separated parts to run: speech_wav,speech_flac,flac44k,decode,jobs (default all)")
     ap.add_argument("--no-audiotok", action="store_true", help="skip the audiotok measurements")
     ap.add_argument("--md", type=Path, default=None, help="report path (default DATA/bench_features.md)")
     args = ap.parse_args()
@@ -261,9 +296,13 @@ def main() -> int:
     if decode_speed is None:
         log(f"NOTE: {args.decode_speed} not found; Rust decode speed skipped")
 
-    load_start = os.getloadavg()
-    if load_start[0] > 0.5:
-        log(f"WARNING: load average {load_start[0]:.2f} at start; other work on the machine skews timings")
+    meter = ForeignCpu()
+    foreign: list[tuple[str, float]] = []
+
+    def section_done(name: str) -> None:
+        load = meter.stop()
+        foreign.append((name, load))
+        log(f"[{name}] other processes kept {load:.2f} cores busy on average")
     data: Path = args.data
     out_root = data / "out"
     fe = WhisperFeatureExtractor(feature_size=128)
@@ -271,7 +310,14 @@ def main() -> int:
     rows = []
     stage_rows = []
     agree_rows = []
+    only = {p for p in args.only.split(",") if p}
+
+    def wanted(part: str) -> bool:
+        return not only or part in only
+
     for label, folder, pattern, goal in DATASETS:
+        if not wanted(folder):
+            continue
         in_dir = data / folder
         files = sorted(in_dir.glob(pattern))
         if not files:
@@ -280,6 +326,7 @@ def main() -> int:
         n = len(files)
         audio_s = sum(sf.info(f).duration for f in files)
         warm_cache(files)
+        meter.start()
 
         py_out = out_root / "py" / folder
         py_times = []
@@ -306,6 +353,7 @@ def main() -> int:
                 rs_best = min(rs_times)
             except RuntimeError as e:
                 log(f"ERROR: {e}")
+        section_done(folder)
         ratio = py_best / rs_best if rs_best else None
         rows.append((label, n, audio_s, py_best, rs_best, ratio, goal))
         stage_rows.append((label, n, best_stages))
@@ -318,9 +366,10 @@ def main() -> int:
 
     # Decoding only: flac44k.
     dec_rows = []
-    flacs = sorted((data / "flac44k").glob("*.flac"))
+    flacs = sorted((data / "flac44k").glob("*.flac")) if wanted("decode") else []
     if flacs:
         warm_cache(flacs)
+        meter.start()
         soundfile_decode(flacs[:1])
         best = min((soundfile_decode(flacs) for _ in range(args.runs)), key=lambda t: t[1])
         dec_rows.append(("soundfile.read(float32) (libsndfile/libFLAC)", *best))
@@ -330,14 +379,16 @@ def main() -> int:
                        key=lambda t: t[1])
             dec_rows.append(("audiotok_audio::Decoder (symphonia), examples/decode_speed", *best))
             log(f"[decode] decode_speed: {best[0]:.1f} s audio in {best[1]:.3f} s")
+        section_done("decode")
 
     # --jobs scaling on speech WAV.
     jobs_rows = []
     wav_dir = data / "speech_wav"
     wavs = sorted(wav_dir.glob("*.wav"))
     ncpu = os.cpu_count() or 1
-    if audiotok and wavs and ncpu >= 2:
+    if audiotok and wavs and ncpu >= 2 and wanted("jobs"):
         cpus = "0,1"
+        meter.start()
         for jobs in (1, 2):
             try:
                 ts = []
@@ -348,6 +399,7 @@ def main() -> int:
                 log(f"[jobs] --jobs {jobs} on cpus {cpus}: best {min(ts):.3f} s")
             except RuntimeError as e:
                 log(f"ERROR: {e}")
+        section_done("jobs")
 
     # ---- report ----
     md: list[str] = []
@@ -358,9 +410,9 @@ def main() -> int:
               f" {platform.release()}")
     md.append(f"- one core: everything pinned with `taskset -c {args.cpu}`, OMP/OPENBLAS/MKL_NUM_THREADS=1,"
               f" audiotok `--jobs 1`; best of {args.runs} runs")
-    load_end = os.getloadavg()
-    md.append(f"- load average (1 min) at start {load_start[0]:.2f}, at end {load_end[0]:.2f}"
-              " (other processes on the machine skew the timings)")
+    md.append("- other processes' CPU use during each part (average cores busy; anything well above 0"
+              " skews the timings, rerun on a quiet machine): "
+              + ", ".join(f"{name} {load:.2f}" for name, load in foreign))
     for v in versions(audiotok):
         md.append(f"- {v}")
     md.append("- Python time = the loop over files (read, to_mono, soxr HQ, WhisperFeatureExtractor,"

@@ -5,6 +5,7 @@
 //! bank over 0-8000 Hz; dB relative to the clip's maximum, so values lie in `[-80, 0]`. Optionally
 //! cropped or padded (with -80 dB, silence on this scale) to a fixed frame count.
 
+use crate::fastmath;
 use crate::mel::MelBank;
 use crate::stft::{PadMode, Stft};
 use crate::Features;
@@ -64,7 +65,7 @@ impl MelDb {
         }
         let amin = 1e-10f64;
         let reference = 10.0 * max.max(amin).log10();
-        let mut db: Vec<f64> = s.iter().map(|&v| 10.0 * v.max(amin).log10() - reference).collect();
+        let mut db: Vec<f64> = s.iter().map(|&v| 10.0 * fastmath::log10(v.max(amin)) - reference).collect();
         let top = db.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let floor = top - self.cfg.top_db;
         for v in &mut db {

@@ -95,7 +95,7 @@ impl Stft {
         let real = x.len().min(len) as i64;
         let j0 = (t * self.hop) as i64 - pad;
         let j1 = j0 + self.n_fft as i64; // exclusive
-        // A frame past the real samples whose reflection (if any) also stays past them is zero.
+                                         // A frame past the real samples whose reflection (if any) also stays past them is zero.
         if j0 >= real && (j1 <= n || (mode == PadMode::Constant) || 2 * n - 1 - j1 >= real) && n > pad {
             return false;
         }

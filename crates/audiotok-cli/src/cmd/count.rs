@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::io::Write;
+
 use anyhow::Result;
 use audiotok_audio::{load, LoadOptions};
 use audiotok_features::profiles::{Profile, NAMES};
@@ -154,10 +156,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         files,
         failed,
     };
+    let mut out = std::io::stdout().lock();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print_tables(&report);
+        print_tables(&mut out, &report)?;
     }
     let summary = Summary {
         label: "count",
@@ -174,15 +177,16 @@ fn join(v: &[u64]) -> String {
     v.iter().map(u64::to_string).collect::<Vec<_>>().join("+")
 }
 
-fn print_tables(r: &Report) {
-    println!("{:>10} {:>14}  path", "duration", "tokens");
+fn print_tables(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
+    writeln!(out, "{:>10} {:>14}  path", "duration", "tokens")?;
     for f in &r.files {
-        println!("{:>9.3}s {:>14}  {}", f.duration_s, join(&f.tokens), f.path);
+        writeln!(out, "{:>9.3}s {:>14}  {}", f.duration_s, join(&f.tokens), f.path)?;
     }
     let t = &r.totals;
     let cb = r.files.first().map_or(1, |f| f.codebooks);
     let per_cb = if cb > 1 { format!(" per codebook x {cb} codebooks") } else { String::new() };
-    println!(
+    writeln!(
+        out,
         "\n{} ({} Hz): {} files, {:.2} h, {} tokens{per_cb} ({} in all), {:.1} tokens/s",
         r.profile,
         r.sample_rate,
@@ -191,8 +195,8 @@ fn print_tables(r: &Report) {
         join(&t.tokens),
         t.total,
         t.total as f64 / t.duration_s.max(1e-9)
-    );
-    println!("\nlength histogram");
+    )?;
+    writeln!(out, "\nlength histogram")?;
     let max = r.histogram.iter().map(|b| b.files).max().unwrap_or(0).max(1);
     for b in &r.histogram {
         let label = match b.to_s {
@@ -200,6 +204,7 @@ fn print_tables(r: &Report) {
             None => format!("{:>4}+    s", b.from_s),
         };
         let bar = "#".repeat((b.files * 40).div_ceil(max));
-        println!("  {label} {:>7}  {bar}", b.files);
+        writeln!(out, "  {label} {:>7}  {bar}", b.files)?;
     }
+    Ok(())
 }

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::io::Write;
+
 use anyhow::Result;
 use serde::Serialize;
 
@@ -35,8 +37,9 @@ struct Row {
 pub fn run(args: Args) -> Result<ExitCode> {
     let inputs = runner::collect(&args.inputs)?;
     let mut failed = 0;
+    let mut out = std::io::stdout().lock();
     if !args.json {
-        println!("{:<8} {:<12} {:>7} {:>3} {:>10}  path", "format", "codec", "rate", "ch", "duration");
+        writeln!(out, "{:<8} {:<12} {:>7} {:>3} {:>10}  path", "format", "codec", "rate", "ch", "duration")?;
     }
     for input in &inputs.files {
         let row = match audiotok_audio::probe(&input.path) {
@@ -65,12 +68,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
         };
         if args.json {
-            println!("{}", serde_json::to_string(&row)?);
+            writeln!(out, "{}", serde_json::to_string(&row)?)?;
         } else if let Some(err) = &row.error {
-            println!("{:<8} {:<12} {:>7} {:>3} {:>10}  {}  ({err})", "-", "-", "-", "-", "-", row.path);
+            writeln!(out, "{:<8} {:<12} {:>7} {:>3} {:>10}  {}  ({err})", "-", "-", "-", "-", "-", row.path)?;
         } else {
             let dur = row.duration_s.map_or("unknown".to_string(), |d| format!("{d:.3} s"));
-            println!(
+            writeln!(
+                out,
                 "{:<8} {:<12} {:>7} {:>3} {:>10}  {}",
                 row.container.as_deref().unwrap_or("-"),
                 row.codec.as_deref().unwrap_or("-"),
@@ -78,7 +82,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 row.channels.unwrap_or(0),
                 dur,
                 row.path
-            );
+            )?;
         }
     }
     if failed > 0 {
