@@ -2,8 +2,8 @@
 //! vectorise (glibc's `log10` cannot be, and was 40% of the Whisper extractor's time).
 
 const SQRT2: f64 = std::f64::consts::SQRT_2;
-const LN2_HI: f64 = 6.931_471_803_691_238_2e-1;
-const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000); // ln 2, high 32 bits
+const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76); // ln 2 - LN2_HI
 const INV_LN10: f64 = std::f64::consts::LOG10_E;
 
 /// Natural logarithm of a positive, normal, finite `x` (other inputs give unspecified values).
