@@ -146,8 +146,16 @@ fi
 # Benchmark: Python pinned to core 0, single-threaded BLAS/OpenMP.
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 export TRANSFORMERS_VERBOSITY=error
-exec taskset -c 0 "$PY" "$ROOT/tools/bench_features.py" \
-    --data "$DATA" \
-    --audiotok "$ROOT/target/release/audiotok" \
-    --decode-speed "$ROOT/target/release/examples/decode_speed" \
-    "$@"
+# The Python stack is measured twice when .venv-torch exists: WhisperFeatureExtractor's numpy path
+# (.venv, no torch: the path the golden fixtures come from) and its torch path (.venv-torch, what
+# users with torch installed run). Make .venv-torch with:
+#   python3 -m venv .venv-torch && .venv-torch/bin/pip install -r tools/requirements-golden.txt torch
+for venv in .venv .venv-torch; do
+    [[ -x "$ROOT/$venv/bin/python" ]] || continue
+    taskset -c 0 "$ROOT/$venv/bin/python" "$ROOT/tools/bench_features.py" \
+        --data "$DATA" \
+        --audiotok "$ROOT/target/release/audiotok" \
+        --decode-speed "$ROOT/target/release/examples/decode_speed" \
+        --md "$DATA/bench_features${venv#.venv}.md" \
+        "$@"
+done

@@ -1,5 +1,5 @@
 //! Minimum-of-N timing of the extractors on one file (robust to a busy machine):
-//! `cargo run --release -p audiotok-features --example time_features -- FILE [N]`.
+//! `cargo run --release -p audiotok-features --example time_features -- FILE [N] [KIND]`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -13,7 +13,11 @@ fn main() {
     let path = std::path::PathBuf::from(args.get(1).expect("usage: time_features FILE [N]"));
     let n: usize = args.get(2).map_or(50, |s| s.parse().unwrap());
     let x = load(&path, &LoadOptions::mono_at(16_000)).unwrap().samples;
+    let only: Option<FeatureKind> = args.get(3).map(|k| k.parse().unwrap());
     for kind in [FeatureKind::Whisper128, FeatureKind::Wav2Vec2, FeatureKind::MelDb] {
+        if only.is_some_and(|o| o != kind) {
+            continue;
+        }
         let mut ex = Extractor::new(kind, ExtractorOptions::default());
         let mut best = f64::MAX;
         for _ in 0..n {

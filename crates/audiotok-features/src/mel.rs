@@ -121,7 +121,21 @@ impl MelBank {
     /// Mel energies of one power spectrum: `out[m] = sum_k w[m][k] * power[k]`.
     pub fn apply(&self, power: &[f64], out: &mut [f64]) {
         for (o, f) in out.iter_mut().zip(&self.filters) {
-            *o = f.weights.iter().zip(&power[f.start..]).map(|(w, p)| w * p).sum();
+            // Four independent partial sums: a single running sum is bound by add latency.
+            let p = &power[f.start..f.start + f.weights.len()];
+            let mut acc = [0.0f64; 4];
+            let (wc, pc) = (f.weights.chunks_exact(4), p.chunks_exact(4));
+            let (wr, pr) = (wc.remainder(), pc.remainder());
+            for (w4, p4) in wc.zip(pc) {
+                for j in 0..4 {
+                    acc[j] += w4[j] * p4[j];
+                }
+            }
+            let mut tail = 0.0;
+            for (w, x) in wr.iter().zip(pr) {
+                tail += w * x;
+            }
+            *o = (acc[0] + acc[2]) + (acc[1] + acc[3]) + tail;
         }
     }
 }

@@ -87,9 +87,7 @@ fn process(ex: &mut Extractor, kind: FeatureKind, input: &Input, out: &Path) -> 
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
-    let mut bytes = Vec::with_capacity(f.data.len() * 4 + 128);
-    npy::write_f32(&mut bytes, &f.shape, &f.data)?;
-    runner::write_atomic(&dest, &bytes)?;
+    runner::write_atomic_with(&dest, |w| Ok(npy::write_f32(w, &f.shape, &f.data)?))?;
     Ok(Done { samples: audio.samples.len(), shape: f.shape, mask_ones: f.mask_ones })
 }
 
