@@ -9,7 +9,8 @@ const INV_LN10: f64 = std::f64::consts::LOG10_E;
 /// Natural logarithm of a positive, normal, finite `x` (other inputs give unspecified values).
 ///
 /// `x = 2^e * m` with `m` in `[sqrt(1/2), sqrt(2))`; `ln m = 2 atanh(s)`, `s = (m-1)/(m+1)`,
-/// `|s| <= 0.1716`, summed to `s^23` (relative truncation error below 1e-18).
+/// `|s| <= 0.1716`, summed to `s^17`: the first omitted term, `2 s^19 / 19`, is below 2e-16, an
+/// absolute error far under the float32 rounding the callers apply.
 #[inline(always)]
 pub fn ln(x: f64) -> f64 {
     let bits = x.to_bits();
@@ -20,10 +21,7 @@ pub fn ln(x: f64) -> f64 {
     e += i64::from(big);
     let s = (m - 1.0) / (m + 1.0);
     let s2 = s * s;
-    let mut p = 2.0 / 23.0;
-    p = p * s2 + 2.0 / 21.0;
-    p = p * s2 + 2.0 / 19.0;
-    p = p * s2 + 2.0 / 17.0;
+    let mut p = 2.0 / 17.0;
     p = p * s2 + 2.0 / 15.0;
     p = p * s2 + 2.0 / 13.0;
     p = p * s2 + 2.0 / 11.0;

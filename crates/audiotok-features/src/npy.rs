@@ -63,13 +63,18 @@ pub fn write_f32<W: Write>(mut w: W, shape: &[usize], data: &[f32]) -> Result<()
     w.write_all(b"\x93NUMPY\x01\x00")?;
     w.write_all(&(h.len() as u16).to_le_bytes())?;
     w.write_all(&h)?;
-    let mut buf = Vec::with_capacity(data.len().min(1 << 16) * 4);
-    for chunk in data.chunks(1 << 16) {
-        buf.clear();
-        for v in chunk {
-            buf.extend_from_slice(&v.to_le_bytes());
+    if cfg!(target_endian = "little") {
+        // The in-memory representation is the file's: one copy, no per-element conversion.
+        w.write_all(bytemuck::cast_slice(data))?;
+    } else {
+        let mut buf = Vec::with_capacity(data.len().min(1 << 16) * 4);
+        for chunk in data.chunks(1 << 16) {
+            buf.clear();
+            for v in chunk {
+                buf.extend_from_slice(&v.to_le_bytes());
+            }
+            w.write_all(&buf)?;
         }
-        w.write_all(&buf)?;
     }
     Ok(())
 }
