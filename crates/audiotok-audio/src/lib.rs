@@ -28,7 +28,7 @@ use std::path::Path;
 pub use atomic::temp_path;
 pub use decode::{probe, AudioInfo, Decoder};
 pub use error::{AudioError, Result};
-pub use resample::{resample, Resampler};
+pub use resample::{resample, resampled_len, Resampler};
 pub use segment::{Segment, TailPolicy};
 pub use wav::write_wav_f32;
 

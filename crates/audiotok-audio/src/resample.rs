@@ -109,6 +109,18 @@ impl Resampler {
     }
 }
 
+/// The exact length [`resample`] (and [`crate::load`]) gives for `n` input samples:
+/// `round(n * to / from)`, ties rounded up. libsoxr's flushed output has this length (python-soxr's
+/// cap, `floor(n * to / from) + 1`, never binds), so a container that states its frame count gives
+/// the resampled length without decoding. Checked against real resampling in the tests.
+pub fn resampled_len(n: u64, from: u32, to: u32) -> u64 {
+    if from == to || from == 0 {
+        return n;
+    }
+    let (n, from, to) = (u128::from(n), u128::from(from), u128::from(to));
+    ((2 * n * to + from) / (2 * from)) as u64
+}
+
 /// Resamples a whole mono signal (python-soxr's `soxr.resample(x, from, to, "HQ")`).
 pub fn resample(x: &[f32], from: u32, to: u32) -> Result<Vec<f32>> {
     let mut r = Resampler::new(from, to)?;
@@ -140,6 +152,29 @@ mod tests {
             let exact = n as f64 * f64::from(to) / f64::from(from);
             assert!((y.len() as f64 - exact).abs() <= 1.0, "{n} {from}->{to}: {} vs {exact}", y.len());
         }
+    }
+
+    #[test]
+    fn resampled_len_is_exact() {
+        let pairs = [
+            (44100u32, 16000u32),
+            (48000, 16000),
+            (22050, 16000),
+            (8000, 16000),
+            (16000, 24000),
+            (16000, 44100),
+            (11025, 16000),
+            (44100, 24000),
+            (24000, 32000),
+        ];
+        for (from, to) in pairs {
+            for n in (1..700u64).chain([1023, 4410, 44100, 100_003]) {
+                let x = signal(n as usize);
+                let y = resample(&x, from, to).unwrap();
+                assert_eq!(y.len() as u64, resampled_len(n, from, to), "{n} samples {from} -> {to}");
+            }
+        }
+        assert_eq!(resampled_len(5, 16000, 16000), 5);
     }
 
     #[test]

@@ -108,3 +108,19 @@ fn mono_16k_of_stereo_is_mean_then_resample() {
     let r = load(&path, &LoadOptions::mono_at(8000)).unwrap();
     assert_eq!(r.samples, audiotok_audio::resample(&mono.samples, 16000, 8000).unwrap());
 }
+
+#[test]
+fn header_length_predicts_the_resampled_length() {
+    let audio = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/audio");
+    for file in
+        ["speech_0.1s.wav", "speech_7s.flac", "speech_7s_44k_stereo.flac", "formats/pcm_s24.wav", "formats/clip.flac"]
+    {
+        let path = audio.join(file);
+        let info = probe(&path).unwrap();
+        let frames = info.frames.unwrap();
+        for rate in [16_000, 24_000, 44_100] {
+            let decoded = load(&path, &LoadOptions::mono_at(rate)).unwrap().samples.len() as u64;
+            assert_eq!(audiotok_audio::resampled_len(frames, info.sample_rate, rate), decoded, "{file} at {rate}");
+        }
+    }
+}
