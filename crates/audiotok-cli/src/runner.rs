@@ -15,6 +15,20 @@ use rayon::prelude::*;
 pub const AUDIO_EXTENSIONS: &[&str] =
     &["wav", "wave", "flac", "mp3", "ogg", "oga", "opus", "sph", "aif", "aiff", "m4a", "aac", "webm", "wma"];
 
+/// Arguments shared by the batch subcommands (`features`, `count`).
+#[derive(clap::Args)]
+pub struct BatchArgs {
+    /// Worker threads (0: one per core).
+    #[arg(long, short, default_value_t = 0)]
+    pub jobs: usize,
+    /// Exit 0 even when some files failed (they are still reported).
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Audio files or directories (walked recursively).
+    #[arg(required = true, value_name = "FILE|DIR")]
+    pub inputs: Vec<PathBuf>,
+}
+
 /// One input file and where it came from.
 #[derive(Debug, Clone)]
 pub struct Input {

@@ -181,28 +181,12 @@ impl MdsDataset {
         };
         match (&shard.compression, &shard.info.zip_data) {
             (Some(c), Some(zip)) if zip_on_disk(zip) => {
-                let zpath = self.dir.join(&zip.basename);
-                let zdata = std::fs::read(&zpath).map_err(|e| MdsError::io(&zpath, e))?;
-                if zdata.len() as u64 != zip.bytes {
-                    return Err(MdsError::corrupt(
-                        &zip.basename,
-                        None,
-                        format!("file has {} bytes, index says {}", zdata.len(), zip.bytes),
-                    ));
-                }
+                let zdata = read_sized(&self.dir, &zip.basename, zip.bytes)?;
                 let expected = usize::try_from(raw.bytes).unwrap_or(usize::MAX);
                 c.decompress(&zdata, expected).map_err(|e| MdsError::corrupt(&zip.basename, None, format!("zstd: {e}")))
             }
             _ => {
-                let path = self.dir.join(&raw.basename);
-                let data = std::fs::read(&path).map_err(|e| MdsError::io(&path, e))?;
-                if data.len() as u64 != raw.bytes {
-                    return Err(MdsError::corrupt(
-                        &raw.basename,
-                        None,
-                        format!("file has {} bytes, index says {}", data.len(), raw.bytes),
-                    ));
-                }
+                let data = read_sized(&self.dir, &raw.basename, raw.bytes)?;
                 Ok(data)
             }
         }
@@ -242,15 +226,7 @@ impl MdsDataset {
                 Ok(())
             };
             if let Some(zip) = info.zip_data.as_ref().filter(|z| self.dir.join(&z.basename).exists()) {
-                let zpath = self.dir.join(&zip.basename);
-                let zdata = std::fs::read(&zpath).map_err(|e| MdsError::io(&zpath, e))?;
-                if zdata.len() as u64 != zip.bytes {
-                    return Err(MdsError::corrupt(
-                        &zip.basename,
-                        None,
-                        format!("file has {} bytes, index says {}", zdata.len(), zip.bytes),
-                    ));
-                }
+                let zdata = read_sized(&self.dir, &zip.basename, zip.bytes)?;
                 check_hashes(&zdata, zip)?;
             }
             let raw = self.shard_bytes(k)?;
@@ -445,4 +421,14 @@ fn decode_sample(shard: &Shard, j: u64, data: &[u8]) -> Result<Sample> {
         return Err(MdsError::corrupt(name, Some(j), format!("{} trailing bytes after the columns", data.len() - idx)));
     }
     Ok(sample)
+}
+
+/// Reads `dir/basename`, checking that it holds the `bytes` the index states.
+fn read_sized(dir: &Path, basename: &str, bytes: u64) -> Result<Vec<u8>> {
+    let path = dir.join(basename);
+    let data = std::fs::read(&path).map_err(|e| MdsError::io(&path, e))?;
+    if data.len() as u64 != bytes {
+        return Err(MdsError::corrupt(basename, None, format!("file has {} bytes, index says {bytes}", data.len())));
+    }
+    Ok(data)
 }

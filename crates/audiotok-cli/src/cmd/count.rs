@@ -1,6 +1,5 @@
 //! `audiotok count`: audio tokens per file for an encoder profile, totals and a length histogram.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use std::io::Write;
@@ -10,7 +9,7 @@ use audiotok_audio::{load, LoadOptions};
 use audiotok_features::profiles::{Profile, NAMES};
 use serde::Serialize;
 
-use crate::runner::{self, Summary};
+use crate::runner::{self, BatchArgs, Summary};
 
 /// Arguments of `audiotok count`.
 #[derive(clap::Args)]
@@ -22,15 +21,8 @@ pub struct Args {
     /// Print one JSON document (files, totals, histogram) on stdout instead of tables.
     #[arg(long)]
     json: bool,
-    /// Worker threads (0: one per core).
-    #[arg(long, short, default_value_t = 0)]
-    jobs: usize,
-    /// Exit 0 even when some files failed (they are still reported).
-    #[arg(long)]
-    keep_going: bool,
-    /// Audio files or directories (walked recursively).
-    #[arg(required = true, value_name = "FILE|DIR")]
-    inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    batch: BatchArgs,
 }
 
 fn profile_help() -> String {
@@ -102,12 +94,12 @@ fn histogram(durations: impl Iterator<Item = f64>) -> Vec<Bucket> {
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<ExitCode> {
     let t0 = runner::start();
-    let inputs = runner::collect(&args.inputs)?;
+    let inputs = runner::collect(&args.batch.inputs)?;
     let profile = args.profile.clone();
     let rate = profile.sample_rate();
     let results = runner::run_parallel(
         &inputs.files,
-        args.jobs,
+        args.batch.jobs,
         "count",
         || (),
         |_, _, input| {
@@ -170,7 +162,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         audio_secs: duration_s,
         elapsed: t0.elapsed(),
     };
-    Ok(summary.finish(args.keep_going))
+    Ok(summary.finish(args.batch.keep_going))
 }
 
 fn join(v: &[u64]) -> String {

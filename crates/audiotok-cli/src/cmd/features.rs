@@ -10,7 +10,7 @@ use audiotok_features::whisper::WhisperPadding;
 use audiotok_features::{npy, Extractor, ExtractorOptions, FeatureKind};
 use serde::Serialize;
 
-use crate::runner::{self, Input, Summary};
+use crate::runner::{self, BatchArgs, Input, Summary};
 
 /// Whisper padding, as the CLI spells it.
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -38,15 +38,8 @@ pub struct Args {
     /// mel-db: crop or pad to this many frames (0: keep the clip's own length).
     #[arg(long, default_value_t = 1024)]
     frames: usize,
-    /// Worker threads (0: one per core).
-    #[arg(long, short, default_value_t = 0)]
-    jobs: usize,
-    /// Exit 0 even when some files failed (they are still reported and listed in the manifest).
-    #[arg(long)]
-    keep_going: bool,
-    /// Audio files or directories (walked recursively).
-    #[arg(required = true, value_name = "FILE|DIR")]
-    inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    batch: BatchArgs,
 }
 
 fn parse_kind(s: &str) -> Result<FeatureKind, String> {
@@ -94,7 +87,7 @@ fn process(ex: &mut Extractor, kind: FeatureKind, input: &Input, out: &Path) -> 
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<ExitCode> {
     let t0 = runner::start();
-    let inputs = runner::collect(&args.inputs)?;
+    let inputs = runner::collect(&args.batch.inputs)?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     // Two inputs must not write the same file: the later one fails with the reason.
     let mut owner: HashMap<PathBuf, &Path> = HashMap::new();
@@ -121,7 +114,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let kind = args.kind;
     let results = runner::run_parallel(
         &inputs.files,
-        args.jobs,
+        args.batch.jobs,
         "features",
         || Extractor::new(kind, opts),
         |ex, i, input| {
@@ -176,5 +169,5 @@ pub fn run(args: Args) -> Result<ExitCode> {
         audio_secs,
         elapsed: t0.elapsed(),
     };
-    Ok(summary.finish(args.keep_going))
+    Ok(summary.finish(args.batch.keep_going))
 }
