@@ -29,6 +29,8 @@ enum Command {
     Features(cmd::features::Args),
     /// Count the audio tokens an encoder needs for each file (Qwen2-Audio, Whisper, SNAC, ...).
     Count(cmd::count::Args),
+    /// Inspect, verify, merge and show MosaicML MDS datasets.
+    Mds(cmd::mds::Args),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
         Command::Convert(a) => cmd::convert::run(a),
         Command::Features(a) => cmd::features::run(a),
         Command::Count(a) => cmd::count::run(a),
+        Command::Mds(a) => cmd::mds::run(a),
     };
     match result {
         Ok(code) => code,

@@ -4,3 +4,4 @@ pub mod convert;
 pub mod count;
 pub mod features;
 pub mod info;
+pub mod mds;

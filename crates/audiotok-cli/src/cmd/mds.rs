@@ -1,0 +1,277 @@
+//! `audiotok mds`: inspect, verify, merge and show MosaicML MDS datasets (any writer's; packed
+//! instruction data gets token, document and packing statistics).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use audiotok_mds::{merge_index, DType, MdsDataset, NdArray, Value};
+use serde::Serialize;
+
+/// Arguments of `audiotok mds`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Samples, shards, columns, sizes; for packed data also tokens, documents, audio and packing
+    /// efficiency (real tokens / block tokens).
+    Inspect {
+        /// Dataset folder (holding index.json).
+        dir: PathBuf,
+        /// Print JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every shard: sizes and hashes against index.json, offsets, counts, and that every
+    /// sample decodes.
+    Verify {
+        /// Dataset folder (holding index.json).
+        dir: PathBuf,
+    },
+    /// Merge the index.json files of partition sub-folders into one top-level index.json, as
+    /// streaming's `merge_index(root)`. Partitions given outside `--out` are copied into it first.
+    Merge {
+        /// Partition folders (each holding index.json and its shards).
+        #[arg(required = true)]
+        parts: Vec<PathBuf>,
+        /// The merged dataset's root folder.
+        #[arg(long, short)]
+        out: PathBuf,
+    },
+    /// Print one sample.
+    Show {
+        /// Dataset folder (holding index.json).
+        dir: PathBuf,
+        /// Sample index.
+        #[arg(long, short, default_value_t = 0)]
+        index: u64,
+    },
+}
+
+/// Runs the subcommand.
+pub fn run(args: Args) -> Result<ExitCode> {
+    match args.command {
+        Command::Inspect { dir, json } => inspect(&dir, json),
+        Command::Verify { dir } => verify(&dir),
+        Command::Merge { parts, out } => merge(&parts, &out),
+        Command::Show { dir, index } => show(&dir, index),
+    }
+}
+
+/// Integer elements of any integer array.
+fn ints(a: &NdArray) -> Option<Vec<i64>> {
+    let v: Vec<i64> = match a.dtype() {
+        DType::U8 => a.to_vec::<u8>().ok()?.into_iter().map(i64::from).collect(),
+        DType::I8 => a.to_vec::<i8>().ok()?.into_iter().map(i64::from).collect(),
+        DType::U16 => a.to_vec::<u16>().ok()?.into_iter().map(i64::from).collect(),
+        DType::I16 => a.to_vec::<i16>().ok()?.into_iter().map(i64::from).collect(),
+        DType::U32 => a.to_vec::<u32>().ok()?.into_iter().map(i64::from).collect(),
+        DType::I32 => a.to_vec::<i32>().ok()?.into_iter().map(i64::from).collect(),
+        DType::I64 => a.to_vec::<i64>().ok()?,
+        DType::U64 => a.to_vec::<u64>().ok()?.into_iter().map(|x| x as i64).collect(),
+        _ => return None,
+    };
+    Some(v)
+}
+
+#[derive(Serialize, Default)]
+struct Packing {
+    block_tokens: u64,
+    real_tokens: u64,
+    documents: u64,
+    audio_files: u64,
+    efficiency: f64,
+}
+
+#[derive(Serialize)]
+struct Inspect {
+    dir: String,
+    samples: u64,
+    shards: usize,
+    columns: Vec<String>,
+    raw_bytes: u64,
+    stored_bytes: u64,
+    compression: Option<String>,
+    hashes: Vec<String>,
+    packing: Option<Packing>,
+}
+
+fn inspect(dir: &Path, json: bool) -> Result<ExitCode> {
+    let ds = MdsDataset::open(dir)?;
+    let index = ds.index();
+    let first = index.shards.first();
+    let columns = first
+        .map(|s| s.column_names.iter().zip(&s.column_encodings).map(|(n, e)| format!("{n}: {e}")).collect())
+        .unwrap_or_default();
+    let raw_bytes = index.shards.iter().map(|s| s.raw_data.bytes).sum();
+    let stored_bytes = index.shards.iter().map(|s| s.zip_data.as_ref().map_or(s.raw_data.bytes, |z| z.bytes)).sum();
+    let names = ds.column_names();
+    let packed = names.iter().any(|n| n == "input_ids") && names.iter().any(|n| n == "seq_lengths");
+    let packing = if packed {
+        let mut p = Packing::default();
+        for (i, sample) in ds.iter().enumerate() {
+            let sample = sample?;
+            let ids = match sample.get("input_ids") {
+                Some(Value::NdArray(a)) => a.len() as u64,
+                _ => bail!("{}: sample {i}: input_ids is not an array", dir.display()),
+            };
+            let lengths = match sample.get("seq_lengths") {
+                Some(Value::NdArray(a)) => ints(a),
+                _ => None,
+            }
+            .with_context(|| format!("{}: sample {i}: seq_lengths is not an integer array", dir.display()))?;
+            p.block_tokens += ids;
+            p.real_tokens += lengths.iter().map(|&l| l.max(0) as u64).sum::<u64>();
+            p.documents += lengths.len() as u64;
+            // `audio` holds a JSON list of paths, as a str column or a json column.
+            p.audio_files += match sample.get("audio") {
+                Some(Value::Str(s)) => serde_json::from_str::<Vec<String>>(s).map_or(0, |v| v.len() as u64),
+                Some(Value::Json(j)) => j.as_array().map_or(0, |a| a.len() as u64),
+                _ => 0,
+            };
+        }
+        p.efficiency = p.real_tokens as f64 / (p.block_tokens.max(1)) as f64;
+        Some(p)
+    } else {
+        None
+    };
+    let report = Inspect {
+        dir: dir.display().to_string(),
+        samples: ds.len(),
+        shards: index.shards.len(),
+        columns,
+        raw_bytes,
+        stored_bytes,
+        compression: first.and_then(|s| s.compression.clone()),
+        hashes: first.map(|s| s.hashes.clone()).unwrap_or_default(),
+        packing,
+    };
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(out, "{}: {} samples in {} shards", report.dir, report.samples, report.shards)?;
+    writeln!(
+        out,
+        "bytes: {} raw, {} stored (compression: {}; hashes: {})",
+        report.raw_bytes,
+        report.stored_bytes,
+        report.compression.as_deref().unwrap_or("none"),
+        if report.hashes.is_empty() { "none".to_string() } else { report.hashes.join(", ") }
+    )?;
+    writeln!(out, "columns:")?;
+    for c in &report.columns {
+        writeln!(out, "  {c}")?;
+    }
+    if let Some(p) = &report.packing {
+        writeln!(
+            out,
+            "packing: {} real tokens of {} ({:.2}% efficiency), {} documents, {} audio files",
+            p.real_tokens,
+            p.block_tokens,
+            100.0 * p.efficiency,
+            p.documents,
+            p.audio_files
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(dir: &Path) -> Result<ExitCode> {
+    let ds = MdsDataset::open(dir)?;
+    match ds.verify() {
+        Ok(r) => {
+            eprintln!(
+                "verify: {}: ok: {} shards, {} samples, {} file hashes checked{}",
+                dir.display(),
+                r.shards,
+                r.samples,
+                r.hashes_checked,
+                if r.hashes_skipped.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({} not checked: unsupported)", r.hashes_skipped.join(", "))
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("verify: {}: FAILED: {e}", dir.display());
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let dest = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &dest)?;
+        } else {
+            std::fs::copy(entry.path(), &dest)
+                .with_context(|| format!("copying {} to {}", entry.path().display(), dest.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn merge(parts: &[PathBuf], out: &Path) -> Result<ExitCode> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let root = out.canonicalize().with_context(|| out.display().to_string())?;
+    for part in parts {
+        MdsDataset::open(part)?;
+        let canon = part.canonicalize().with_context(|| part.display().to_string())?;
+        if canon.parent() == Some(root.as_path()) {
+            continue;
+        }
+        let name = part.file_name().with_context(|| format!("{}: no folder name", part.display()))?;
+        let dest = root.join(name);
+        if dest.exists() {
+            bail!("{}: already exists in {}; rename the partition", dest.display(), out.display());
+        }
+        copy_dir(part, &dest)?;
+    }
+    let index = merge_index(&root)?;
+    eprintln!(
+        "merge: {} partitions, {} shards, {} samples -> {}",
+        parts.len(),
+        index.shards.len(),
+        index.num_samples(),
+        out.join("index.json").display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(dir: &Path, i: u64) -> Result<ExitCode> {
+    let ds = MdsDataset::open(dir)?;
+    let sample = ds.get(i)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "sample {i} of {} ({})", ds.len(), dir.display())?;
+    for name in ds.column_names() {
+        let text = match sample.get(name) {
+            None => "(missing)".to_string(),
+            Some(Value::NdArray(a)) => match ints(a) {
+                Some(v) => {
+                    let head: Vec<String> = v.iter().take(32).map(i64::to_string).collect();
+                    let more = if v.len() > 32 { format!(" ... ({} values)", v.len()) } else { String::new() };
+                    format!("{:?} {:?} [{}]{more}", a.dtype(), a.shape(), head.join(", "))
+                }
+                None => format!("{:?} {:?} ({} bytes)", a.dtype(), a.shape(), a.data().len()),
+            },
+            Some(Value::Str(s)) => format!("{s:?}"),
+            Some(Value::Json(j)) => j.to_python(false),
+            Some(Value::Bytes(b)) => format!("{} bytes", b.len()),
+            Some(other) => format!("{other:?}"),
+        };
+        writeln!(out, "  {name}: {text}")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,115 @@
+//! `audiotok mds` on datasets written by Python's `streaming` (committed fixtures) and by ours.
+
+#![allow(clippy::unwrap_used)] // Test helpers panic on broken fixtures by design.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use audiotok_mds::{MdsWriter, NdArray, Sample, Value, WriterOptions};
+use predicates::prelude::*;
+
+fn fixture(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/mds").join(rel)
+}
+
+fn audiotok() -> Command {
+    Command::cargo_bin("audiotok").unwrap()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Two packed blocks of 8 tokens: documents of 3 and 4 tokens, then one of 8.
+fn packed(dir: &Path) {
+    let cols = [("input_ids", "ndarray:int32"), ("seq_lengths", "ndarray:int32"), ("audio", "str")];
+    let mut w = MdsWriter::new(dir, cols, WriterOptions::default()).unwrap();
+    for (lengths, audio) in [(vec![3i32, 4], r#"["a.wav", "b.wav"]"#), (vec![8], r#"["c.flac"]"#)] {
+        let mut s = Sample::new();
+        s.insert("input_ids".into(), Value::NdArray(NdArray::from_vec(&[7i32; 8])));
+        s.insert("seq_lengths".into(), Value::NdArray(NdArray::from_vec(&lengths)));
+        s.insert("audio".into(), Value::Str(audio.into()));
+        w.write(&s).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+#[test]
+fn inspect_reports_packing_statistics() {
+    let dir = tempfile::tempdir().unwrap();
+    packed(dir.path());
+    let out = audiotok().args(["mds", "inspect", "--json"]).arg(dir.path()).assert().success();
+    let r: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(r["samples"], 2);
+    let p = &r["packing"];
+    assert_eq!((p["block_tokens"].as_u64(), p["real_tokens"].as_u64()), (Some(16), Some(15)));
+    assert_eq!((p["documents"].as_u64(), p["audio_files"].as_u64()), (Some(3), Some(3)));
+    assert!((p["efficiency"].as_f64().unwrap() - 15.0 / 16.0).abs() < 1e-12);
+    audiotok()
+        .args(["mds", "inspect"])
+        .arg(fixture("zstd"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("compression: zstd"));
+}
+
+#[test]
+fn verify_accepts_python_shards_and_catches_corruption() {
+    audiotok().args(["mds", "verify"]).arg(fixture("zstd7_hashed")).assert().success();
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture("hashed"), dir.path());
+    let shard = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("shard."))
+        .unwrap();
+    let mut bytes = std::fs::read(&shard).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x55;
+    std::fs::write(&shard, bytes).unwrap();
+    audiotok().args(["mds", "verify"]).arg(dir.path()).assert().code(1).stderr(predicate::str::contains("FAILED"));
+}
+
+#[test]
+fn merge_copies_outside_partitions_and_matches_streaming() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    for part in ["part10", "part2", "part_a"] {
+        copy_dir(&fixture(&format!("partitioned/{part}")), &src.join(part));
+    }
+    let out = dir.path().join("merged");
+    audiotok()
+        .args(["mds", "merge"])
+        .args(["part10", "part2", "part_a"].map(|p| src.join(p)))
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    // streaming's merge_index over the same partitions wrote the committed index.json.
+    assert_eq!(
+        std::fs::read(out.join("index.json")).unwrap(),
+        std::fs::read(fixture("partitioned/index.json")).unwrap()
+    );
+    audiotok().args(["mds", "verify"]).arg(&out).assert().success();
+}
+
+#[test]
+fn show_prints_one_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    packed(dir.path());
+    audiotok()
+        .args(["mds", "show", "--index", "1"])
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("seq_lengths: I32 [1] [8]").and(predicate::str::contains("c.flac")));
+    audiotok().args(["mds", "show", "--index", "2"]).arg(dir.path()).assert().code(2);
+}
