@@ -115,7 +115,10 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Audio> {
                 reason: format!("channel count changed from {channels} to {}", planes.len()),
             });
         }
-        if opts.mono {
+        if opts.mono && rate == to {
+            // No resampling: downmix straight into the output.
+            mix::downmix_into(planes, &mut outs[0]);
+        } else if opts.mono {
             mono_block.clear();
             mix::downmix_into(planes, &mut mono_block);
             resamplers[0].process(&mono_block, &mut outs[0])?;

@@ -16,6 +16,7 @@ pub mod mel;
 pub mod meldb;
 pub mod npy;
 pub mod profiles;
+mod real;
 pub mod stft;
 pub mod wav2vec2;
 pub mod whisper;
@@ -25,6 +26,7 @@ use std::str::FromStr;
 
 pub use error::{FeatureError, Result};
 pub use profiles::{Profile, TokenCount};
+pub use real::Real;
 
 /// A computed feature array.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,6 +98,8 @@ impl FromStr for FeatureKind {
 pub struct ExtractorOptions {
     /// Whisper padding mode.
     pub whisper_padding: whisper::WhisperPadding,
+    /// Whisper arithmetic: float32 (default) or bit-exact float64.
+    pub whisper_precision: whisper::Precision,
     /// Frames for mel-dB (`None`: no crop or pad; default 1024 through [`meldb::MelDbConfig`]).
     pub meldb_frames: Option<Option<usize>>,
 }
@@ -114,8 +118,12 @@ impl Extractor {
     /// Plans an extractor.
     pub fn new(kind: FeatureKind, opts: ExtractorOptions) -> Self {
         match kind {
-            FeatureKind::Whisper128 => Extractor::Whisper(whisper::Whisper::new(128, opts.whisper_padding)),
-            FeatureKind::Whisper80 => Extractor::Whisper(whisper::Whisper::new(80, opts.whisper_padding)),
+            FeatureKind::Whisper128 => {
+                Extractor::Whisper(whisper::Whisper::with_precision(128, opts.whisper_padding, opts.whisper_precision))
+            }
+            FeatureKind::Whisper80 => {
+                Extractor::Whisper(whisper::Whisper::with_precision(80, opts.whisper_padding, opts.whisper_precision))
+            }
             FeatureKind::Wav2Vec2 => Extractor::Wav2Vec2,
             FeatureKind::MelDb => {
                 let mut cfg = meldb::MelDbConfig::default();
@@ -132,7 +140,9 @@ impl Extractor {
         if x.is_empty() {
             return Err(FeatureError::Input("empty signal".into()));
         }
-        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+        // A branch-free scan first (it vectorises); the position only when it fails.
+        if !x.iter().fold(true, |ok, v| ok & v.is_finite()) {
+            let i = x.iter().position(|v| !v.is_finite()).unwrap_or(0);
             return Err(FeatureError::Input(format!("non-finite sample at index {i}")));
         }
         Ok(match self {

@@ -4,6 +4,8 @@
 //! `mel_filter_bank` (float64 weights over `linspace(0, sr // 2, bins)`) for Whisper, and librosa's
 //! `filters.mel` (weights rounded to float32, `rfftfreq` bins) for mel-dB.
 
+use crate::real::Real;
+
 /// Hz to mel on the Slaney scale (linear below 1 kHz, logarithmic above).
 pub fn hz_to_mel(f: f64) -> f64 {
     let logstep = 27.0 / 6.4f64.ln();
@@ -29,6 +31,7 @@ pub fn mel_to_hz(m: f64) -> f64 {
 struct Filter {
     start: usize,
     weights: Vec<f64>,
+    weights32: Vec<f32>,
 }
 
 /// A mel filter bank over `bins` FFT bins, non-zero weights only.
@@ -55,7 +58,8 @@ impl MelBank {
             .map(|row| {
                 let start = row.iter().position(|&w| w != 0.0).unwrap_or(0);
                 let end = row.iter().rposition(|&w| w != 0.0).map_or(start, |e| e + 1);
-                Filter { start, weights: row[start..end].to_vec() }
+                let weights = row[start..end].to_vec();
+                Filter { start, weights32: weights.iter().map(|&w| w as f32).collect(), weights }
             })
             .collect();
         MelBank { bins, filters }
@@ -118,22 +122,23 @@ impl MelBank {
         self.filters.iter().map(|f| f.weights.len()).sum()
     }
 
-    /// Mel energies of one power spectrum: `out[m] = sum_k w[m][k] * power[k]`.
-    pub fn apply(&self, power: &[f64], out: &mut [f64]) {
+    /// Mel energies of one power spectrum: `out[m] = sum_k w[m][k] * power[k]`, in `f64` or `f32`.
+    pub fn apply<T: Real>(&self, power: &[T], out: &mut [T]) {
         for (o, f) in out.iter_mut().zip(&self.filters) {
+            let w = T::weights(&f.weights, &f.weights32);
+            let p = &power[f.start..f.start + w.len()];
             // Four independent partial sums: a single running sum is bound by add latency.
-            let p = &power[f.start..f.start + f.weights.len()];
-            let mut acc = [0.0f64; 4];
-            let (wc, pc) = (f.weights.chunks_exact(4), p.chunks_exact(4));
+            let mut acc = [T::default(); 4];
+            let (wc, pc) = (w.chunks_exact(4), p.chunks_exact(4));
             let (wr, pr) = (wc.remainder(), pc.remainder());
             for (w4, p4) in wc.zip(pc) {
                 for j in 0..4 {
-                    acc[j] += w4[j] * p4[j];
+                    acc[j] = acc[j] + w4[j] * p4[j];
                 }
             }
-            let mut tail = 0.0;
-            for (w, x) in wr.iter().zip(pr) {
-                tail += w * x;
+            let mut tail = T::default();
+            for (&w, &x) in wr.iter().zip(pr) {
+                tail = tail + w * x;
             }
             *o = (acc[0] + acc[2]) + (acc[1] + acc[3]) + tail;
         }
@@ -158,8 +163,8 @@ mod tests {
         assert_eq!(b.n_mels(), 128);
         assert!(b.nnz() < 201 * 4, "{}", b.nnz());
         // Slaney normalisation: each triangle's area in Hz is 1 (weights * bin width ~ 1).
-        let mut out = vec![0.0; 128];
-        b.apply(&vec![1.0; 201], &mut out);
+        let mut out = vec![0.0f64; 128];
+        b.apply(&vec![1.0f64; 201], &mut out);
         // Low filters are narrower than the 40 Hz bin spacing and sample the triangle unevenly.
         for (m, o) in out.iter().enumerate().skip(64) {
             assert!((o * 40.0 - 1.0).abs() < 0.2, "mel {m}: {o}");

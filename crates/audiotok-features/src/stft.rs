@@ -10,6 +10,8 @@ use std::sync::Arc;
 use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
 
+use crate::real::Real;
+
 /// How the signal is extended by `n_fft / 2` samples on both sides (`center=True`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PadMode {
@@ -19,16 +21,16 @@ pub enum PadMode {
     Constant,
 }
 
-/// A planned STFT of one size with a periodic Hann window.
-pub struct Stft {
+/// A planned STFT of one size with a periodic Hann window, computed in `T` (`f64` or `f32`).
+pub struct Stft<T: Real = f64> {
     n_fft: usize,
     hop: usize,
-    window: Vec<f64>,
-    fft: Arc<dyn RealToComplex<f64>>,
-    input: Vec<f64>,
-    spectrum: Vec<Complex<f64>>,
-    scratch: Vec<Complex<f64>>,
-    power: Vec<f64>,
+    window: Vec<T>,
+    fft: Arc<dyn RealToComplex<T>>,
+    input: Vec<T>,
+    spectrum: Vec<Complex<T>>,
+    scratch: Vec<Complex<T>>,
+    power: Vec<T>,
 }
 
 /// `np.pad(..., mode="reflect")` index for any `j`, including pads longer than the signal.
@@ -50,19 +52,19 @@ pub fn hann_periodic(n: usize) -> Vec<f64> {
     (0..n).map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n as f64).cos()).collect()
 }
 
-impl Stft {
+impl<T: Real> Stft<T> {
     /// A planned STFT of `n_fft` points every `hop` samples.
     pub fn new(n_fft: usize, hop: usize) -> Self {
-        let fft = RealFftPlanner::<f64>::new().plan_fft_forward(n_fft);
+        let fft = RealFftPlanner::<T>::new().plan_fft_forward(n_fft);
         let input = fft.make_input_vec();
         let spectrum = fft.make_output_vec();
         let scratch = fft.make_scratch_vec();
         Stft {
             n_fft,
             hop,
-            window: hann_periodic(n_fft),
+            window: hann_periodic(n_fft).into_iter().map(T::of_f64).collect(),
             input,
-            power: vec![0.0; spectrum.len()],
+            power: vec![T::default(); spectrum.len()],
             spectrum,
             scratch,
             fft,
@@ -80,7 +82,7 @@ impl Stft {
     }
 
     /// The power spectrum of the last frame computed.
-    pub fn power(&self) -> &[f64] {
+    pub fn power(&self) -> &[T] {
         &self.power
     }
 
@@ -102,7 +104,7 @@ impl Stft {
         if j0 >= 0 && j1 <= real {
             let src = &x[j0 as usize..j1 as usize];
             for ((d, &s), &w) in self.input.iter_mut().zip(src).zip(&self.window) {
-                *d = f64::from(s) * w;
+                *d = T::of_f32(s) * w;
             }
         } else {
             let mut any = false;
@@ -119,9 +121,9 @@ impl Stft {
                 let s = match idx {
                     Some(i) if i < real => {
                         any = true;
-                        f64::from(x[i as usize])
+                        T::of_f32(x[i as usize])
                     }
-                    _ => 0.0,
+                    _ => T::default(),
                 };
                 self.input[k] = s * self.window[k];
             }
@@ -133,13 +135,8 @@ impl Stft {
         if self.fft.process_with_scratch(&mut self.input, &mut self.spectrum, &mut self.scratch).is_err() {
             return false;
         }
-        for (p, c) in self.power.iter_mut().zip(&self.spectrum) {
-            *p = if complex64 {
-                let (re, im) = (f64::from(c.re as f32), f64::from(c.im as f32));
-                re * re + im * im
-            } else {
-                c.re * c.re + c.im * c.im
-            };
+        for (p, &c) in self.power.iter_mut().zip(&self.spectrum) {
+            *p = T::power(c, complex64);
         }
         true
     }
@@ -158,7 +155,7 @@ mod tests {
 
     #[test]
     fn dc_frame_power() {
-        let mut s = Stft::new(8, 4);
+        let mut s = Stft::<f64>::new(8, 4);
         let x = vec![1.0f32; 64];
         assert!(s.frame(&x, 64, PadMode::Reflect, 4, false));
         // Sum of a periodic Hann window of 8 is 4: DC power 16.
@@ -168,7 +165,7 @@ mod tests {
 
     #[test]
     fn zero_frames_are_skipped() {
-        let mut s = Stft::new(8, 4);
+        let mut s = Stft::<f64>::new(8, 4);
         let x = vec![1.0f32; 10];
         assert!(s.frame(&x, 100, PadMode::Reflect, 3, false));
         assert!(!s.frame(&x, 100, PadMode::Reflect, 5, false));

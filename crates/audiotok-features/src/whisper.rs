@@ -8,8 +8,8 @@
 //! truncated or zero-padded to 30 s (480000 samples, 3000 frames); with
 //! [`WhisperPadding::Longest`] it is used as is (`L / 160` frames).
 
-use crate::fastmath;
 use crate::mel::MelBank;
+use crate::real::Real;
 use crate::stft::{PadMode, Stft};
 use crate::Features;
 
@@ -30,24 +30,77 @@ pub enum WhisperPadding {
     Longest,
 }
 
+/// The arithmetic the extractor runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// float32 FFT, mel and log (as the torch path of transformers computes): within 1e-4 of
+    /// the reference, and faster.
+    #[default]
+    Fast,
+    /// float64 as transformers' numpy path, with its `complex64` rounding: bit-identical output.
+    Exact,
+}
+
+/// The STFT and mel buffer in one precision.
+struct Engine<T: Real> {
+    stft: Stft<T>,
+    mel: Vec<T>,
+}
+
+enum Engines {
+    Fast(Engine<f32>),
+    Exact(Engine<f64>),
+}
+
 /// A Whisper feature extractor with its planned FFT and mel bank.
 pub struct Whisper {
-    stft: Stft,
+    engine: Engines,
     bank: MelBank,
     padding: WhisperPadding,
-    mel: Vec<f64>,
     rows: Vec<f32>,
     computed: Vec<bool>,
 }
 
+impl<T: Real> Engine<T> {
+    fn new(n_mels: usize) -> Self {
+        Engine { stft: Stft::new(N_FFT, HOP), mel: vec![T::default(); n_mels] }
+    }
+
+    /// Writes the log10 mel row of every frame holding signal into `rows` (frame-major), marks it
+    /// in `computed`, and returns one past the last such frame.
+    fn log_mel(&mut self, bank: &MelBank, x: &[f32], n: usize, rows: &mut [f32], computed: &mut [bool]) -> usize {
+        let n_mels = bank.n_mels();
+        let floor = T::of_f64(1e-10);
+        let mut last = 0;
+        for (t, row) in rows.chunks_exact_mut(n_mels).enumerate() {
+            if self.stft.frame(x, n, PadMode::Reflect, t, true) {
+                bank.apply(self.stft.power(), &mut self.mel);
+                for (r, &e) in row.iter_mut().zip(&self.mel) {
+                    *r = (if e > floor { e } else { floor }).log10().to_f32();
+                }
+                computed[t] = true;
+                last = t + 1;
+            }
+        }
+        last
+    }
+}
+
 impl Whisper {
-    /// `n_mels` is 80 (Whisper v1-v2) or 128 (Whisper v3, Qwen2-Audio).
+    /// `n_mels` is 80 (Whisper v1-v2) or 128 (Whisper v3, Qwen2-Audio); [`Precision::Fast`].
     pub fn new(n_mels: usize, padding: WhisperPadding) -> Self {
+        Self::with_precision(n_mels, padding, Precision::default())
+    }
+
+    /// An extractor computing in the given precision.
+    pub fn with_precision(n_mels: usize, padding: WhisperPadding, precision: Precision) -> Self {
         Whisper {
-            stft: Stft::new(N_FFT, HOP),
+            engine: match precision {
+                Precision::Fast => Engines::Fast(Engine::new(n_mels)),
+                Precision::Exact => Engines::Exact(Engine::new(n_mels)),
+            },
             bank: MelBank::transformers(N_FFT / 2 + 1, n_mels, 0.0, 8000.0, 16_000),
             padding,
-            mel: vec![0.0; n_mels],
             rows: Vec::new(),
             computed: Vec::new(),
         }
@@ -83,17 +136,11 @@ impl Whisper {
         self.rows.resize(n_mels * frames, silent);
         self.computed.clear();
         self.computed.resize(frames, false);
-        let mut last = 0;
-        for (t, row) in self.rows.chunks_exact_mut(n_mels).take(frames).enumerate() {
-            if self.stft.frame(x, n, PadMode::Reflect, t, true) {
-                self.bank.apply(self.stft.power(), &mut self.mel);
-                for (r, &e) in row.iter_mut().zip(&self.mel) {
-                    *r = fastmath::log10(e.max(1e-10)) as f32;
-                }
-                self.computed[t] = true;
-                last = t + 1;
-            }
-        }
+        let (rows, computed) = (&mut self.rows[..n_mels * frames], &mut self.computed[..]);
+        let last = match &mut self.engine {
+            Engines::Fast(e) => e.log_mel(&self.bank, x, n, rows, computed),
+            Engines::Exact(e) => e.log_mel(&self.bank, x, n, rows, computed),
+        };
         let rows = &mut self.rows[..n_mels * frames];
         for (row, _) in rows.chunks_exact_mut(n_mels).zip(&self.computed).take(last).filter(|(_, &c)| !c) {
             row.fill(silent);

@@ -8,7 +8,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use audiotok_audio::{load, LoadOptions};
-use audiotok_features::whisper::{Whisper, WhisperPadding};
+use audiotok_features::whisper::{Precision, Whisper, WhisperPadding};
 use audiotok_features::{meldb, npy, wav2vec2, Features};
 
 fn fixtures() -> PathBuf {
@@ -40,16 +40,26 @@ fn max_abs_diff(ours: &Features, want: &npy::NpyArray) -> f32 {
     ours.data.iter().zip(&w).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max)
 }
 
+/// The bound for the float32 path; the float64 path must be bit-identical.
+fn bound(p: Precision) -> f32 {
+    match p {
+        Precision::Fast => 1e-4,
+        Precision::Exact => 0.0,
+    }
+}
+
 #[test]
 fn whisper128_max_length_all_clips() {
-    let mut w = Whisper::new(128, WhisperPadding::MaxLength);
-    for clip in ["0.1s", "1s", "7s", "30s", "45s"] {
-        let name = format!("whisper128_{clip}");
-        let f = w.compute(&clip16k(clip));
-        let d = max_abs_diff(&f, &golden(&name));
-        eprintln!("{name}: max abs diff {d:e}");
-        assert!(d <= 1e-4, "{name}: max abs diff {d}");
-        assert_eq!(f.mask_ones, Some(golden_mask(&name)), "{name} mask");
+    for precision in [Precision::Exact, Precision::Fast] {
+        let mut w = Whisper::with_precision(128, WhisperPadding::MaxLength, precision);
+        for clip in ["0.1s", "1s", "7s", "30s", "45s"] {
+            let name = format!("whisper128_{clip}");
+            let f = w.compute(&clip16k(clip));
+            let d = max_abs_diff(&f, &golden(&name));
+            eprintln!("{name} {precision:?}: max abs diff {d:e}");
+            assert!(d <= bound(precision), "{name} {precision:?}: max abs diff {d}");
+            assert_eq!(f.mask_ones, Some(golden_mask(&name)), "{name} mask");
+        }
     }
 }
 
@@ -60,12 +70,14 @@ fn whisper80_and_longest() {
         ("whisper128_longest_7s", 128, WhisperPadding::Longest, "7s"),
         ("whisper128_longest_1s", 128, WhisperPadding::Longest, "1s"),
     ];
-    for (name, mels, padding, clip) in cases {
-        let f = Whisper::new(mels, padding).compute(&clip16k(clip));
-        let d = max_abs_diff(&f, &golden(name));
-        eprintln!("{name}: max abs diff {d:e}");
-        assert!(d <= 1e-4, "{name}: max abs diff {d}");
-        assert_eq!(f.mask_ones, Some(golden_mask(name)), "{name} mask");
+    for precision in [Precision::Exact, Precision::Fast] {
+        for (name, mels, padding, clip) in cases {
+            let f = Whisper::with_precision(mels, padding, precision).compute(&clip16k(clip));
+            let d = max_abs_diff(&f, &golden(name));
+            eprintln!("{name} {precision:?}: max abs diff {d:e}");
+            assert!(d <= bound(precision), "{name} {precision:?}: max abs diff {d}");
+            assert_eq!(f.mask_ones, Some(golden_mask(name)), "{name} mask");
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use audiotok_audio::{load, LoadOptions};
-use audiotok_features::whisper::WhisperPadding;
+use audiotok_features::whisper::{Precision, WhisperPadding};
 use audiotok_features::{npy, Extractor, ExtractorOptions, FeatureKind};
 use serde::Serialize;
 
@@ -19,6 +19,15 @@ enum Padding {
     MaxLength,
     /// Keep the clip's own length, as `padding="longest"` on one clip.
     Longest,
+}
+
+/// Whisper arithmetic, as the CLI spells it.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PrecisionArg {
+    /// float32, within 1e-4 of transformers (as its torch path computes); faster.
+    Fast,
+    /// float64 as transformers' numpy path: bit-identical output.
+    Exact,
 }
 
 /// Arguments of `audiotok features`.
@@ -35,6 +44,9 @@ pub struct Args {
     /// Whisper padding mode.
     #[arg(long, value_enum, default_value = "max-length")]
     padding: Padding,
+    /// Whisper arithmetic.
+    #[arg(long, value_enum, default_value = "fast")]
+    precision: PrecisionArg,
     /// mel-db: crop or pad to this many frames (0: keep the clip's own length).
     #[arg(long, default_value_t = 1024)]
     frames: usize,
@@ -108,6 +120,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         whisper_padding: match args.padding {
             Padding::MaxLength => WhisperPadding::MaxLength,
             Padding::Longest => WhisperPadding::Longest,
+        },
+        whisper_precision: match args.precision {
+            PrecisionArg::Fast => Precision::Fast,
+            PrecisionArg::Exact => Precision::Exact,
         },
         meldb_frames: Some((args.frames > 0).then_some(args.frames)),
     };
