@@ -113,3 +113,36 @@ fn show_prints_one_sample() {
         .stdout(predicate::str::contains("seq_lengths: I32 [1] [8]").and(predicate::str::contains("c.flac")));
     audiotok().args(["mds", "show", "--index", "2"]).arg(dir.path()).assert().code(2);
 }
+
+#[test]
+fn show_draws_the_block_diagonal_mask() {
+    let dir = tempfile::tempdir().unwrap();
+    packed(dir.path());
+    let png_path = dir.path().join("mask.png");
+    audiotok()
+        .args(["mds", "show", "--index", "0", "--mask-size", "8", "--mask-png"])
+        .arg(&png_path)
+        .arg(dir.path())
+        .assert()
+        .success();
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png_path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!((info.width, info.height), (8, 8));
+    // Documents of 3 and 4 tokens, then one padding token: row q sees columns of its own document
+    // up to q.
+    let want: [&str; 8] =
+        ["#.......", "##......", "###.....", "...#....", "...##...", "...###..", "...####.", "________"];
+    for (q, row) in want.iter().enumerate() {
+        let got: String = buf[q * 8..q * 8 + 8]
+            .iter()
+            .map(|&p| match p {
+                255 => '#',
+                64 => '_',
+                _ => '.',
+            })
+            .collect();
+        assert_eq!(&got, row, "row {q}");
+    }
+}

@@ -50,6 +50,13 @@ enum Command {
         /// Sample index.
         #[arg(long, short, default_value_t = 0)]
         index: u64,
+        /// Draw the packed block's attention mask (block-diagonal causal: a token sees earlier
+        /// tokens of its own document) as a PNG: white visible, black masked, grey padding.
+        #[arg(long, value_name = "FILE")]
+        mask_png: Option<PathBuf>,
+        /// Side of the mask image in pixels (a pixel is white if any of its cells is visible).
+        #[arg(long, default_value_t = 1024)]
+        mask_size: u32,
     },
 }
 
@@ -59,7 +66,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::Inspect { dir, json } => inspect(&dir, json),
         Command::Verify { dir } => verify(&dir),
         Command::Merge { parts, out } => merge(&parts, &out),
-        Command::Show { dir, index } => show(&dir, index),
+        Command::Show { dir, index, mask_png, mask_size } => show(&dir, index, mask_png.as_deref(), mask_size),
     }
 }
 
@@ -250,9 +257,23 @@ fn merge(parts: &[PathBuf], out: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn show(dir: &Path, i: u64) -> Result<ExitCode> {
+fn show(dir: &Path, i: u64, mask_png: Option<&Path>, mask_size: u32) -> Result<ExitCode> {
     let ds = MdsDataset::open(dir)?;
     let sample = ds.get(i)?;
+    if let Some(png_path) = mask_png {
+        let block = match sample.get("input_ids") {
+            Some(Value::NdArray(a)) => a.len(),
+            _ => bail!("{}: sample {i} has no input_ids array: not a packed dataset", dir.display()),
+        };
+        let lengths = match sample.get("seq_lengths") {
+            Some(Value::NdArray(a)) => ints(a),
+            _ => None,
+        }
+        .with_context(|| format!("{}: sample {i} has no integer seq_lengths", dir.display()))?;
+        let lengths: Vec<usize> = lengths.iter().map(|&l| l.max(0) as usize).collect();
+        write_mask_png(png_path, block, &lengths, mask_size)?;
+        eprintln!("show: mask of sample {i} ({} documents in {block} tokens) -> {}", lengths.len(), png_path.display());
+    }
     let mut out = std::io::stdout().lock();
     writeln!(out, "sample {i} of {} ({})", ds.len(), dir.display())?;
     for name in ds.column_names() {
@@ -274,4 +295,59 @@ fn show(dir: &Path, i: u64) -> Result<ExitCode> {
         writeln!(out, "  {name}: {text}")?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Document number of every token of a block (`None` for padding).
+fn documents(block: usize, lengths: &[usize]) -> Vec<Option<u32>> {
+    let mut doc = Vec::with_capacity(block);
+    for (d, &l) in lengths.iter().enumerate() {
+        doc.extend(std::iter::repeat_n(Some(d as u32), l));
+    }
+    doc.resize(block, None);
+    doc.truncate(block);
+    doc
+}
+
+/// Renders the block-diagonal causal mask of a packed block as a `size` x `size` grey PNG.
+fn write_mask_png(path: &Path, block: usize, lengths: &[usize], size: u32) -> Result<()> {
+    let doc = documents(block, lengths);
+    let side = (size as usize).clamp(1, block.max(1));
+    // Pixel (r, c) covers query rows [r*block/side, (r+1)*block/side) and the same key columns.
+    let span = |p: usize| (p * block / side, ((p + 1) * block / side).max(p * block / side + 1).min(block));
+    let mut pixels = vec![0u8; side * side];
+    for r in 0..side {
+        let (r0, r1) = span(r);
+        let padding = (r0..r1).all(|q| doc[q].is_none());
+        for c in 0..side {
+            let (c0, c1) = span(c);
+            let visible = (r0..r1).any(|q| doc[q].is_some_and(|d| (c0..c1.min(q + 1)).any(|k| doc[k] == Some(d))));
+            pixels[r * side + c] = if visible {
+                255
+            } else if padding {
+                64
+            } else {
+                0
+            };
+        }
+    }
+    crate::runner::write_atomic_with(path, |w| {
+        let mut enc = png::Encoder::new(w, side as u32, side as u32);
+        enc.set_color(png::ColorType::Grayscale);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut writer = enc.write_header().context("writing PNG header")?;
+        writer.write_image_data(&pixels).context("writing PNG data")?;
+        writer.finish().context("finishing PNG")?;
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_and_padding() {
+        assert_eq!(documents(6, &[2, 3]), vec![Some(0), Some(0), Some(1), Some(1), Some(1), None]);
+        assert_eq!(documents(3, &[2, 3]), vec![Some(0), Some(0), Some(1)]);
+    }
 }
