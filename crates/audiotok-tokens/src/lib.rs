@@ -1,0 +1,8 @@
+//! # audiotok-tokens
+//!
+//! Discrete audio tokens (codec codes such as SNAC's multi-scale codebooks): reading token streams,
+//! statistics over them, and BPE-style merge vocabularies learned on integer streams.
+//!
+//! - [`bpe`]: merge learning and lossless encode/decode on integer token streams.
+
+pub mod bpe;
