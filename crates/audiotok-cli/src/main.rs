@@ -31,6 +31,8 @@ enum Command {
     Count(cmd::count::Args),
     /// Inspect, verify, merge and show MosaicML MDS datasets.
     Mds(cmd::mds::Args),
+    /// Learn, apply, inspect and export BPE merges over integer audio-token streams.
+    Bpe(cmd::bpe::Args),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
         Command::Features(a) => cmd::features::run(a),
         Command::Count(a) => cmd::count::run(a),
         Command::Mds(a) => cmd::mds::run(a),
+        Command::Bpe(a) => cmd::bpe::run(a),
     };
     match result {
         Ok(code) => code,

@@ -54,12 +54,21 @@ fn header_text(descr: &str, shape: &[usize]) -> Vec<u8> {
 }
 
 /// Writes a float32 array of `shape` (C order) as `.npy` version 1.0, as `np.save` does.
-pub fn write_f32<W: Write>(mut w: W, shape: &[usize], data: &[f32]) -> Result<()> {
+pub fn write_f32<W: Write>(w: W, shape: &[usize], data: &[f32]) -> Result<()> {
+    write_le(w, "<f4", shape, data)
+}
+
+/// Writes an int64 array of `shape` (C order) as `.npy` version 1.0, as `np.save` does.
+pub fn write_i64<W: Write>(w: W, shape: &[usize], data: &[i64]) -> Result<()> {
+    write_le(w, "<i8", shape, data)
+}
+
+fn write_le<W: Write, T: bytemuck::Pod + LeBytes>(mut w: W, descr: &str, shape: &[usize], data: &[T]) -> Result<()> {
     let count: usize = shape.iter().product();
     if count != data.len() {
         return Err(FeatureError::Shape(format!("shape {shape:?} holds {count} values, data has {}", data.len())));
     }
-    let h = header_text("<f4", shape);
+    let h = header_text(descr, shape);
     w.write_all(b"\x93NUMPY\x01\x00")?;
     w.write_all(&(h.len() as u16).to_le_bytes())?;
     w.write_all(&h)?;
@@ -67,16 +76,33 @@ pub fn write_f32<W: Write>(mut w: W, shape: &[usize], data: &[f32]) -> Result<()
         // The in-memory representation is the file's: one copy, no per-element conversion.
         w.write_all(bytemuck::cast_slice(data))?;
     } else {
-        let mut buf = Vec::with_capacity(data.len().min(1 << 16) * 4);
+        let mut buf = Vec::with_capacity(data.len().min(1 << 16) * std::mem::size_of::<T>());
         for chunk in data.chunks(1 << 16) {
             buf.clear();
             for v in chunk {
-                buf.extend_from_slice(&v.to_le_bytes());
+                v.put_le(&mut buf);
             }
             w.write_all(&buf)?;
         }
     }
     Ok(())
+}
+
+/// Little-endian serialisation of the element types we write.
+trait LeBytes {
+    fn put_le(&self, out: &mut Vec<u8>);
+}
+
+impl LeBytes for f32 {
+    fn put_le(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+}
+
+impl LeBytes for i64 {
+    fn put_le(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
 }
 
 fn bad(msg: impl Into<String>) -> FeatureError {
@@ -177,6 +203,14 @@ mod tests {
         let mut v1 = Vec::new();
         write_f32(&mut v1, &[5], &[0.0; 5]).unwrap();
         assert!(std::str::from_utf8(&v1[10..128]).unwrap().contains("'shape': (5,), }"));
+    }
+
+    #[test]
+    fn int64_round_trip() {
+        let mut v = Vec::new();
+        write_i64(&mut v, &[3], &[1, -2, 1 << 40]).unwrap();
+        let a = read(&v[..]).unwrap();
+        assert_eq!((a.shape, a.data), (vec![3], NpyData::Int(vec![1, -2, 1 << 40])));
     }
 
     #[test]

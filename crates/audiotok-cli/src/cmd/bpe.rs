@@ -1,0 +1,286 @@
+//! `audiotok bpe`: learn, apply and inspect BPE merge vocabularies over integer audio-token
+//! streams (`audiotok_tokens::bpe`).
+//!
+//! Streams come from text (one sequence per line, space-separated integers) or `.npy` (a 1-D
+//! integer array is one sequence; 2-D `[T, codebooks]` is read row-major). The multi-scale variants
+//! need per-scale streams and come with the token store.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use audiotok_features::npy::{self, NpyData};
+use audiotok_tokens::bpe::{train, BpeModel, Corpus, TrainerConfig, Variant};
+
+/// Arguments of `audiotok bpe`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Learn merges from token streams and write the model JSON.
+    Train {
+        /// Variant: plain, rl, thresholded (single-stream variants).
+        #[arg(long, default_value = "plain")]
+        variant: String,
+        /// Number of merges (give this or --vocab-size).
+        #[arg(long)]
+        merges: Option<usize>,
+        /// Target vocabulary size: base symbols + merged symbols.
+        #[arg(long)]
+        vocab_size: Option<usize>,
+        /// thresholded: stop when the best pair occurs fewer times than this.
+        #[arg(long)]
+        min_freq: Option<u64>,
+        /// rl: longest run that becomes one symbol.
+        #[arg(long)]
+        max_run: Option<u32>,
+        /// Codebook size (default: largest id + 1).
+        #[arg(long)]
+        codebook_size: Option<u32>,
+        /// Token streams: text or .npy files, or directories of them.
+        #[arg(long, required = true)]
+        input: Vec<PathBuf>,
+        /// Model file to write.
+        #[arg(long, short)]
+        out: PathBuf,
+    },
+    /// Encode token streams with a model (same format out as in).
+    Encode {
+        /// Model JSON.
+        #[arg(long)]
+        model: PathBuf,
+        /// Text or .npy file of base tokens.
+        #[arg(long)]
+        input: PathBuf,
+        /// Output file (.npy: one 1-D array; otherwise text).
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Decode symbol streams back to base tokens.
+    Decode {
+        /// Model JSON.
+        #[arg(long)]
+        model: PathBuf,
+        /// Text or .npy file of symbols.
+        #[arg(long)]
+        input: PathBuf,
+        /// Output file (.npy: one 1-D array; otherwise text).
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Merge table, longest merged symbols and (with --input) the compression ratio.
+    Inspect {
+        /// Model JSON.
+        #[arg(long)]
+        model: PathBuf,
+        /// Optional token streams to measure compression on.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Rows of the merge table to print.
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+    },
+    /// Export a plain model as an HF tokenizers `tokenizer.json` (code i as U+4E00+i).
+    Export {
+        /// Model JSON.
+        #[arg(long)]
+        model: PathBuf,
+        /// Export format (only `hf`).
+        #[arg(long, default_value = "hf")]
+        format: String,
+        /// Output file.
+        #[arg(long, short)]
+        out: PathBuf,
+    },
+}
+
+/// Reads token streams from a text or `.npy` file; errors name the file and line.
+fn read_streams(path: &Path) -> Result<Vec<Vec<u32>>> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let is_npy = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    let streams = if is_npy {
+        let a = npy::read(&bytes[..]).with_context(|| path.display().to_string())?;
+        let NpyData::Int(v) = a.data else {
+            bail!("{}: token arrays must hold integers, not floats", path.display());
+        };
+        if a.shape.len() > 2 {
+            bail!("{}: expected a 1-D or 2-D array, got shape {:?}", path.display(), a.shape);
+        }
+        let seq = v
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| u32::try_from(x).with_context(|| format!("{}: element {i}: invalid id {x}", path.display())))
+            .collect::<Result<Vec<u32>>>()?;
+        vec![seq]
+    } else {
+        let text = String::from_utf8(bytes).with_context(|| format!("{}: not UTF-8 text", path.display()))?;
+        let mut out = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let seq = line
+                .split_whitespace()
+                .map(|t| {
+                    t.parse::<u32>().with_context(|| {
+                        format!("{}:{}: '{t}' is not a non-negative integer id", path.display(), n + 1)
+                    })
+                })
+                .collect::<Result<Vec<u32>>>()?;
+            out.push(seq);
+        }
+        out
+    };
+    if streams.iter().all(Vec::is_empty) {
+        bail!("{}: no tokens", path.display());
+    }
+    Ok(streams)
+}
+
+fn collect_streams(inputs: &[PathBuf]) -> Result<Vec<Vec<u32>>> {
+    let mut all = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let mut files: Vec<PathBuf> = walkdir::WalkDir::new(input)
+                .sort_by_file_name()
+                .into_iter()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_file())
+                .map(|e| e.into_path())
+                .filter(|p| p.extension().is_some_and(|x| x == "npy" || x == "txt"))
+                .collect();
+            files.sort();
+            for f in files {
+                all.extend(read_streams(&f)?);
+            }
+        } else {
+            all.extend(read_streams(input)?);
+        }
+    }
+    Ok(all)
+}
+
+fn write_streams(path: &Path, streams: &[Vec<u32>]) -> Result<()> {
+    let is_npy = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    if is_npy {
+        if streams.len() != 1 {
+            bail!("{}: .npy output holds one sequence, the input had {}", path.display(), streams.len());
+        }
+        let ids: Vec<i64> = streams[0].iter().map(|&x| i64::from(x)).collect();
+        return crate::runner::write_atomic_with(path, |w| Ok(npy::write_i64(w, &[ids.len()], &ids)?));
+    }
+    let mut text = String::new();
+    for s in streams {
+        text.push_str(&s.iter().map(u32::to_string).collect::<Vec<_>>().join(" "));
+        text.push('\n');
+    }
+    crate::runner::write_atomic(path, text.as_bytes())
+}
+
+fn load_model(path: &Path) -> Result<BpeModel> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    BpeModel::from_json(&text).with_context(|| format!("{}: not a valid audiotok BPE model", path.display()))
+}
+
+/// Runs the subcommand.
+pub fn run(args: Args) -> Result<ExitCode> {
+    match args.command {
+        Command::Train { variant, merges, vocab_size, min_freq, max_run, codebook_size, input, out } => {
+            let variant: Variant = variant.parse().with_context(|| format!("--variant {variant}"))?;
+            if variant.is_multi_scale() {
+                bail!(
+                    "variant {} needs per-scale streams, which come from the token store (not yet in the CLI)",
+                    variant.name()
+                );
+            }
+            if merges.is_none() && vocab_size.is_none() {
+                bail!("give --merges N or --vocab-size V");
+            }
+            let streams = collect_streams(&input)?;
+            let max_id = streams.iter().flatten().copied().max().unwrap_or(0);
+            let size = codebook_size.unwrap_or(max_id + 1);
+            let mut cfg = TrainerConfig::new(variant, size);
+            cfg.merges = merges;
+            cfg.vocab_size = vocab_size;
+            cfg.min_freq = min_freq;
+            if let Some(r) = max_run {
+                cfg.max_run = r;
+            }
+            let t0 = std::time::Instant::now();
+            let model = train(&cfg, &Corpus::Streams(&streams))?;
+            crate::runner::write_atomic(&out, model.to_json()?.as_bytes())?;
+            let tokens: usize = streams.iter().map(Vec::len).sum();
+            eprintln!(
+                "bpe train: {} sequences, {tokens} tokens, {} merges -> vocabulary {} in {:.2} s -> {}",
+                streams.len(),
+                model.merges().len(),
+                model.vocab_size(),
+                t0.elapsed().as_secs_f64(),
+                out.display()
+            );
+        }
+        Command::Encode { model, input, output } => {
+            let model = load_model(&model)?;
+            let streams = read_streams(&input)?;
+            let enc = streams
+                .iter()
+                .enumerate()
+                .map(|(i, s)| model.encode(s).with_context(|| format!("{}: sequence {}", input.display(), i + 1)))
+                .collect::<Result<Vec<_>>>()?;
+            write_streams(&output, &enc)?;
+            let (a, b): (usize, usize) = (streams.iter().map(Vec::len).sum(), enc.iter().map(Vec::len).sum());
+            eprintln!("bpe encode: {a} tokens -> {b} symbols ({:.3}x)", a as f64 / b.max(1) as f64);
+        }
+        Command::Decode { model, input, output } => {
+            let model = load_model(&model)?;
+            let streams = read_streams(&input)?;
+            let dec = streams
+                .iter()
+                .enumerate()
+                .map(|(i, s)| model.decode(s).with_context(|| format!("{}: sequence {}", input.display(), i + 1)))
+                .collect::<Result<Vec<_>>>()?;
+            write_streams(&output, &dec)?;
+        }
+        Command::Inspect { model, input, top } => {
+            let m = load_model(&model)?;
+            let streams = input.as_deref().map(read_streams).transpose()?;
+            let corpus = streams.as_ref().map(|s| Corpus::Streams(s));
+            let stats = m.stats(corpus.as_ref())?;
+            println!(
+                "{}: variant {}, base {} symbols, vocabulary {}, {} merges",
+                model.display(),
+                stats.variant.name(),
+                stats.base_size,
+                stats.vocab_size,
+                stats.merges
+            );
+            println!("first merges (rank: left + right -> id, base tokens):");
+            for r in stats.merge_table.iter().take(top) {
+                println!("  {:>6}: {} + {} -> {} ({} tokens)", r.rank, r.left, r.right, r.id, r.tokens);
+            }
+            println!("longest symbols:");
+            for s in stats.longest.iter().take(top.min(10)) {
+                println!("  {}: {:?}", s.id, s.tokens);
+            }
+            if let Some(c) = stats.compression {
+                println!(
+                    "compression: {} base tokens -> {} symbols: {:.4}x over {} sequences",
+                    c.base_tokens, c.encoded_symbols, c.ratio, c.sequences
+                );
+            }
+        }
+        Command::Export { model, format, out } => {
+            if format != "hf" {
+                bail!("unknown export format '{format}' (only hf)");
+            }
+            let m = load_model(&model)?;
+            crate::runner::write_atomic(&out, m.to_hf_tokenizer_json()?.as_bytes())?;
+            eprintln!("bpe export: {} -> {}", model.display(), out.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

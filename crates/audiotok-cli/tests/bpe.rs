@@ -1,0 +1,185 @@
+//! `audiotok bpe` end to end: train, encode, decode (lossless), inspect, export, bad input.
+
+#![allow(clippy::unwrap_used)] // Test helpers panic on broken fixtures by design.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn audiotok() -> Command {
+    Command::cargo_bin("audiotok").unwrap()
+}
+
+/// A skewed corpus with runs, deterministic.
+fn corpus() -> String {
+    let mut x: u64 = 7;
+    let mut lines = Vec::new();
+    for _ in 0..40 {
+        let mut line = Vec::new();
+        for _ in 0..300 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let r = (x >> 33) % 100;
+            let t = if r < 50 {
+                r % 4
+            } else if r < 80 {
+                4 + r % 8
+            } else {
+                12 + r % 20
+            };
+            line.push(t.to_string());
+            if r % 7 == 0 {
+                line.push(t.to_string());
+            }
+        }
+        lines.push(line.join(" "));
+    }
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn train_encode_decode_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("codes.txt");
+    std::fs::write(&input, corpus()).unwrap();
+    let model = dir.path().join("model.json");
+    for variant in ["plain", "rl", "thresholded"] {
+        let mut cmd = audiotok();
+        cmd.args(["bpe", "train", "--variant", variant, "--merges", "50", "--codebook-size", "64", "--input"])
+            .arg(&input)
+            .arg("--out")
+            .arg(&model);
+        if variant == "thresholded" {
+            cmd.args(["--min-freq", "3"]);
+        }
+        cmd.assert().success();
+        let enc = dir.path().join("enc.txt");
+        let dec = dir.path().join("dec.txt");
+        audiotok()
+            .args(["bpe", "encode", "--model"])
+            .arg(&model)
+            .arg("--input")
+            .arg(&input)
+            .arg("--output")
+            .arg(&enc)
+            .assert()
+            .success();
+        audiotok()
+            .args(["bpe", "decode", "--model"])
+            .arg(&model)
+            .arg("--input")
+            .arg(&enc)
+            .arg("--output")
+            .arg(&dec)
+            .assert()
+            .success();
+        assert_eq!(std::fs::read_to_string(&dec).unwrap(), corpus(), "{variant}");
+        let enc_len: usize = std::fs::read_to_string(&enc).unwrap().split_whitespace().count();
+        assert!(enc_len < corpus().split_whitespace().count(), "{variant} does not compress");
+    }
+    audiotok()
+        .args(["bpe", "inspect", "--model"])
+        .arg(&model)
+        .arg("--input")
+        .arg(&input)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("compression:"));
+    // The HF export is written for a plain model.
+    audiotok()
+        .args(["bpe", "train", "--merges", "20", "--input"])
+        .arg(&input)
+        .arg("--out")
+        .arg(&model)
+        .assert()
+        .success();
+    let hf = dir.path().join("tokenizer.json");
+    audiotok()
+        .args(["bpe", "export", "--format", "hf", "--model"])
+        .arg(&model)
+        .arg("--out")
+        .arg(&hf)
+        .assert()
+        .success();
+    let j: serde_json::Value = serde_json::from_slice(&std::fs::read(&hf).unwrap()).unwrap();
+    assert_eq!(j["model"]["type"], "BPE");
+}
+
+#[test]
+fn npy_input_and_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("codes.txt");
+    std::fs::write(&input, corpus()).unwrap();
+    let model = dir.path().join("model.json");
+    audiotok()
+        .args(["bpe", "train", "--merges", "30", "--input"])
+        .arg(&input)
+        .arg("--out")
+        .arg(&model)
+        .assert()
+        .success();
+    let one: Vec<i64> = corpus().lines().next().unwrap().split_whitespace().map(|t| t.parse().unwrap()).collect();
+    let npy_in = dir.path().join("one.npy");
+    let mut bytes = Vec::new();
+    audiotok_features::npy::write_i64(&mut bytes, &[one.len()], &one).unwrap();
+    std::fs::write(&npy_in, bytes).unwrap();
+    let enc = dir.path().join("enc.npy");
+    let dec = dir.path().join("dec.npy");
+    audiotok()
+        .args(["bpe", "encode", "--model"])
+        .arg(&model)
+        .arg("--input")
+        .arg(&npy_in)
+        .arg("--output")
+        .arg(&enc)
+        .assert()
+        .success();
+    audiotok()
+        .args(["bpe", "decode", "--model"])
+        .arg(&model)
+        .arg("--input")
+        .arg(&enc)
+        .arg("--output")
+        .arg(&dec)
+        .assert()
+        .success();
+    let back = audiotok_features::npy::read(&std::fs::read(&dec).unwrap()[..]).unwrap();
+    assert_eq!(back.data, audiotok_features::npy::NpyData::Int(one));
+}
+
+#[test]
+fn bad_input_names_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(&bad, "1 2 3\n4 x 5\n").unwrap();
+    let model = dir.path().join("m.json");
+    audiotok()
+        .args(["bpe", "train", "--merges", "5", "--input"])
+        .arg(&bad)
+        .arg("--out")
+        .arg(&model)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.txt:2").and(predicate::str::contains("'x'")));
+    std::fs::write(&bad, "1 -2\n").unwrap();
+    audiotok().args(["bpe", "train", "--merges", "5", "--input"]).arg(&bad).arg("--out").arg(&model).assert().code(2);
+    std::fs::write(&bad, "").unwrap();
+    audiotok()
+        .args(["bpe", "train", "--merges", "5", "--input"])
+        .arg(&bad)
+        .arg("--out")
+        .arg(&model)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no tokens"));
+    std::fs::write(&model, r#"{"format": "something-else", "version": 99}"#).unwrap();
+    std::fs::write(&bad, "1 2\n").unwrap();
+    audiotok()
+        .args(["bpe", "encode", "--model"])
+        .arg(&model)
+        .arg("--input")
+        .arg(&bad)
+        .arg("--output")
+        .arg(dir.path().join("o.txt"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("m.json"));
+}
