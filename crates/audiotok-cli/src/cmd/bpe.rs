@@ -186,6 +186,25 @@ fn load_model(path: &Path) -> Result<BpeModel> {
     BpeModel::from_json(&text).with_context(|| format!("{}: not a valid audiotok BPE model", path.display()))
 }
 
+/// Applies `f` (encode or decode) to every sequence of `input` with the model in `model_path`,
+/// writes the result to `output`, and returns the input and output lengths in total.
+fn transform(
+    model_path: &Path,
+    input: &Path,
+    output: &Path,
+    f: impl Fn(&BpeModel, &[u32]) -> audiotok_tokens::bpe::Result<Vec<u32>>,
+) -> Result<(usize, usize)> {
+    let model = load_model(model_path)?;
+    let streams = read_streams(input)?;
+    let out = streams
+        .iter()
+        .enumerate()
+        .map(|(i, s)| f(&model, s).with_context(|| format!("{}: sequence {}", input.display(), i + 1)))
+        .collect::<Result<Vec<_>>>()?;
+    write_streams(output, &out)?;
+    Ok((streams.iter().map(Vec::len).sum(), out.iter().map(Vec::len).sum()))
+}
+
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<ExitCode> {
     match args.command {
@@ -224,26 +243,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
             );
         }
         Command::Encode { model, input, output } => {
-            let model = load_model(&model)?;
-            let streams = read_streams(&input)?;
-            let enc = streams
-                .iter()
-                .enumerate()
-                .map(|(i, s)| model.encode(s).with_context(|| format!("{}: sequence {}", input.display(), i + 1)))
-                .collect::<Result<Vec<_>>>()?;
-            write_streams(&output, &enc)?;
-            let (a, b): (usize, usize) = (streams.iter().map(Vec::len).sum(), enc.iter().map(Vec::len).sum());
+            let (a, b) = transform(&model, &input, &output, BpeModel::encode)?;
             eprintln!("bpe encode: {a} tokens -> {b} symbols ({:.3}x)", a as f64 / b.max(1) as f64);
         }
         Command::Decode { model, input, output } => {
-            let model = load_model(&model)?;
-            let streams = read_streams(&input)?;
-            let dec = streams
-                .iter()
-                .enumerate()
-                .map(|(i, s)| model.decode(s).with_context(|| format!("{}: sequence {}", input.display(), i + 1)))
-                .collect::<Result<Vec<_>>>()?;
-            write_streams(&output, &dec)?;
+            transform(&model, &input, &output, BpeModel::decode)?;
         }
         Command::Inspect { model, input, top } => {
             let m = load_model(&model)?;
