@@ -27,6 +27,10 @@ pub struct Resampler {
 
 const SCRATCH: usize = 16384;
 
+fn soxr_error(from: u32, to: u32, e: soxr::Error) -> AudioError {
+    AudioError::Resample { from, to, reason: e.as_str().to_string() }
+}
+
 impl Resampler {
     /// A resampler from `from` Hz to `to` Hz. Equal rates pass samples through untouched, as
     /// librosa does.
@@ -40,14 +44,10 @@ impl Resampler {
             let q = QualitySpec::new(QualityRecipe::high());
             Some(
                 Soxr::<Mono<f32>>::new_with_params(f64::from(from), f64::from(to), q, RuntimeSpec::new(1))
-                    .map_err(|e| AudioError::Resample { from, to, reason: e.as_str().to_string() })?,
+                    .map_err(|e| soxr_error(from, to, e))?,
             )
         };
         Ok(Resampler { soxr, from, to, consumed: 0, produced: 0, scratch: vec![0.0; SCRATCH] })
-    }
-
-    fn err(&self, e: soxr::Error) -> AudioError {
-        AudioError::Resample { from: self.from, to: self.to, reason: e.as_str().to_string() }
     }
 
     /// The most samples python-soxr keeps for `n` input samples: `floor(n * to / from) + 1`.
@@ -67,13 +67,7 @@ impl Resampler {
             return Ok(());
         };
         while !input.is_empty() {
-            let done = match soxr.process(input, &mut self.scratch) {
-                Ok(d) => d,
-                Err(e) => {
-                    let e = AudioError::Resample { from: self.from, to: self.to, reason: e.as_str().to_string() };
-                    return Err(e);
-                }
-            };
+            let done = soxr.process(input, &mut self.scratch).map_err(|e| soxr_error(self.from, self.to, e))?;
             out.extend_from_slice(&self.scratch[..done.output_frames]);
             self.produced += done.output_frames as u64;
             if done.input_frames == 0 && done.output_frames == 0 {
@@ -93,7 +87,7 @@ impl Resampler {
         let start_len = out.len() as u64 - self.produced.min(out.len() as u64);
         if let Some(mut soxr) = self.soxr.take() {
             loop {
-                let n = soxr.drain(&mut self.scratch).map_err(|e| self.err(e))?;
+                let n = soxr.drain(&mut self.scratch).map_err(|e| soxr_error(self.from, self.to, e))?;
                 if n == 0 {
                     break;
                 }

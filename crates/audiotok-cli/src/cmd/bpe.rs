@@ -49,29 +49,9 @@ enum Command {
         out: PathBuf,
     },
     /// Encode token streams with a model (same format out as in).
-    Encode {
-        /// Model JSON.
-        #[arg(long)]
-        model: PathBuf,
-        /// Text or .npy file of base tokens.
-        #[arg(long)]
-        input: PathBuf,
-        /// Output file (.npy: one 1-D array; otherwise text).
-        #[arg(long)]
-        output: PathBuf,
-    },
+    Encode(Transform),
     /// Decode symbol streams back to base tokens.
-    Decode {
-        /// Model JSON.
-        #[arg(long)]
-        model: PathBuf,
-        /// Text or .npy file of symbols.
-        #[arg(long)]
-        input: PathBuf,
-        /// Output file (.npy: one 1-D array; otherwise text).
-        #[arg(long)]
-        output: PathBuf,
-    },
+    Decode(Transform),
     /// Merge table, longest merged symbols and (with --input) the compression ratio.
     Inspect {
         /// Model JSON.
@@ -96,6 +76,20 @@ enum Command {
         #[arg(long, short)]
         out: PathBuf,
     },
+}
+
+/// Arguments of `encode` and `decode`.
+#[derive(clap::Args)]
+struct Transform {
+    /// Model JSON.
+    #[arg(long)]
+    model: PathBuf,
+    /// Text file (one sequence per line) or 1-D .npy file.
+    #[arg(long)]
+    input: PathBuf,
+    /// Output file (.npy: one 1-D array; otherwise text).
+    #[arg(long)]
+    output: PathBuf,
 }
 
 /// Reads token streams from a text or `.npy` file; errors name the file and line.
@@ -186,15 +180,14 @@ fn load_model(path: &Path) -> Result<BpeModel> {
     BpeModel::from_json(&text).with_context(|| format!("{}: not a valid audiotok BPE model", path.display()))
 }
 
-/// Applies `f` (encode or decode) to every sequence of `input` with the model in `model_path`,
-/// writes the result to `output`, and returns the input and output lengths in total.
+/// Applies `f` (encode or decode) to every input sequence, writes the result, and returns the
+/// input and output lengths in total.
 fn transform(
-    model_path: &Path,
-    input: &Path,
-    output: &Path,
+    t: &Transform,
     f: impl Fn(&BpeModel, &[u32]) -> audiotok_tokens::bpe::Result<Vec<u32>>,
 ) -> Result<(usize, usize)> {
-    let model = load_model(model_path)?;
+    let (input, output) = (&t.input, &t.output);
+    let model = load_model(&t.model)?;
     let streams = read_streams(input)?;
     let out = streams
         .iter()
@@ -242,12 +235,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 out.display()
             );
         }
-        Command::Encode { model, input, output } => {
-            let (a, b) = transform(&model, &input, &output, BpeModel::encode)?;
+        Command::Encode(t) => {
+            let (a, b) = transform(&t, BpeModel::encode)?;
             eprintln!("bpe encode: {a} tokens -> {b} symbols ({:.3}x)", a as f64 / b.max(1) as f64);
         }
-        Command::Decode { model, input, output } => {
-            transform(&model, &input, &output, BpeModel::decode)?;
+        Command::Decode(t) => {
+            transform(&t, BpeModel::decode)?;
         }
         Command::Inspect { model, input, top } => {
             let m = load_model(&model)?;
