@@ -138,6 +138,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         hashes: vec!["sha1".into(), "xxh64".into()],
         size_limit: Some(6000),
         overwrite,
+        raw_encodings: Vec::new(),
     };
     let z = write(out, "zstd", 0..24, zstd)?;
     save_expected(out, "zstd", z)?;
@@ -147,6 +148,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         hashes: vec!["xxh64".into()],
         size_limit: Some(5000),
         overwrite,
+        raw_encodings: Vec::new(),
     };
     let mut all = write(out, "parts/p0", 0..10, part(None))?;
     all.extend(write(out, "parts/p1", 10..21, part(Some("zstd")))?);

@@ -154,6 +154,12 @@ pub enum Encoding {
         /// Static shape, when the encoding string gives one (every dimension >= 1).
         shape: Option<Vec<usize>>,
     },
+    /// A caller-registered encoding: raw bytes of variable size stored under a custom name (the
+    /// name is kept in `column_encodings`). This mirrors registering a custom `Encoding` subclass
+    /// in Python's `streaming.base.format.mds.encodings._encodings`, which may also replace a
+    /// built-in name: the Qwen2-Audio packing notebook registers `uint32` as "a variable-length
+    /// array of little-endian u32", so its shards must be read with `uint32` registered as raw.
+    Raw(String),
 }
 
 /// Names `streaming` defines that this crate refuses: images, and pickle.
@@ -172,6 +178,21 @@ impl Encoding {
             return Err(MdsError::UnsupportedImageEncoding { column: column.to_string(), encoding: text.to_string() });
         }
         text.parse()
+    }
+
+    /// As [`Encoding::parse_for_column`], but names in `raw` are caller-registered raw encodings
+    /// ([`Encoding::Raw`]), taking precedence over built-ins of the same name.
+    pub fn parse_with_raw(text: &str, column: &str, raw: &[String]) -> Result<Encoding, MdsError> {
+        if raw.iter().any(|r| r == text) {
+            if text.is_empty() || text.contains(':') || text == "pkl" {
+                return Err(MdsError::InvalidEncoding {
+                    encoding: text.to_string(),
+                    reason: "a registered raw encoding name must be non-empty, without `:`, and not pkl".into(),
+                });
+            }
+            return Ok(Encoding::Raw(text.to_string()));
+        }
+        Encoding::parse_for_column(text, column)
     }
 
     /// The fixed encoded size in bytes, or `None` for variable-size encodings (which get a u32
@@ -265,6 +286,7 @@ impl fmt::Display for Encoding {
             Encoding::StrFloat => f.write_str("str_float"),
             Encoding::StrDecimal => f.write_str("str_decimal"),
             Encoding::Json => f.write_str("json"),
+            Encoding::Raw(name) => f.write_str(name),
             Encoding::NdArray { dtype, shape } => {
                 f.write_str("ndarray")?;
                 if let Some(d) = dtype {

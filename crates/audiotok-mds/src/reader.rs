@@ -53,6 +53,13 @@ pub struct VerifyReport {
 impl MdsDataset {
     /// Opens the dataset in `dir` (reads and checks `dir/index.json`).
     pub fn open(dir: impl AsRef<Path>) -> Result<MdsDataset> {
+        MdsDataset::open_with_raw(dir, &[])
+    }
+
+    /// Opens the dataset in `dir` with the encoding names in `raw` registered as variable-size
+    /// raw bytes ([`crate::Encoding::Raw`]), as a reader that registered custom encodings in
+    /// Python would (for example `uint32` for the Qwen2-Audio packing notebook's shards).
+    pub fn open_with_raw(dir: impl AsRef<Path>, raw: &[String]) -> Result<MdsDataset> {
         let dir = dir.as_ref().to_path_buf();
         let index = Index::load(&dir)?;
         let index_path = dir.join(crate::index::INDEX_BASENAME);
@@ -75,7 +82,7 @@ impl MdsDataset {
             }
             let mut encodings = Vec::with_capacity(n);
             for ((name, text), size) in info.column_names.iter().zip(&info.column_encodings).zip(&info.column_sizes) {
-                let enc = Encoding::parse_for_column(text, name)?;
+                let enc = Encoding::parse_with_raw(text, name, raw)?;
                 let want = enc.fixed_size().map(|s| s as u64);
                 // streaming treats a size of 0 as variable, like None.
                 if *size != want && !(want.is_none() && *size == Some(0)) {

@@ -218,7 +218,7 @@ pub(crate) fn encode_value(encoding: &Encoding, value: &Value) -> Result<Vec<u8>
     }
     let mismatch = || format!("cannot encode a {} value", value_kind(value));
     match encoding {
-        Encoding::Bytes => Err(mismatch()),
+        Encoding::Bytes | Encoding::Raw(_) => Err(mismatch()),
         Encoding::Str => match value {
             Value::Str(s) => Ok(s.as_bytes().to_vec()),
             _ => Err(mismatch()),
@@ -429,7 +429,7 @@ fn encode_ndarray(dtype: Option<DType>, shape: Option<&[usize]>, a: &NdArray) ->
 pub(crate) fn decode_value(encoding: &Encoding, data: &[u8]) -> Result<Value, String> {
     let text = || std::str::from_utf8(data).map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()));
     match encoding {
-        Encoding::Bytes => Ok(Value::Bytes(data.to_vec())),
+        Encoding::Bytes | Encoding::Raw(_) => Ok(Value::Bytes(data.to_vec())),
         Encoding::Str => Ok(Value::Str(text()?.to_string())),
         Encoding::Int => decode_scalar(DType::I64, data),
         Encoding::Scalar(d) => decode_scalar(*d, data),

@@ -47,11 +47,15 @@ pub struct WriterOptions {
     /// `shard.*` files are deleted first; other files are left alone. Default `false`: a
     /// non-empty folder is an error.
     pub overwrite: bool,
+    /// Encoding names registered as variable-size raw bytes ([`crate::Encoding::Raw`]), taking
+    /// precedence over built-ins, as a custom class assigned into Python's `_encodings` does.
+    /// Values for such columns are [`crate::Value::Bytes`]. Default: none.
+    pub raw_encodings: Vec<String>,
 }
 
 impl Default for WriterOptions {
     fn default() -> Self {
-        WriterOptions { compression: None, hashes: Vec::new(), size_limit: Some(DEFAULT_SIZE_LIMIT), overwrite: false }
+        WriterOptions { compression: None, hashes: Vec::new(), size_limit: Some(DEFAULT_SIZE_LIMIT), overwrite: false, raw_encodings: Vec::new() }
     }
 }
 
@@ -100,7 +104,7 @@ impl MdsWriter {
         }
         let mut cols = Vec::with_capacity(spec.len());
         for (name, text) in &spec {
-            let encoding = Encoding::parse_for_column(text, name)?;
+            let encoding = Encoding::parse_with_raw(text, name, &options.raw_encodings)?;
             let fixed = encoding.fixed_size();
             cols.push(Column { name: name.clone(), encoding, fixed });
         }

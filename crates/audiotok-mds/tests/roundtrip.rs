@@ -129,6 +129,7 @@ fn case_strategy() -> impl Strategy<Value = Case> {
             hashes,
             size_limit,
             overwrite: false,
+            raw_encodings: Vec::new(),
         });
     (columns, options).prop_flat_map(|(encs, options)| {
         // Names out of order on purpose; the writer sorts them.

@@ -250,3 +250,28 @@ fn merge_without_partitions_is_an_error() {
     assert!(matches!(audiotok_mds::merge_index(tmp.path()), Err(MdsError::Config(_))));
     assert!(!tmp.path().join("index.json").exists());
 }
+
+#[test]
+fn registered_raw_encoding_overrides_a_builtin_name() {
+    // The packing notebook registers `uint32` as a variable-length u32 array.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("raw");
+    let opts = WriterOptions { raw_encodings: vec!["uint32".into()], ..Default::default() };
+    let mut w = MdsWriter::new(&dir, [("ids", "uint32"), ("text", "str")], opts).unwrap();
+    let rows: [&[u32]; 2] = [&[1, 2, 3], &[70000]];
+    for ids in rows {
+        let mut s = Sample::new();
+        s.insert("ids".into(), Value::Bytes(ids.iter().flat_map(|v| v.to_le_bytes()).collect()));
+        s.insert("text".into(), Value::Str(String::new()));
+        w.write(&s).unwrap();
+    }
+    let index = w.finish().unwrap();
+    assert_eq!(index.shards[0].column_encodings, ["uint32", "str"]);
+    assert_eq!(index.shards[0].column_sizes, [None, None]);
+    // Without the registration, `uint32` is the fixed 4-byte scalar and the index disagrees.
+    assert!(matches!(MdsDataset::open(&dir).unwrap_err(), MdsError::Index { .. }));
+    let ds = MdsDataset::open_with_raw(&dir, &["uint32".to_string()]).unwrap();
+    assert_eq!(ds.get(0).unwrap()["ids"], Value::Bytes(vec![1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0]));
+    assert_eq!(ds.get(1).unwrap()["ids"], Value::Bytes(70000u32.to_le_bytes().to_vec()));
+    ds.verify().unwrap();
+}

@@ -34,6 +34,7 @@ pub fn options(entry: &Json) -> WriterOptions {
         hashes: o.get("hashes").and_then(Json::as_array).unwrap().iter().map(|h| h.as_str().unwrap().into()).collect(),
         size_limit: o.get("size_limit").and_then(Json::as_u64),
         overwrite: false,
+        raw_encodings: Vec::new(),
     }
 }
 
