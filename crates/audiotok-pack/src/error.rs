@@ -1,0 +1,174 @@
+//! Errors: fatal ones ([`PackError`]) stop a run; row-level problems are [`Reject`]s that a run
+//! records and skips (or stops on, with `--on-error fail`).
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// A fatal error: bad configuration, an unreadable tokenizer or input file, or an output failure.
+#[derive(Debug, thiserror::Error)]
+pub enum PackError {
+    /// The tokenizer could not be loaded or lacks what packing needs.
+    #[error("tokenizer {path}: {reason}")]
+    Tokenizer {
+        /// The tokenizer file or folder.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A chat template failed to compile.
+    #[error("chat template ({origin}): {reason}")]
+    Template {
+        /// Where the template came from (a file, `tokenizer_config.json`, or `built-in`).
+        origin: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// An input file could not be read or is not JSON / JSONL at all.
+    #[error("{path}: {reason}")]
+    Input {
+        /// The input file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Invalid options.
+    #[error("{0}")]
+    Config(String),
+    /// Writing the MDS output failed.
+    #[error(transparent)]
+    Mds(#[from] audiotok_mds::MdsError),
+    /// Other I/O on an output file.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// Where a row comes from: its file and 1-based line (JSONL) or 0-based array index (JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RowSource {
+    /// The input file.
+    pub file: PathBuf,
+    /// Line number (JSONL) or array index (JSON array).
+    pub at: RowAt,
+}
+
+/// The position of a row within its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RowAt {
+    /// 1-based line of a JSONL file.
+    Line(u64),
+    /// 0-based index in a JSON array.
+    Index(u64),
+}
+
+impl fmt::Display for RowSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.at {
+            RowAt::Line(l) => write!(f, "{}:{l}", self.file.display()),
+            RowAt::Index(i) => write!(f, "{}[{i}]", self.file.display()),
+        }
+    }
+}
+
+/// Why a row was left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RejectReason {
+    /// The line is not valid JSON.
+    MalformedJson(String),
+    /// Valid JSON, but not a row this tool understands.
+    BadRow(String),
+    /// An audio file could not be read or decoded.
+    Audio {
+        /// The path as written in the row.
+        path: String,
+        /// The decoder's error.
+        reason: String,
+    },
+    /// The number of `<|AUDIO|>` placeholders differs from the number of audio paths.
+    PlaceholderMismatch {
+        /// Placeholders in the (rendered) text.
+        placeholders: usize,
+        /// Audio paths in the row.
+        audios: usize,
+    },
+    /// The chat template failed on this row's messages.
+    Template(String),
+    /// Tokenization failed.
+    Tokenizer(String),
+    /// After expansion the row is longer than a block.
+    TooLong {
+        /// Tokens in the row.
+        tokens: usize,
+        /// The block size.
+        block_size: usize,
+    },
+}
+
+impl RejectReason {
+    /// A short machine-readable kind (`malformed_json`, `too_long`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RejectReason::MalformedJson(_) => "malformed_json",
+            RejectReason::BadRow(_) => "bad_row",
+            RejectReason::Audio { .. } => "audio",
+            RejectReason::PlaceholderMismatch { .. } => "placeholder_mismatch",
+            RejectReason::Template(_) => "template",
+            RejectReason::Tokenizer(_) => "tokenizer",
+            RejectReason::TooLong { .. } => "too_long",
+        }
+    }
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RejectReason::MalformedJson(e) => write!(f, "malformed JSON: {e}"),
+            RejectReason::BadRow(e) => write!(f, "bad row: {e}"),
+            RejectReason::Audio { path, reason } => write!(f, "audio {path}: {reason}"),
+            RejectReason::PlaceholderMismatch { placeholders, audios } => write!(
+                f,
+                "{placeholders} <|AUDIO|> placeholder(s) but {audios} audio path(s); they must match one to one"
+            ),
+            RejectReason::Template(e) => write!(f, "chat template: {e}"),
+            RejectReason::Tokenizer(e) => write!(f, "tokenizer: {e}"),
+            RejectReason::TooLong { tokens, block_size } => {
+                write!(f, "{tokens} tokens after audio expansion, longer than the block size {block_size}")
+            }
+        }
+    }
+}
+
+/// A row left out, with where it came from and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    /// The row's file and position.
+    pub source: RowSource,
+    /// Why.
+    pub reason: RejectReason,
+}
+
+impl Reject {
+    /// The `rejects.jsonl` line for this row (without the newline): `{"file", "line" | "index",
+    /// "kind", "reason"}`.
+    pub fn to_json_line(&self) -> String {
+        let mut m = serde_json::Map::new();
+        m.insert("file".into(), self.source.file.display().to_string().into());
+        match self.source.at {
+            RowAt::Line(l) => m.insert("line".into(), l.into()),
+            RowAt::Index(i) => m.insert("index".into(), i.into()),
+        };
+        m.insert("kind".into(), self.reason.kind().into());
+        m.insert("reason".into(), self.reason.to_string().into());
+        serde_json::Value::Object(m).to_string()
+    }
+}
+
+impl fmt::Display for Reject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.source, self.reason)
+    }
+}

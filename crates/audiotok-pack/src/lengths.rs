@@ -1,0 +1,148 @@
+//! Audio lengths at the profile's rate, the hot path of packing.
+//!
+//! The reference decodes every file and resamples it (soxr HQ) only to take its length. Where
+//! the container states the exact frame count (WAV's data chunk, FLAC's STREAMINFO, raw PCM) the
+//! resampled length is a closed form of it ([`audiotok_audio::resampled_len`], proved equal to
+//! decoding + resampling in this crate's and audiotok-audio's tests), so only the header is read.
+//! Other files (MP3, Vorbis, FLAC without a total) are decoded and resampled.
+//!
+//! [`LengthMode::Decode`] decodes every file, as the reference does: slower, but a truncated or
+//! corrupt FLAC is then an error rather than a header-based length.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use audiotok_audio::{load, probe, resampled_len, AudioInfo, LoadOptions};
+
+/// How lengths are obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LengthMode {
+    /// From the container header where it is exact, else by decoding (default).
+    #[default]
+    Header,
+    /// Always decode and resample.
+    Decode,
+}
+
+/// The length of one file and how it was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AudioLength {
+    /// Samples at the target rate (mono).
+    pub samples: u64,
+    /// Whether the header gave it (no decoding).
+    pub from_header: bool,
+}
+
+/// True when `info` states an exact frame count: WAV, FLAC with a STREAMINFO total, raw PCM.
+fn exact_frames(info: &AudioInfo) -> Option<u64> {
+    let exact = info.container == "wave" || info.codec == "flac" || info.codec.starts_with("pcm");
+    info.frames.filter(|&n| exact && n > 0)
+}
+
+/// The mono length of `path` at `rate` Hz.
+pub fn audio_length(path: &Path, rate: u32, mode: LengthMode) -> Result<AudioLength, String> {
+    if mode == LengthMode::Header {
+        let info = probe(path).map_err(|e| e.to_string())?;
+        if let Some(frames) = exact_frames(&info) {
+            check_wav_size(path, &info, frames)?;
+            let samples = if info.sample_rate == rate { frames } else { resampled_len(frames, info.sample_rate, rate) };
+            return Ok(AudioLength { samples, from_header: true });
+        }
+    }
+    let audio = load(path, &LoadOptions::mono_at(rate)).map_err(|e| e.to_string())?;
+    Ok(AudioLength { samples: audio.samples.len() as u64, from_header: false })
+}
+
+/// A WAV whose file is shorter than its header's data chunk is truncated: refuse it rather than
+/// report the header's length (decoding would fail the same way).
+fn check_wav_size(path: &Path, info: &AudioInfo, frames: u64) -> Result<(), String> {
+    if info.container != "wave" {
+        return Ok(());
+    }
+    let Some(bits) = info.bits_per_sample else { return Ok(()) };
+    let data = frames * info.channels as u64 * u64::from(bits).div_ceil(8);
+    let size = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+    if size < data {
+        return Err(format!(
+            "truncated: the header states {frames} frames ({data} bytes of data) but the file has {size} bytes"
+        ));
+    }
+    Ok(())
+}
+
+/// Lengths of many files, each computed once.
+#[derive(Debug, Default)]
+pub struct LengthCache {
+    lengths: HashMap<PathBuf, Result<AudioLength, String>>,
+}
+
+impl LengthCache {
+    /// An empty cache.
+    pub fn new() -> LengthCache {
+        LengthCache::default()
+    }
+
+    /// Adds computed lengths.
+    pub fn extend(&mut self, items: impl IntoIterator<Item = (PathBuf, Result<AudioLength, String>)>) {
+        self.lengths.extend(items);
+    }
+
+    /// Whether `path` has an entry.
+    pub fn contains(&self, path: &Path) -> bool {
+        self.lengths.contains_key(path)
+    }
+
+    /// The entry for `path`.
+    pub fn get(&self, path: &Path) -> Option<&Result<AudioLength, String>> {
+        self.lengths.get(path)
+    }
+
+    /// Files whose length came from the header, and files that were decoded.
+    pub fn counts(&self) -> (usize, usize) {
+        let ok = self.lengths.values().filter_map(|r| r.as_ref().ok());
+        ok.fold((0, 0), |(h, d), l| if l.from_header { (h + 1, d) } else { (h, d + 1) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn fixture(rel: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/audio").join(rel)
+    }
+
+    /// The closed form from the header equals the length of the decoded, resampled signal.
+    #[test]
+    fn header_length_equals_decoded_length() {
+        for rel in [
+            "speech_0.1s.wav",
+            "speech_1s.wav",
+            "speech_7s.flac",
+            "speech_7s_44k_stereo.flac",
+            "formats/pcm_s24.wav",
+            "formats/clip.flac",
+        ] {
+            let path = fixture(rel);
+            for rate in [16_000, 24_000] {
+                let fast = audio_length(&path, rate, LengthMode::Header).unwrap();
+                let slow = audio_length(&path, rate, LengthMode::Decode).unwrap();
+                assert!(fast.from_header && !slow.from_header, "{rel}");
+                assert_eq!(fast.samples, slow.samples, "{rel} at {rate}");
+            }
+        }
+    }
+
+    #[test]
+    fn mp3_is_decoded_and_a_truncated_wav_is_refused() {
+        let mp3 = audio_length(&fixture("formats/clip.mp3"), 16_000, LengthMode::Header).unwrap();
+        assert!(!mp3.from_header);
+        let dir = tempfile::tempdir().unwrap();
+        let cut = dir.path().join("cut.wav");
+        let data = std::fs::read(fixture("speech_1s.wav")).unwrap();
+        std::fs::write(&cut, &data[..data.len() / 2]).unwrap();
+        let err = audio_length(&cut, 16_000, LengthMode::Header).unwrap_err();
+        assert!(err.contains("truncated"), "{err}");
+    }
+}
