@@ -55,7 +55,13 @@ pub struct WriterOptions {
 
 impl Default for WriterOptions {
     fn default() -> Self {
-        WriterOptions { compression: None, hashes: Vec::new(), size_limit: Some(DEFAULT_SIZE_LIMIT), overwrite: false, raw_encodings: Vec::new() }
+        WriterOptions {
+            compression: None,
+            hashes: Vec::new(),
+            size_limit: Some(DEFAULT_SIZE_LIMIT),
+            overwrite: false,
+            raw_encodings: Vec::new(),
+        }
     }
 }
 
