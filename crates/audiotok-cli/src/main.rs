@@ -29,6 +29,8 @@ enum Command {
     Features(cmd::features::Args),
     /// Count the audio tokens an encoder needs for each file (Qwen2-Audio, Whisper, SNAC, ...).
     Count(cmd::count::Args),
+    /// Pack instruction rows with audio into fixed-length token blocks (MosaicML MDS shards).
+    Pack(cmd::pack::Args),
     /// Inspect, verify, merge and show MosaicML MDS datasets.
     Mds(cmd::mds::Args),
     /// Learn, apply, inspect and export BPE merges over integer audio-token streams.
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         Command::Convert(a) => cmd::convert::run(a),
         Command::Features(a) => cmd::features::run(a),
         Command::Count(a) => cmd::count::run(a),
+        Command::Pack(a) => cmd::pack::run(a),
         Command::Mds(a) => cmd::mds::run(a),
         Command::Bpe(a) => cmd::bpe::run(a),
     };

@@ -100,13 +100,7 @@ where
     F: Fn(&mut S, usize, &Input) -> Outcome<T> + Sync + Send,
 {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build().context("starting the thread pool")?;
-    let bar = ProgressBar::new(inputs.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} files  {elapsed_precise} (eta {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(label.to_string());
+    let bar = progress_bar(inputs.len() as u64, label, "files");
     let out = pool.install(|| {
         inputs
             .par_iter()
@@ -120,6 +114,17 @@ where
     });
     bar.finish_and_clear();
     Ok(out)
+}
+
+/// A progress bar on stderr: `PREFIX [====>   ] pos/len UNIT  elapsed (eta)`.
+pub fn progress_bar(len: u64, prefix: &str, unit: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    let template = format!("{{prefix:>10}} [{{bar:30}}] {{pos}}/{{len}} {unit}  {{elapsed_precise}} (eta {{eta}})");
+    bar.set_style(
+        ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "),
+    );
+    bar.set_prefix(prefix.to_string());
+    bar
 }
 
 /// Totals printed at the end of a batch run.

@@ -128,7 +128,7 @@ impl fmt::Display for RejectReason {
         match self {
             RejectReason::MalformedJson(e) => write!(f, "malformed JSON: {e}"),
             RejectReason::BadRow(e) => write!(f, "bad row: {e}"),
-            RejectReason::Audio { path, reason } => write!(f, "audio {path}: {reason}"),
+            RejectReason::Audio { reason, .. } => write!(f, "audio: {reason}"),
             RejectReason::PlaceholderMismatch { placeholders, audios } => write!(
                 f,
                 "{placeholders} <|AUDIO|> placeholder(s) but {audios} audio path(s); they must match one to one"
@@ -162,6 +162,9 @@ impl Reject {
             RowAt::Index(i) => m.insert("index".into(), i.into()),
         };
         m.insert("kind".into(), self.reason.kind().into());
+        if let RejectReason::Audio { path, .. } = &self.reason {
+            m.insert("audio".into(), path.clone().into());
+        }
         m.insert("reason".into(), self.reason.to_string().into());
         serde_json::Value::Object(m).to_string()
     }

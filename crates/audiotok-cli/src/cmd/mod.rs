@@ -6,3 +6,4 @@ pub mod count;
 pub mod features;
 pub mod info;
 pub mod mds;
+pub mod pack;

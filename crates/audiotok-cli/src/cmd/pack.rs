@@ -1,0 +1,306 @@
+//! `audiotok pack`: instruction rows with audio → packed token blocks in MDS shards.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use audiotok_features::profiles::Profile;
+use audiotok_pack::{
+    efficiency, pack, read_rows, BlockWriter, ChatTemplate, Document, Layout, LengthCache, LengthMode, PackConfig,
+    Packer, Reject, Row, Strategy, TrainOn,
+};
+use clap::ValueEnum;
+use rayon::prelude::*;
+use serde_json::json;
+
+use crate::runner::{progress_bar, write_atomic};
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StrategyArg {
+    /// Next-fit in input order (the Qwen2-Audio notebook).
+    Greedy,
+    /// Best-fit decreasing (TRL's `pack_dataset(strategy="bfd")`): fewer, fuller blocks.
+    Bfd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Compat {
+    /// The Qwen2-Audio packing notebook's layout: custom `uint32` columns input_ids, position_ids,
+    /// attention_mask (document lengths), audio and text as str.
+    Cooking,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TrainOnArg {
+    /// Labels on every token except audio tokens and padding.
+    All,
+    /// Labels only inside assistant turns.
+    Assistant,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum OnError {
+    /// Leave bad rows out, list them in rejects.jsonl and the summary.
+    Skip,
+    /// Stop before writing anything at the first bad row.
+    Fail,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LengthsArg {
+    /// Exact lengths from WAV/FLAC headers; decode other formats.
+    Header,
+    /// Decode and resample every file (as the reference does).
+    Decode,
+}
+
+/// Arguments of `audiotok pack`.
+#[derive(clap::Args)]
+#[command(after_help = "Rows: {\"text\": \"...<|AUDIO|>...\", \"audio\": \"a.wav\" | [\"a.wav\", ...]} or \
+{\"messages\": [...], \"audio\": [...]}, as a JSON array file or JSONL. Each <|AUDIO|> becomes the profile's \
+token count for its audio, wrapped in <|audio_bos|>..<|audio_eos|> unless already surrounded.\n\n\
+Output: DIR/index.json + shards (MosaicML MDS), DIR/rejects.jsonl (one line per row left out, with its file, \
+line or index, and reason).\n\n\
+Example:\n  audiotok pack --tokenizer Qwen2-Audio-7B-Instruct/ --out packed/ rows.jsonl")]
+pub struct Args {
+    /// Row files: a JSON array or JSONL (one object per line).
+    #[arg(required = true, value_name = "ROWS")]
+    inputs: Vec<PathBuf>,
+    /// Output folder (created; an existing index and shards there are replaced).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// A tokenizer.json, or a Hugging Face model folder (tokenizer.json, or vocab.json + merges.txt).
+    #[arg(long, value_name = "PATH")]
+    tokenizer: PathBuf,
+    /// Audio encoder whose token count replaces each placeholder.
+    #[arg(long, default_value = "qwen2-audio")]
+    profile: Profile,
+    /// Tokens per block.
+    #[arg(long, default_value_t = 4096)]
+    block_size: usize,
+    /// How rows are assigned to blocks.
+    #[arg(long, value_enum, default_value = "greedy")]
+    strategy: StrategyArg,
+    /// Reproduce a reference's output layout exactly.
+    #[arg(long, value_enum)]
+    compat: Option<Compat>,
+    /// Which tokens get labels (standard layout).
+    #[arg(long, value_enum, default_value = "all")]
+    train_on: TrainOnArg,
+    /// What to do with a bad row.
+    #[arg(long, value_enum, default_value = "skip")]
+    on_error: OnError,
+    /// A Jinja chat template file for `messages` rows (default: the tokenizer folder's own, else
+    /// the built-in Qwen2-Audio template).
+    #[arg(long, value_name = "FILE")]
+    chat_template: Option<PathBuf>,
+    /// Folder that relative audio paths are resolved against (default: the current folder).
+    /// Paths are stored as written in the rows.
+    #[arg(long, value_name = "DIR")]
+    audio_root: Option<PathBuf>,
+    /// How audio lengths are found.
+    #[arg(long, value_enum, default_value = "header")]
+    lengths: LengthsArg,
+    /// Worker threads (0: one per core).
+    #[arg(long, short, default_value_t = 0)]
+    jobs: usize,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `audiotok pack`.
+pub fn run(args: Args) -> Result<ExitCode> {
+    let start = Instant::now();
+    let layout = match args.compat {
+        Some(Compat::Cooking) => Layout::Cooking,
+        None => Layout::Standard,
+    };
+    let cfg = PackConfig {
+        profile: args.profile.clone(),
+        block_size: args.block_size,
+        strategy: match args.strategy {
+            StrategyArg::Greedy => Strategy::Greedy,
+            StrategyArg::Bfd => Strategy::Bfd,
+        },
+        layout,
+        train_on: match args.train_on {
+            TrainOnArg::All => TrainOn::All,
+            TrainOnArg::Assistant => TrainOn::Assistant,
+        },
+        length_mode: match args.lengths {
+            LengthsArg::Header => LengthMode::Header,
+            LengthsArg::Decode => LengthMode::Decode,
+        },
+        audio_root: args.audio_root.clone(),
+    };
+    let tokenizer = audiotok_pack::AudioTokenizer::load(&args.tokenizer)?;
+    let template = match &args.chat_template {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("{}: cannot read", p.display()))?;
+            Some(ChatTemplate::new(&text, &p.display().to_string())?)
+        }
+        None => None,
+    };
+    let packer = Packer::new(cfg, tokenizer, template)?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.jobs).build().context("starting the thread pool")?;
+
+    // 1. Rows, in input order.
+    let mut rows: Vec<Result<Row, Reject>> = Vec::new();
+    for input in &args.inputs {
+        rows.extend(read_rows(input)?);
+    }
+    let n_rows = rows.len();
+
+    // 2. Audio lengths, each distinct file once.
+    let mut seen = HashSet::new();
+    let paths: Vec<PathBuf> = rows
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .flat_map(|r| r.audio.iter())
+        .map(|p| packer.resolve(p))
+        .filter(|p| seen.insert(p.clone()))
+        .collect();
+    let bar = progress_bar(paths.len() as u64, "audio", "files");
+    let measured: Vec<_> = pool.install(|| {
+        paths
+            .par_iter()
+            .map(|p| {
+                let r = packer.audio_length(p);
+                bar.inc(1);
+                (p.clone(), r)
+            })
+            .collect()
+    });
+    bar.finish_and_clear();
+    let mut lengths = LengthCache::new();
+    lengths.extend(measured);
+
+    // 3. Documents.
+    let bar = progress_bar(n_rows as u64, "rows", "rows");
+    let prepared: Vec<Result<Document, Reject>> = pool.install(|| {
+        rows.par_iter()
+            .map(|r| {
+                let out = match r {
+                    Ok(row) => {
+                        packer.prepare(row, &lengths).map_err(|reason| Reject { source: row.source.clone(), reason })
+                    }
+                    Err(rej) => Err(rej.clone()),
+                };
+                bar.inc(1);
+                out
+            })
+            .collect()
+    });
+    bar.finish_and_clear();
+    let mut docs = Vec::with_capacity(prepared.len());
+    let mut rejects = Vec::new();
+    for p in prepared {
+        match p {
+            Ok(d) => docs.push(d),
+            Err(r) => rejects.push(r),
+        }
+    }
+    if args.on_error == OnError::Fail {
+        if let Some(first) = rejects.first() {
+            bail!("{first} (--on-error fail: nothing written; {} bad row(s) in all)", rejects.len());
+        }
+    }
+
+    // 4. Packing, and the other strategy's efficiency for comparison.
+    let doc_lengths: Vec<usize> = docs.iter().map(|d| d.ids.len()).collect();
+    let strategy = packer.config().strategy;
+    let blocks = pack(&doc_lengths, args.block_size, strategy);
+    let other = match strategy {
+        Strategy::Greedy => Strategy::Bfd,
+        Strategy::Bfd => Strategy::Greedy,
+    };
+    let other_blocks = pack(&doc_lengths, args.block_size, other).len();
+
+    // 5. Output.
+    let ids = packer.tokenizer().special_ids();
+    let mut writer = BlockWriter::create(&args.out, layout, args.block_size, ids, true)?;
+    let bar = progress_bar(blocks.len() as u64, "blocks", "blocks");
+    for b in &blocks {
+        let members: Vec<&Document> = b.iter().map(|&i| &docs[i]).collect();
+        writer.write_block(&members)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let index = writer.finish()?;
+    let mut rejects_text = String::new();
+    for r in &rejects {
+        rejects_text.push_str(&r.to_json_line());
+        rejects_text.push('\n');
+    }
+    write_atomic(&args.out.join("rejects.jsonl"), rejects_text.as_bytes())?;
+
+    // 6. Summary.
+    let elapsed = start.elapsed().as_secs_f64();
+    let tokens: usize = doc_lengths.iter().sum();
+    let audio_tokens: usize = docs.iter().flat_map(|d| d.ids.iter()).filter(|&&t| t == ids.audio).count();
+    let (from_header, decoded) = lengths.counts();
+    let mut by_kind: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in &rejects {
+        *by_kind.entry(r.reason.kind()).or_default() += 1;
+    }
+    let eff = |n: usize| efficiency(&doc_lengths, n, args.block_size);
+    let (greedy_blocks, bfd_blocks) = match strategy {
+        Strategy::Greedy => (blocks.len(), other_blocks),
+        Strategy::Bfd => (other_blocks, blocks.len()),
+    };
+    let summary = json!({
+        "rows": n_rows,
+        "packed_rows": docs.len(),
+        "rejected_rows": rejects.len(),
+        "rejects_by_kind": by_kind,
+        "blocks": blocks.len(),
+        "shards": index.shards.len(),
+        "block_size": args.block_size,
+        "tokens": tokens,
+        "audio_tokens": audio_tokens,
+        "audio_files": paths.len(),
+        "audio_lengths_from_header": from_header,
+        "audio_files_decoded": decoded,
+        "strategy": match strategy { Strategy::Greedy => "greedy", Strategy::Bfd => "bfd" },
+        "efficiency": {"greedy": eff(greedy_blocks), "bfd": eff(bfd_blocks)},
+        "blocks_by_strategy": {"greedy": greedy_blocks, "bfd": bfd_blocks},
+        "seconds": elapsed,
+        "rows_per_second": n_rows as f64 / elapsed.max(1e-9),
+        "out": args.out.display().to_string(),
+    });
+    for r in rejects.iter().take(10) {
+        eprintln!("  rejected {r}");
+    }
+    if rejects.len() > 10 {
+        eprintln!("  ... and {} more (see {})", rejects.len() - 10, args.out.join("rejects.jsonl").display());
+    }
+    eprintln!(
+        "pack: {} of {} rows in {} blocks of {} ({} tokens, {} audio) -> {}",
+        docs.len(),
+        n_rows,
+        blocks.len(),
+        args.block_size,
+        tokens,
+        audio_tokens,
+        args.out.display()
+    );
+    eprintln!(
+        "      efficiency {:.1}% greedy ({} blocks), {:.1}% bfd ({} blocks); {} rejected; audio lengths: {} from headers, {} decoded; {:.2} s ({:.0} rows/s)",
+        100.0 * eff(greedy_blocks),
+        greedy_blocks,
+        100.0 * eff(bfd_blocks),
+        bfd_blocks,
+        rejects.len(),
+        from_header,
+        decoded,
+        elapsed,
+        n_rows as f64 / elapsed.max(1e-9)
+    );
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
