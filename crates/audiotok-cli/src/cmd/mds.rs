@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use audiotok_mds::{merge_index, DType, MdsDataset, NdArray, Value};
+use audiotok_mds::{merge_index, DType, Index, MdsDataset, NdArray, Sample, Value};
 use serde::Serialize;
 
 /// Arguments of `audiotok mds`.
@@ -70,6 +70,40 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
 }
 
+/// Opens a dataset, registering the Qwen2-Audio packing notebook's custom `uint32` encoding (a
+/// variable-length u32 array) when the index shows it: a `uint32` column of variable size, which
+/// the built-in fixed 4-byte `uint32` can never be.
+fn open(dir: &Path) -> Result<MdsDataset> {
+    let index = Index::load(dir)?;
+    let custom = index.shards.iter().any(|s| {
+        s.column_encodings.iter().zip(&s.column_sizes).any(|(e, size)| e == "uint32" && size.unwrap_or(0) == 0)
+    });
+    let raw = if custom { vec!["uint32".to_string()] } else { Vec::new() };
+    Ok(MdsDataset::open_with_raw(dir, &raw)?)
+}
+
+/// Integers of column `name`: an integer ndarray, or the notebook's raw little-endian u32 bytes.
+fn int_column(sample: &Sample, name: &str) -> Option<Vec<i64>> {
+    match sample.get(name)? {
+        Value::NdArray(a) => ints(a),
+        Value::Bytes(b) if b.len() % 4 == 0 => {
+            Some(b.chunks_exact(4).map(|c| i64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))).collect())
+        }
+        _ => None,
+    }
+}
+
+/// Document lengths of a packed block: `seq_lengths`, or the notebook's `attention_mask`.
+fn doc_lengths(sample: &Sample) -> Option<Vec<i64>> {
+    match sample.get("seq_lengths") {
+        Some(_) => int_column(sample, "seq_lengths"),
+        None => match sample.get("attention_mask") {
+            Some(Value::Bytes(_)) => int_column(sample, "attention_mask"),
+            _ => None,
+        },
+    }
+}
+
 /// Integer elements of any integer array.
 fn ints(a: &NdArray) -> Option<Vec<i64>> {
     let v: Vec<i64> = match a.dtype() {
@@ -109,7 +143,7 @@ struct Inspect {
 }
 
 fn inspect(dir: &Path, json: bool) -> Result<ExitCode> {
-    let ds = MdsDataset::open(dir)?;
+    let ds = open(dir)?;
     let index = ds.index();
     let first = index.shards.first();
     let columns = first
@@ -118,20 +152,18 @@ fn inspect(dir: &Path, json: bool) -> Result<ExitCode> {
     let raw_bytes = index.shards.iter().map(|s| s.raw_data.bytes).sum();
     let stored_bytes = index.shards.iter().map(|s| s.zip_data.as_ref().map_or(s.raw_data.bytes, |z| z.bytes)).sum();
     let names = ds.column_names();
-    let packed = names.iter().any(|n| n == "input_ids") && names.iter().any(|n| n == "seq_lengths");
+    let packed = names.iter().any(|n| n == "input_ids")
+        && names.iter().any(|n| n == "seq_lengths" || n == "attention_mask");
     let packing = if packed {
         let mut p = Packing::default();
         for (i, sample) in ds.iter().enumerate() {
             let sample = sample?;
-            let ids = match sample.get("input_ids") {
-                Some(Value::NdArray(a)) => a.len() as u64,
-                _ => bail!("{}: sample {i}: input_ids is not an array", dir.display()),
-            };
-            let lengths = match sample.get("seq_lengths") {
-                Some(Value::NdArray(a)) => ints(a),
-                _ => None,
-            }
-            .with_context(|| format!("{}: sample {i}: seq_lengths is not an integer array", dir.display()))?;
+            let ids = int_column(&sample, "input_ids")
+                .with_context(|| format!("{}: sample {i}: input_ids is not an integer array", dir.display()))?
+                .len() as u64;
+            let lengths = doc_lengths(&sample).with_context(|| {
+                format!("{}: sample {i}: no integer seq_lengths (or notebook attention_mask)", dir.display())
+            })?;
             p.block_tokens += ids;
             p.real_tokens += lengths.iter().map(|&l| l.max(0) as u64).sum::<u64>();
             p.documents += lengths.len() as u64;
@@ -191,7 +223,7 @@ fn inspect(dir: &Path, json: bool) -> Result<ExitCode> {
 }
 
 fn verify(dir: &Path) -> Result<ExitCode> {
-    let ds = MdsDataset::open(dir)?;
+    let ds = open(dir)?;
     match ds.verify() {
         Ok(r) => {
             eprintln!(
@@ -234,7 +266,7 @@ fn merge(parts: &[PathBuf], out: &Path) -> Result<ExitCode> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let root = out.canonicalize().with_context(|| out.display().to_string())?;
     for part in parts {
-        MdsDataset::open(part)?;
+        open(part)?;
         let canon = part.canonicalize().with_context(|| part.display().to_string())?;
         if canon.parent() == Some(root.as_path()) {
             continue;
@@ -258,18 +290,15 @@ fn merge(parts: &[PathBuf], out: &Path) -> Result<ExitCode> {
 }
 
 fn show(dir: &Path, i: u64, mask_png: Option<&Path>, mask_size: u32) -> Result<ExitCode> {
-    let ds = MdsDataset::open(dir)?;
+    let ds = open(dir)?;
     let sample = ds.get(i)?;
     if let Some(png_path) = mask_png {
-        let block = match sample.get("input_ids") {
-            Some(Value::NdArray(a)) => a.len(),
-            _ => bail!("{}: sample {i} has no input_ids array: not a packed dataset", dir.display()),
+        let block = match int_column(&sample, "input_ids") {
+            Some(v) => v.len(),
+            None => bail!("{}: sample {i} has no input_ids array: not a packed dataset", dir.display()),
         };
-        let lengths = match sample.get("seq_lengths") {
-            Some(Value::NdArray(a)) => ints(a),
-            _ => None,
-        }
-        .with_context(|| format!("{}: sample {i} has no integer seq_lengths", dir.display()))?;
+        let lengths = doc_lengths(&sample)
+            .with_context(|| format!("{}: sample {i} has no integer seq_lengths", dir.display()))?;
         let lengths: Vec<usize> = lengths.iter().map(|&l| l.max(0) as usize).collect();
         write_mask_png(png_path, block, &lengths, mask_size)?;
         eprintln!("show: mask of sample {i} ({} documents in {block} tokens) -> {}", lengths.len(), png_path.display());
@@ -289,7 +318,17 @@ fn show(dir: &Path, i: u64, mask_png: Option<&Path>, mask_size: u32) -> Result<E
             },
             Some(Value::Str(s)) => format!("{s:?}"),
             Some(Value::Json(j)) => j.to_python(false),
-            Some(Value::Bytes(b)) => format!("{} bytes", b.len()),
+            Some(Value::Bytes(b)) => match int_column(&sample, name) {
+                Some(v) if ds.index().shards.first().is_some_and(|s| {
+                    s.column_names.iter().zip(&s.column_encodings).any(|(n, e)| n == name && e == "uint32")
+                }) =>
+                {
+                    let head: Vec<String> = v.iter().take(32).map(i64::to_string).collect();
+                    let more = if v.len() > 32 { format!(" ... ({} values)", v.len()) } else { String::new() };
+                    format!("uint32 [{}]{more}", head.join(", "))
+                }
+                _ => format!("{} bytes", b.len()),
+            },
             Some(other) => format!("{other:?}"),
         };
         writeln!(out, "  {name}: {text}")?;
