@@ -18,7 +18,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
-use tokenizers::Tokenizer;
+use tokenizers::{AddedToken, Tokenizer};
 
 use crate::error::PackError;
 
@@ -169,46 +169,45 @@ impl AudioTokenizer {
 /// Builds Qwen2's fast tokenizer from `vocab.json` + `merges.txt`, with the added tokens of
 /// `tokenizer_config.json` or, without one, the six Qwen2-Audio special tokens.
 fn build_from_slow_files(dir: &Path, config: Option<&Value>) -> Result<Tokenizer, PackError> {
+    // The vocabulary and merges are spliced into the JSON text as they are, and deserialised by
+    // `tokenizers` itself: building a 150k-entry `serde_json::Value` first is needlessly slow.
     let vocab_path = dir.join("vocab.json");
-    let vocab = read_json(&vocab_path)?;
-    let Some(vocab_map) = vocab.as_object() else {
-        return Err(tok_err(&vocab_path, "expected an object of token -> id"));
-    };
+    let vocab_text = fs::read_to_string(&vocab_path).map_err(|e| tok_err(&vocab_path, e.to_string()))?;
+    if !vocab_text.trim_start().starts_with('{') {
+        return Err(tok_err(&vocab_path, "expected a JSON object of token -> id"));
+    }
     let merges_path = dir.join("merges.txt");
     let merges_text = fs::read_to_string(&merges_path).map_err(|e| tok_err(&merges_path, e.to_string()))?;
-    let mut merges = Vec::new();
+    let mut merges = String::with_capacity(merges_text.len() * 2);
+    merges.push('[');
     for (i, line) in merges_text.lines().enumerate() {
         if (i == 0 && line.starts_with("#version")) || line.is_empty() {
             continue;
         }
         let mut parts = line.split(' ');
         match (parts.next(), parts.next(), parts.next()) {
-            (Some(a), Some(b), None) => merges.push(json!([a, b])),
+            (Some(a), Some(b), None) => {
+                if merges.len() > 1 {
+                    merges.push(',');
+                }
+                let pair = serde_json::to_string(&[a, b]).map_err(|e| tok_err(&merges_path, e.to_string()))?;
+                merges.push_str(&pair);
+            }
             _ => return Err(tok_err(&merges_path, format!("line {}: expected two symbols", i + 1))),
         }
     }
-    let added: Vec<(u32, String, bool)> = match config
-        .and_then(|c| c.get("added_tokens_decoder"))
-        .and_then(Value::as_object)
-    {
-        Some(map) => {
-            let mut v = Vec::new();
-            for (id, t) in map {
-                let id: u32 = id
-                    .parse()
-                    .map_err(|_| tok_err(&dir.join("tokenizer_config.json"), format!("bad token id `{id}`")))?;
-                let content = t.get("content").and_then(Value::as_str).unwrap_or_default().to_string();
-                let special = t.get("special").and_then(Value::as_bool).unwrap_or(true);
-                v.push((id, content, special));
-            }
-            v.sort();
-            v
+    merges.push(']');
+    let mut added: Vec<(u32, String, bool)> = Vec::new();
+    if let Some(map) = config.and_then(|c| c.get("added_tokens_decoder")).and_then(Value::as_object) {
+        for (id, t) in map {
+            let id: u32 =
+                id.parse().map_err(|_| tok_err(&dir.join("tokenizer_config.json"), format!("bad token id `{id}`")))?;
+            let content = t.get("content").and_then(Value::as_str).unwrap_or_default().to_string();
+            let special = t.get("special").and_then(Value::as_bool).unwrap_or(true);
+            added.push((id, content, special));
         }
-        None => {
-            let base = vocab_map.len() as u32;
-            QWEN2_AUDIO_SPECIAL_TOKENS.iter().enumerate().map(|(k, t)| (base + k as u32, t.to_string(), true)).collect()
-        }
-    };
+        added.sort();
+    }
     let added_tokens: Vec<Value> = added
         .iter()
         .map(|(id, content, special)| {
@@ -231,10 +230,17 @@ fn build_from_slow_files(dir: &Path, config: Option<&Value>) -> Result<Tokenizer
         "decoder": byte_level,
         "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": "",
                   "end_of_word_suffix": "", "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
-                  "vocab": vocab, "merges": merges},
+                  "vocab": "@VOCAB@", "merges": "@MERGES@"},
     });
-    let tok: Tokenizer =
-        serde_json::from_value(spec).map_err(|e| tok_err(dir, format!("building the tokenizer: {e}")))?;
+    let text = spec.to_string().replacen("\"@VOCAB@\"", &vocab_text, 1).replacen("\"@MERGES@\"", &merges, 1);
+    let mut tok: Tokenizer =
+        text.parse().map_err(|e| tok_err(dir, format!("building the tokenizer from vocab.json + merges.txt: {e}")))?;
+    if added.is_empty() {
+        // No tokenizer_config.json: Qwen2-Audio's special tokens take the ids after the vocabulary.
+        let specials: Vec<AddedToken> =
+            QWEN2_AUDIO_SPECIAL_TOKENS.iter().map(|t| AddedToken::from(t.to_string(), true)).collect();
+        tok.add_special_tokens(specials).map_err(|e| tok_err(dir, format!("adding the special tokens: {e}")))?;
+    }
     for (id, content, _) in &added {
         if tok.token_to_id(content) != Some(*id) {
             return Err(tok_err(

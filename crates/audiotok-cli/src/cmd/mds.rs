@@ -152,8 +152,8 @@ fn inspect(dir: &Path, json: bool) -> Result<ExitCode> {
     let raw_bytes = index.shards.iter().map(|s| s.raw_data.bytes).sum();
     let stored_bytes = index.shards.iter().map(|s| s.zip_data.as_ref().map_or(s.raw_data.bytes, |z| z.bytes)).sum();
     let names = ds.column_names();
-    let packed = names.iter().any(|n| n == "input_ids")
-        && names.iter().any(|n| n == "seq_lengths" || n == "attention_mask");
+    let packed =
+        names.iter().any(|n| n == "input_ids") && names.iter().any(|n| n == "seq_lengths" || n == "attention_mask");
     let packing = if packed {
         let mut p = Packing::default();
         for (i, sample) in ds.iter().enumerate() {
@@ -319,9 +319,10 @@ fn show(dir: &Path, i: u64, mask_png: Option<&Path>, mask_size: u32) -> Result<E
             Some(Value::Str(s)) => format!("{s:?}"),
             Some(Value::Json(j)) => j.to_python(false),
             Some(Value::Bytes(b)) => match int_column(&sample, name) {
-                Some(v) if ds.index().shards.first().is_some_and(|s| {
-                    s.column_names.iter().zip(&s.column_encodings).any(|(n, e)| n == name && e == "uint32")
-                }) =>
+                Some(v)
+                    if ds.index().shards.first().is_some_and(|s| {
+                        s.column_names.iter().zip(&s.column_encodings).any(|(n, e)| n == name && e == "uint32")
+                    }) =>
                 {
                     let head: Vec<String> = v.iter().take(32).map(i64::to_string).collect();
                     let more = if v.len() > 32 { format!(" ... ({} values)", v.len()) } else { String::new() };
