@@ -24,6 +24,7 @@ ndarray:int32, audio json (list of paths); labels = input_ids with -100 on <|AUD
 
 --strategy bfd packs with TRL's best-fit-decreasing rule over all documents (tools/qwen2_audio_ref.py
 bfd_bins; --bfd-batch N reproduces pack_dataset's per-map-batch packing, N=1000 there).
+Every audio of every row is decoded (no length cache, like the notebook) unless --cache-lengths.
 Rows that fail (missing/undecodable audio, placeholder/audio count mismatch, malformed JSON, too long)
 are skipped, and written to DIR/rejects.jsonl ({"file", "line" or "index", "reason", "kind"}); the
 notebook itself only skips the too-long ones (it would crash on the others).
@@ -121,9 +122,9 @@ def standard_sample(docs, block, train_on):
     }
 
 
-def collect(tok, inputs, block):
+def collect(tok, inputs, block, cache=False):
     """Documents in input order and rejects, like the notebook's loop (which skips too-long rows)."""
-    docs_maker = ref.Documents(tok)
+    docs_maker = ref.Documents(tok, cache=cache)
     docs, rejects, rows = [], [], 0
     for path in inputs:
         is_array = open(path, encoding='utf-8').read().lstrip().startswith('[')
@@ -152,6 +153,8 @@ def main():
     ap.add_argument('--bfd-batch', type=int, default=0, help='pack bfd per batch of N documents (0: all)')
     ap.add_argument('--standard', action='store_true', help='standard columns instead of cooking mode')
     ap.add_argument('--train-on', choices=['all', 'assistant'], default='all')
+    ap.add_argument('--cache-lengths', action='store_true',
+                    help='decode each audio path once (the notebook decodes it for every row)')
     ap.add_argument('--out', required=True)
     ap.add_argument('inputs', nargs='+')
     a = ap.parse_args()
@@ -159,7 +162,7 @@ def main():
     t0 = time.perf_counter()
     tok = ref.load_tokenizer(a.tokenizer)
     t1 = time.perf_counter()
-    docs, rejects, rows, _ = collect(tok, a.inputs, a.block_size)
+    docs, rejects, rows, _ = collect(tok, a.inputs, a.block_size, a.cache_lengths)
     lengths = [len(ids) for ids, _ in docs]
     if a.strategy == 'greedy':
         bins = ref.greedy_bins(lengths, a.block_size)

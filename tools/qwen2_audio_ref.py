@@ -168,13 +168,14 @@ def read_rows(path):
 class Documents:
     """Rows -> tokenised documents (ids, audio paths), rejects with reasons, cached audio lengths."""
 
-    def __init__(self, tok, template=QWEN2_AUDIO_CHAT_TEMPLATE):
+    def __init__(self, tok, template=QWEN2_AUDIO_CHAT_TEMPLATE, cache=True):
         self.tok = tok
         self.template = template
+        self.cache = cache
         self.lengths = {}
 
     def audio_len(self, path):
-        if path not in self.lengths:
+        if path not in self.lengths or not self.cache:
             if not os.path.exists(path):
                 raise FileNotFoundError(f'{path}: no such file')
             try:
