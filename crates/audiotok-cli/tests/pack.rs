@@ -162,3 +162,48 @@ fn labels_mask_audio_padding_and_non_assistant_tokens() {
         }
     }
 }
+
+/// The four reference outputs of tools/gen_pack_fixtures.py: the notebook loop (cooking layout,
+/// MDSWriter with its custom `uint32` encoding) and the standard layout, byte for byte, with the
+/// same rows left out.
+#[test]
+fn output_is_byte_identical_to_the_reference() {
+    let fixtures = root().join("tests/fixtures/pack");
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures.join("expected_rejects.json")).unwrap()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[&str]); 4] = [
+        ("cooking_4096", &["--compat", "cooking", "--block-size", "4096"]),
+        ("cooking_512", &["--compat", "cooking", "--block-size", "512"]),
+        ("standard_4096_greedy_all", &["--block-size", "4096"]),
+        ("standard_512_bfd_assistant", &["--block-size", "512", "--strategy", "bfd", "--train-on", "assistant"]),
+    ];
+    for (name, args) in cases {
+        let out = tmp.path().join(name);
+        // Row audio paths are relative to the repository root, as the reference ran.
+        audiotok()
+            .current_dir(root())
+            .arg("pack")
+            .arg("--tokenizer")
+            .arg(tokenizer_dir())
+            .arg("--out")
+            .arg(&out)
+            .args(args)
+            .arg("tests/fixtures/pack/rows.jsonl")
+            .assert()
+            .success();
+        let reference = fixtures.join(name);
+        for f in ["index.json", "shard.00000.mds"] {
+            let ours = std::fs::read(out.join(f)).unwrap();
+            assert!(ours == std::fs::read(reference.join(f)).unwrap(), "{name}/{f} differs from the reference");
+        }
+        let theirs: Vec<u64> =
+            expected["rejects"][name].as_array().unwrap().iter().map(|r| r["line"].as_u64().unwrap()).collect();
+        let ours: Vec<u64> = std::fs::read_to_string(out.join("rejects.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["line"].as_u64().unwrap())
+            .collect();
+        assert_eq!(ours, theirs, "{name}: rejected lines");
+    }
+}
