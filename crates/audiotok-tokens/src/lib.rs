@@ -3,6 +3,8 @@
 //! Discrete audio tokens (codec codes such as SNAC's multi-scale codebooks): reading token streams,
 //! statistics over them, and BPE-style merge vocabularies learned on integer streams.
 //!
+//! - [`store`]: the token store (Parquet batches + `metadata.json`), writer and reader.
 //! - [`bpe`]: merge learning and lossless encode/decode on integer token streams.
 
 pub mod bpe;
+pub mod store;
