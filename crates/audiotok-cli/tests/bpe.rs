@@ -158,9 +158,16 @@ fn bad_input_names_file_and_line() {
         .arg(&model)
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("bad.txt:2").and(predicate::str::contains("'x'")));
+        .stderr(predicate::str::contains("bad.txt: line 2: token 2 'x' is not a non-negative integer id"));
     std::fs::write(&bad, "1 -2\n").unwrap();
-    audiotok().args(["bpe", "train", "--merges", "5", "--input"]).arg(&bad).arg("--out").arg(&model).assert().code(2);
+    audiotok()
+        .args(["bpe", "train", "--merges", "5", "--input"])
+        .arg(&bad)
+        .arg("--out")
+        .arg(&model)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.txt: line 1: token 2 '-2' is a negative id"));
     std::fs::write(&bad, "").unwrap();
     audiotok()
         .args(["bpe", "train", "--merges", "5", "--input"])

@@ -4,7 +4,10 @@
 //! statistics over them, and BPE-style merge vocabularies learned on integer streams.
 //!
 //! - [`store`]: the token store (Parquet batches + `metadata.json`), writer and reader.
+//! - [`input`]: token sequences from text, `.npy` and stores behind one iterator; the
+//!   time-interleaved stream.
 //! - [`bpe`]: merge learning and lossless encode/decode on integer token streams.
 
 pub mod bpe;
+pub mod input;
 pub mod store;

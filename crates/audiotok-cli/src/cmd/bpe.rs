@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use audiotok_features::npy::{self, NpyData};
+use audiotok_features::npy;
 use audiotok_tokens::bpe::{train, BpeModel, Corpus, TrainerConfig, Variant};
+use audiotok_tokens::input::{InputOptions, TokenInput};
 
 /// Arguments of `audiotok bpe`.
 #[derive(clap::Args)]
@@ -92,70 +93,26 @@ struct Transform {
     output: PathBuf,
 }
 
-/// Reads token streams from a text or `.npy` file; errors name the file and line.
-fn read_streams(path: &Path) -> Result<Vec<Vec<u32>>> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let is_npy = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
-    let streams = if is_npy {
-        let a = npy::read(&bytes[..]).with_context(|| path.display().to_string())?;
-        let NpyData::Int(v) = a.data else {
-            bail!("{}: token arrays must hold integers, not floats", path.display());
-        };
-        if a.shape.len() > 2 {
-            bail!("{}: expected a 1-D or 2-D array, got shape {:?}", path.display(), a.shape);
-        }
-        let seq = v
-            .iter()
-            .enumerate()
-            .map(|(i, &x)| u32::try_from(x).with_context(|| format!("{}: element {i}: invalid id {x}", path.display())))
-            .collect::<Result<Vec<u32>>>()?;
-        vec![seq]
-    } else {
-        let text = String::from_utf8(bytes).with_context(|| format!("{}: not UTF-8 text", path.display()))?;
-        let mut out = Vec::new();
-        for (n, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let seq = line
-                .split_whitespace()
-                .map(|t| {
-                    t.parse::<u32>().with_context(|| {
-                        format!("{}:{}: '{t}' is not a non-negative integer id", path.display(), n + 1)
-                    })
-                })
-                .collect::<Result<Vec<u32>>>()?;
-            out.push(seq);
-        }
-        out
-    };
-    if streams.iter().all(Vec::is_empty) {
-        bail!("{}: no tokens", path.display());
-    }
-    Ok(streams)
-}
-
+/// Reads every sequence of `inputs` (text, `.npy`, token stores; see `audiotok_tokens::input`) as
+/// one stream each: multi-scale and multi-codebook sequences are time-interleaved.
 fn collect_streams(inputs: &[PathBuf]) -> Result<Vec<Vec<u32>>> {
+    let input = TokenInput::open(inputs, InputOptions::default())?;
     let mut all = Vec::new();
-    for input in inputs {
-        if input.is_dir() {
-            let mut files: Vec<PathBuf> = walkdir::WalkDir::new(input)
-                .sort_by_file_name()
-                .into_iter()
-                .filter_map(|e| e.ok())
-                .filter(|e| e.file_type().is_file())
-                .map(|e| e.into_path())
-                .filter(|p| p.extension().is_some_and(|x| x == "npy" || x == "txt"))
-                .collect();
-            files.sort();
-            for f in files {
-                all.extend(read_streams(&f)?);
-            }
-        } else {
-            all.extend(read_streams(input)?);
-        }
+    for seq in input.sequences() {
+        let seq = seq?;
+        let stream = match seq.scales.len() {
+            1 => seq.scales.into_iter().next().unwrap_or_default(),
+            _ => seq.interleaved().with_context(|| {
+                format!("{}: scale lengths are not whole multiples of scale 0's, cannot interleave", seq.source)
+            })?,
+        };
+        all.push(stream);
     }
     Ok(all)
+}
+
+fn read_streams(path: &Path) -> Result<Vec<Vec<u32>>> {
+    collect_streams(&[path.to_path_buf()])
 }
 
 fn write_streams(path: &Path, streams: &[Vec<u32>]) -> Result<()> {
