@@ -1,9 +1,12 @@
 //! `audiotok bpe`: learn, apply and inspect BPE merge vocabularies over integer audio-token
 //! streams (`audiotok_tokens::bpe`).
 //!
-//! Streams come from text (one sequence per line, space-separated integers) or `.npy` (a 1-D
-//! integer array is one sequence; 2-D `[T, codebooks]` is read row-major). The multi-scale variants
-//! need per-scale streams and come with the token store.
+//! Input goes through `audiotok_tokens::input`: text (one sequence per line, space-separated
+//! integers), `.npy` (1-D: one stream; 2-D `[T, codebooks]`: one stream per codebook) and token
+//! stores (one stream per scale). Single-stream variants take each sequence's time-interleaved
+//! stream (a 2-D array row-major, SNAC scales depth-first); multi-scale variants (`cross-scale`,
+//! `hierarchical`, `rl+cross-scale`) take the per-scale streams, in the ratios of the first
+//! sequence (or `--scale-ratios`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,6 +15,7 @@ use anyhow::{bail, Context, Result};
 use audiotok_features::npy;
 use audiotok_tokens::bpe::{train, BpeModel, Corpus, TrainerConfig, Variant};
 use audiotok_tokens::input::{InputOptions, TokenInput};
+use audiotok_tokens::store::{ScaleTokens, StoreOptions, StoreReader, StoreWriter, TokenRecord};
 
 /// Arguments of `audiotok bpe`.
 #[derive(clap::Args)]
@@ -24,7 +28,8 @@ pub struct Args {
 enum Command {
     /// Learn merges from token streams and write the model JSON.
     Train {
-        /// Variant: plain, rl, thresholded (single-stream variants).
+        /// Variant: plain, rl, thresholded (single stream); cross-scale, hierarchical, rl+cross-scale
+        /// (per-scale streams from a token store or 2-D .npy).
         #[arg(long, default_value = "plain")]
         variant: String,
         /// Number of merges (give this or --vocab-size).
@@ -42,7 +47,14 @@ enum Command {
         /// Codebook size (default: largest id + 1).
         #[arg(long)]
         codebook_size: Option<u32>,
-        /// Token streams: text or .npy files, or directories of them.
+        /// Multi-scale variants: codes per coarsest frame of each scale, e.g. 1,2,4 (default: from
+        /// the first sequence's lengths).
+        #[arg(long, value_delimiter = ',')]
+        scale_ratios: Option<Vec<u32>>,
+        /// hierarchical: merges given to the per-scale stage (default: half).
+        #[arg(long)]
+        scale_merges: Option<usize>,
+        /// Token streams: text, .npy, token stores (.parquet or directory), or directories of them.
         #[arg(long, required = true)]
         input: Vec<PathBuf>,
         /// Model file to write.
@@ -58,7 +70,8 @@ enum Command {
         /// Model JSON.
         #[arg(long)]
         model: PathBuf,
-        /// Optional token streams to measure compression on.
+        /// Optional token streams (or, for multi-scale models, a store or 2-D .npy) to measure
+        /// compression on.
         #[arg(long)]
         input: Option<PathBuf>,
         /// Rows of the merge table to print.
@@ -85,12 +98,19 @@ struct Transform {
     /// Model JSON.
     #[arg(long)]
     model: PathBuf,
-    /// Text file (one sequence per line) or 1-D .npy file.
+    /// encode: token streams (text, .npy; multi-scale models: a token store or 2-D .npy).
+    /// decode: symbol streams (text, one sequence per line, or 1-D .npy).
     #[arg(long)]
     input: PathBuf,
-    /// Output file (.npy: one 1-D array; otherwise text).
+    /// Output. encode: text (one line per sequence) or .npy (one sequence). decode: text or .npy
+    /// for single-stream models; for multi-scale models a .npy ([T, scales], equal ratios only,
+    /// one sequence) or a token store directory.
     #[arg(long)]
     output: PathBuf,
+    /// decode, multi-scale, store output: take file_path and duration of each record from this
+    /// store (same number of sequences); without it file_path is `INPUT:LINE` and duration 0.
+    #[arg(long)]
+    like: Option<PathBuf>,
 }
 
 /// Reads every sequence of `inputs` (text, `.npy`, token stores; see `audiotok_tokens::input`) as
@@ -115,6 +135,39 @@ fn read_streams(path: &Path) -> Result<Vec<Vec<u32>>> {
     collect_streams(&[path.to_path_buf()])
 }
 
+/// Reads per-scale sequences for the multi-scale variants; every sequence must have the ratios
+/// `ratios` (or, when `None`, those of the first sequence). Returns the sequences and the ratios.
+fn collect_scales(inputs: &[PathBuf], ratios: Option<&[u32]>) -> Result<(Vec<Vec<Vec<u32>>>, Vec<u32>)> {
+    let input = TokenInput::open(inputs, InputOptions::default())?;
+    let mut all = Vec::new();
+    let mut want: Option<Vec<u32>> = ratios.map(<[u32]>::to_vec);
+    for seq in input.sequences() {
+        let seq = seq?;
+        let got = seq.ratios();
+        match (&want, got) {
+            (None, Some(r)) => want = Some(r),
+            (Some(w), Some(r)) if *w == r => {}
+            (Some(w), Some(r)) if seq.scales.iter().all(Vec::is_empty) && w.len() == r.len() => {}
+            (w, got) => bail!(
+                "{}: scale lengths {:?} are not in the ratios {:?}{}",
+                seq.source,
+                seq.scales.iter().map(Vec::len).collect::<Vec<_>>(),
+                w.as_ref().or(got.as_ref()),
+                if ratios.is_some() { " (--scale-ratios)" } else { " of the first sequence" }
+            ),
+        }
+        all.push(seq.scales);
+    }
+    let ratios = want.unwrap_or_default();
+    if ratios.len() < 2 {
+        bail!(
+            "multi-scale variants need per-scale streams (a token store, or a 2-D [T, codebooks] .npy); \
+             the input has one stream per sequence"
+        );
+    }
+    Ok((all, ratios))
+}
+
 fn write_streams(path: &Path, streams: &[Vec<u32>]) -> Result<()> {
     let is_npy = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
     if is_npy {
@@ -137,55 +190,124 @@ fn load_model(path: &Path) -> Result<BpeModel> {
     BpeModel::from_json(&text).with_context(|| format!("{}: not a valid audiotok BPE model", path.display()))
 }
 
-/// Applies `f` (encode or decode) to every input sequence, writes the result, and returns the
+/// Encodes (or decodes) every input sequence with `model`, writes the result, and returns the
 /// input and output lengths in total.
-fn transform(
-    t: &Transform,
-    f: impl Fn(&BpeModel, &[u32]) -> audiotok_tokens::bpe::Result<Vec<u32>>,
-) -> Result<(usize, usize)> {
+fn transform(t: &Transform, encode: bool) -> Result<(usize, usize)> {
     let (input, output) = (&t.input, &t.output);
     let model = load_model(&t.model)?;
+    let ctx = |i: usize| format!("{}: sequence {}", input.display(), i + 1);
+    if !model.variant().is_multi_scale() {
+        let streams = read_streams(input)?;
+        let out = streams
+            .iter()
+            .enumerate()
+            .map(|(i, s)| if encode { model.encode(s) } else { model.decode(s) }.with_context(|| ctx(i)))
+            .collect::<Result<Vec<_>>>()?;
+        write_streams(output, &out)?;
+        return Ok((streams.iter().map(Vec::len).sum(), out.iter().map(Vec::len).sum()));
+    }
+    if encode {
+        let (items, _) = collect_scales(std::slice::from_ref(input), Some(model.scale_ratios()))?;
+        let out = items
+            .iter()
+            .enumerate()
+            .map(|(i, x)| model.encode_scales(x).with_context(|| ctx(i)))
+            .collect::<Result<Vec<_>>>()?;
+        write_streams(output, &out)?;
+        let n = items.iter().flatten().map(Vec::len).sum();
+        return Ok((n, out.iter().map(Vec::len).sum()));
+    }
     let streams = read_streams(input)?;
-    let out = streams
+    let items = streams
         .iter()
         .enumerate()
-        .map(|(i, s)| f(&model, s).with_context(|| format!("{}: sequence {}", input.display(), i + 1)))
+        .map(|(i, s)| model.decode_scales(s).with_context(|| ctx(i)))
         .collect::<Result<Vec<_>>>()?;
-    write_streams(output, &out)?;
-    Ok((streams.iter().map(Vec::len).sum(), out.iter().map(Vec::len).sum()))
+    write_scales(output, &items, input, t.like.as_deref(), model.scale_ratios())?;
+    Ok((streams.iter().map(Vec::len).sum(), items.iter().flatten().map(Vec::len).sum()))
+}
+
+/// Writes decoded per-scale sequences: a 2-D `[T, scales]` .npy (equal ratios, one sequence) or a
+/// token store directory.
+fn write_scales(path: &Path, items: &[Vec<Vec<u32>>], input: &Path, like: Option<&Path>, ratios: &[u32]) -> Result<()> {
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy")) {
+        if items.len() != 1 || ratios.iter().any(|&r| r != ratios[0]) {
+            bail!(
+                "{}: .npy output holds one sequence of equal-rate scales ([T, scales]); write a token store \
+                 directory instead",
+                path.display()
+            );
+        }
+        let (c, t) = (items[0].len(), items[0][0].len());
+        let data: Vec<i64> = (0..t).flat_map(|j| items[0].iter().map(move |s| i64::from(s[j]))).collect();
+        return crate::runner::write_atomic_with(path, |w| Ok(npy::write_i64(w, &[t, c], &data)?));
+    }
+    let names: Vec<(String, f64)> = match like {
+        Some(store) => {
+            let recs = StoreReader::open(store)?.records().collect::<std::result::Result<Vec<_>, _>>()?;
+            if recs.len() != items.len() {
+                bail!("--like {}: {} records, the input has {} sequences", store.display(), recs.len(), items.len());
+            }
+            recs.into_iter().map(|r| (r.file_path, r.duration)).collect()
+        }
+        None => (0..items.len()).map(|i| (format!("{}:{}", input.display(), i + 1), 0.0)).collect(),
+    };
+    let mut w = StoreWriter::create(path, StoreOptions::new(ratios.len()))?;
+    for ((file_path, duration), scales) in names.into_iter().zip(items) {
+        let scales = scales.iter().map(|s| ScaleTokens::stream(s.clone())).collect();
+        w.push(TokenRecord { file_path, duration, scales })?;
+    }
+    w.finish()?;
+    Ok(())
 }
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<ExitCode> {
     match args.command {
-        Command::Train { variant, merges, vocab_size, min_freq, max_run, codebook_size, input, out } => {
+        Command::Train {
+            variant,
+            merges,
+            vocab_size,
+            min_freq,
+            max_run,
+            codebook_size,
+            scale_ratios,
+            scale_merges,
+            input,
+            out,
+        } => {
             let variant: Variant = variant.parse().with_context(|| format!("--variant {variant}"))?;
-            if variant.is_multi_scale() {
-                bail!(
-                    "variant {} needs per-scale streams, which come from the token store (not yet in the CLI)",
-                    variant.name()
-                );
-            }
-            if merges.is_none() && vocab_size.is_none() {
+            if merges.is_none() && vocab_size.is_none() && !(variant == Variant::Thresholded && min_freq.is_some()) {
                 bail!("give --merges N or --vocab-size V");
             }
-            let streams = collect_streams(&input)?;
-            let max_id = streams.iter().flatten().copied().max().unwrap_or(0);
+            let (streams, items, ratios) = if variant.is_multi_scale() {
+                let (items, ratios) = collect_scales(&input, scale_ratios.as_deref())?;
+                (Vec::new(), items, ratios)
+            } else {
+                if scale_ratios.is_some() {
+                    bail!("--scale-ratios is for the multi-scale variants");
+                }
+                (collect_streams(&input)?, Vec::new(), Vec::new())
+            };
+            let max_id = streams.iter().flatten().chain(items.iter().flatten().flatten()).copied().max().unwrap_or(0);
             let size = codebook_size.unwrap_or(max_id + 1);
             let mut cfg = TrainerConfig::new(variant, size);
             cfg.merges = merges;
             cfg.vocab_size = vocab_size;
             cfg.min_freq = min_freq;
+            cfg.scale_ratios = ratios;
+            cfg.scale_merges = scale_merges;
             if let Some(r) = max_run {
                 cfg.max_run = r;
             }
             let t0 = std::time::Instant::now();
-            let model = train(&cfg, &Corpus::Streams(&streams))?;
+            let corpus = if variant.is_multi_scale() { Corpus::Scales(&items) } else { Corpus::Streams(&streams) };
+            let model = train(&cfg, &corpus)?;
             crate::runner::write_atomic(&out, model.to_json()?.as_bytes())?;
-            let tokens: usize = streams.iter().map(Vec::len).sum();
+            let tokens: usize = streams.iter().chain(items.iter().flatten()).map(Vec::len).sum();
             eprintln!(
                 "bpe train: {} sequences, {tokens} tokens, {} merges -> vocabulary {} in {:.2} s -> {}",
-                streams.len(),
+                streams.len() + items.len(),
                 model.merges().len(),
                 model.vocab_size(),
                 t0.elapsed().as_secs_f64(),
@@ -193,16 +315,27 @@ pub fn run(args: Args) -> Result<ExitCode> {
             );
         }
         Command::Encode(t) => {
-            let (a, b) = transform(&t, BpeModel::encode)?;
+            let (a, b) = transform(&t, true)?;
             eprintln!("bpe encode: {a} tokens -> {b} symbols ({:.3}x)", a as f64 / b.max(1) as f64);
         }
         Command::Decode(t) => {
-            transform(&t, BpeModel::decode)?;
+            let (a, b) = transform(&t, false)?;
+            eprintln!("bpe decode: {a} symbols -> {b} tokens -> {}", t.output.display());
         }
         Command::Inspect { model, input, top } => {
             let m = load_model(&model)?;
-            let streams = input.as_deref().map(read_streams).transpose()?;
-            let corpus = streams.as_ref().map(|s| Corpus::Streams(s));
+            let (streams, items) = match input.as_deref() {
+                Some(p) if m.variant().is_multi_scale() => {
+                    (Vec::new(), collect_scales(&[p.to_path_buf()], Some(m.scale_ratios()))?.0)
+                }
+                Some(p) => (read_streams(p)?, Vec::new()),
+                None => (Vec::new(), Vec::new()),
+            };
+            let corpus = match input {
+                None => None,
+                Some(_) if m.variant().is_multi_scale() => Some(Corpus::Scales(&items)),
+                Some(_) => Some(Corpus::Streams(&streams)),
+            };
             let stats = m.stats(corpus.as_ref())?;
             println!(
                 "{}: variant {}, base {} symbols, vocabulary {}, {} merges",
