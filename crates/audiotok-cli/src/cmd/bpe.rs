@@ -135,9 +135,12 @@ fn read_streams(path: &Path) -> Result<Vec<Vec<u32>>> {
     collect_streams(&[path.to_path_buf()])
 }
 
+/// One sequence as one stream per scale.
+type MultiScale = Vec<Vec<u32>>;
+
 /// Reads per-scale sequences for the multi-scale variants; every sequence must have the ratios
 /// `ratios` (or, when `None`, those of the first sequence). Returns the sequences and the ratios.
-fn collect_scales(inputs: &[PathBuf], ratios: Option<&[u32]>) -> Result<(Vec<Vec<Vec<u32>>>, Vec<u32>)> {
+fn collect_scales(inputs: &[PathBuf], ratios: Option<&[u32]>) -> Result<(Vec<MultiScale>, Vec<u32>)> {
     let input = TokenInput::open(inputs, InputOptions::default())?;
     let mut all = Vec::new();
     let mut want: Option<Vec<u32>> = ratios.map(<[u32]>::to_vec);
