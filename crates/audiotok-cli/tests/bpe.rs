@@ -168,6 +168,15 @@ fn bad_input_names_file_and_line() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("bad.txt: line 1: token 2 '-2' is a negative id"));
+    std::fs::write(&bad, "1 2\n3 4 9\n").unwrap();
+    audiotok()
+        .args(["bpe", "train", "--merges", "5", "--codebook-size", "8", "--input"])
+        .arg(&bad)
+        .arg("--out")
+        .arg(&model)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.txt: line 2: token 3 '9' is not below the codebook size 8"));
     std::fs::write(&bad, "").unwrap();
     audiotok()
         .args(["bpe", "train", "--merges", "5", "--input"])

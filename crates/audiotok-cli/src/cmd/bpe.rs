@@ -115,8 +115,8 @@ struct Transform {
 
 /// Reads every sequence of `inputs` (text, `.npy`, token stores; see `audiotok_tokens::input`) as
 /// one stream each: multi-scale and multi-codebook sequences are time-interleaved.
-fn collect_streams(inputs: &[PathBuf]) -> Result<Vec<Vec<u32>>> {
-    let input = TokenInput::open(inputs, InputOptions::default())?;
+fn collect_streams(inputs: &[PathBuf], codebook_size: Option<u32>) -> Result<Vec<Vec<u32>>> {
+    let input = TokenInput::open(inputs, InputOptions { codebook_size })?;
     let mut all = Vec::new();
     for seq in input.sequences() {
         let seq = seq?;
@@ -131,8 +131,8 @@ fn collect_streams(inputs: &[PathBuf]) -> Result<Vec<Vec<u32>>> {
     Ok(all)
 }
 
-fn read_streams(path: &Path) -> Result<Vec<Vec<u32>>> {
-    collect_streams(&[path.to_path_buf()])
+fn read_streams(path: &Path, codebook_size: Option<u32>) -> Result<Vec<Vec<u32>>> {
+    collect_streams(&[path.to_path_buf()], codebook_size)
 }
 
 /// One sequence as one stream per scale.
@@ -140,8 +140,12 @@ type MultiScale = Vec<Vec<u32>>;
 
 /// Reads per-scale sequences for the multi-scale variants; every sequence must have the ratios
 /// `ratios` (or, when `None`, those of the first sequence). Returns the sequences and the ratios.
-fn collect_scales(inputs: &[PathBuf], ratios: Option<&[u32]>) -> Result<(Vec<MultiScale>, Vec<u32>)> {
-    let input = TokenInput::open(inputs, InputOptions::default())?;
+fn collect_scales(
+    inputs: &[PathBuf],
+    ratios: Option<&[u32]>,
+    codebook_size: Option<u32>,
+) -> Result<(Vec<MultiScale>, Vec<u32>)> {
+    let input = TokenInput::open(inputs, InputOptions { codebook_size })?;
     let mut all = Vec::new();
     let mut want: Option<Vec<u32>> = ratios.map(<[u32]>::to_vec);
     for seq in input.sequences() {
@@ -200,7 +204,7 @@ fn transform(t: &Transform, encode: bool) -> Result<(usize, usize)> {
     let model = load_model(&t.model)?;
     let ctx = |i: usize| format!("{}: sequence {}", input.display(), i + 1);
     if !model.variant().is_multi_scale() {
-        let streams = read_streams(input)?;
+        let streams = read_streams(input, encode.then(|| model.codebook_size()))?;
         let out = streams
             .iter()
             .enumerate()
@@ -210,7 +214,8 @@ fn transform(t: &Transform, encode: bool) -> Result<(usize, usize)> {
         return Ok((streams.iter().map(Vec::len).sum(), out.iter().map(Vec::len).sum()));
     }
     if encode {
-        let (items, _) = collect_scales(std::slice::from_ref(input), Some(model.scale_ratios()))?;
+        let (items, _) =
+            collect_scales(std::slice::from_ref(input), Some(model.scale_ratios()), Some(model.codebook_size()))?;
         let out = items
             .iter()
             .enumerate()
@@ -220,7 +225,7 @@ fn transform(t: &Transform, encode: bool) -> Result<(usize, usize)> {
         let n = items.iter().flatten().map(Vec::len).sum();
         return Ok((n, out.iter().map(Vec::len).sum()));
     }
-    let streams = read_streams(input)?;
+    let streams = read_streams(input, None)?;
     let items = streams
         .iter()
         .enumerate()
@@ -284,13 +289,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 bail!("give --merges N or --vocab-size V");
             }
             let (streams, items, ratios) = if variant.is_multi_scale() {
-                let (items, ratios) = collect_scales(&input, scale_ratios.as_deref())?;
+                let (items, ratios) = collect_scales(&input, scale_ratios.as_deref(), codebook_size)?;
                 (Vec::new(), items, ratios)
             } else {
                 if scale_ratios.is_some() {
                     bail!("--scale-ratios is for the multi-scale variants");
                 }
-                (collect_streams(&input)?, Vec::new(), Vec::new())
+                (collect_streams(&input, codebook_size)?, Vec::new(), Vec::new())
             };
             let max_id = streams.iter().flatten().chain(items.iter().flatten().flatten()).copied().max().unwrap_or(0);
             let size = codebook_size.unwrap_or(max_id + 1);
@@ -329,9 +334,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let m = load_model(&model)?;
             let (streams, items) = match input.as_deref() {
                 Some(p) if m.variant().is_multi_scale() => {
-                    (Vec::new(), collect_scales(&[p.to_path_buf()], Some(m.scale_ratios()))?.0)
+                    (Vec::new(), collect_scales(&[p.to_path_buf()], Some(m.scale_ratios()), Some(m.codebook_size()))?.0)
                 }
-                Some(p) => (read_streams(p)?, Vec::new()),
+                Some(p) => (read_streams(p, Some(m.codebook_size()))?, Vec::new()),
                 None => (Vec::new(), Vec::new()),
             };
             let corpus = match input {
