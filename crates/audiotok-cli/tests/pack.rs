@@ -58,7 +58,7 @@ fn mixed_rows(dir: &Path) -> PathBuf {
             r#"{{"messages": [{{"role": "user", "content": [{{"type": "audio", "audio_url": "{}"}}, {{"type": "text", "text": "Describe it."}}]}}, {{"role": "assistant", "content": "Speech."}}]}}"#,
             audio("speech_7s.flac")
         ),
-        format!(r#"{{"text": "text only, no audio", "audio": null}}"#),
+        r#"{"text": "text only, no audio", "audio": null}"#.to_string(),
         format!(r#"{{"text": "<|AUDIO|> undecodable", "audio": "{}"}}"#, audio("formats/text.wav")),
     ];
     let path = dir.join("rows.jsonl");
