@@ -165,93 +165,116 @@ def as_list(v):
 
 
 def read_samples(out_dir, layout, tmp):
+    """Every sample of one output, read with streaming (cooking: LocalDataset + uint32)."""
     if layout == 'cooking':
         ds = LocalDataset(local=out_dir)
-        return [ds[i] for i in range(len(ds))]
-    local = os.path.join(tmp, 'streaming_copy')
-    if os.path.exists(local):
-        shutil.rmtree(local)
-    shutil.copytree(out_dir, local)
-    ds = StreamingDataset(local=local, remote=None, shuffle=False, batch_size=1)
-    samples = [ds[i] for i in range(len(ds))]
-    del ds
-    return samples
+    else:
+        local = os.path.join(tmp, 'streaming_copy')
+        if os.path.exists(local):
+            shutil.rmtree(local)
+        shutil.copytree(out_dir, local)
+        ds = StreamingDataset(local=local, remote=None, shuffle=False, batch_size=1)
+    return [{k: as_list(v) for k, v in ds[i].items()} for i in range(len(ds))]
+
+
+def read_in_subprocess(jobs):
+    """[(dir, layout)] -> samples per dir. StreamingDataset keeps shared-memory file descriptors open for
+    the life of the process (they pile up across datasets), so each group is read in a fresh process."""
+    res = subprocess.run([sys.executable, os.path.abspath(__file__), '--read', json.dumps(jobs)],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        raise SystemExit(f'reader failed:\n{res.stderr[-3000:]}')
+    return json.loads(res.stdout)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--audiotok', default=os.path.join(REPO, 'target', 'release', 'audiotok'))
     ap.add_argument('--tokenizer', default=os.path.join(FIX, 'qwen2-tokenizer'))
-    ap.add_argument('--rows', nargs='+', default=['tests/fixtures/pack/rows.jsonl'])
+    ap.add_argument('--rows', nargs='+', default=None,
+                    help='row files packed together (default: rows.jsonl, then rows.json on their own)')
     ap.add_argument('--block-sizes', default='4096,512')
     ap.add_argument('--jobs', default='1,2')
     ap.add_argument('--lengths', default='header,decode')
+    ap.add_argument('--read', help=argparse.SUPPRESS)  # internal: reader subprocess
     a = ap.parse_args()
+    if a.read:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(json.dumps([read_samples(d, layout, tmp) for d, layout in json.loads(a.read)]))
+        return
     os.chdir(REPO)
     audiotok = os.path.abspath(a.audiotok)
     tok = ref.load_tokenizer(a.tokenizer)
     fail = Failures()
     runs = samples_checked = hashes_checked = 0
-    fixture_rows = a.rows == ['tests/fixtures/pack/rows.jsonl']
+    fixture_sets = [['tests/fixtures/pack/rows.jsonl'], ['tests/fixtures/pack/rows.json']]
+    row_sets = [a.rows] if a.rows else fixture_sets
     combos = [('standard', s, t) for s in ('greedy', 'bfd') for t in ('all', 'assistant')]
     combos += [('cooking', s, 'all') for s in ('greedy', 'bfd')]
     with tempfile.TemporaryDirectory() as tmp:
-        for block in [int(b) for b in a.block_sizes.split(',')]:
-            docs, rejects = reference(tok, a.rows, block)
-            lengths = [len(d) for d, _ in docs]
-            bins = {'greedy': ref.greedy_bins(lengths, block), 'bfd': ref.bfd_bins(lengths, block)}
-            trl_bins = trl_bfd(lengths, block)
-            if trl_bins != bins['bfd']:
-                fail.add(f'B={block}', f'reference bfd {bins["bfd"]} != TRL pack_dataset {trl_bins}')
-            print(f'block {block}: {len(docs)} documents, {len(rejects)} rejects; greedy {len(bins["greedy"])} '
-                  f'blocks, bfd {len(bins["bfd"])} blocks (TRL pack_dataset agrees: {trl_bins == bins["bfd"]})')
-            for layout, strategy, train_on in combos:
-                first = None
-                for lengths_mode in a.lengths.split(','):
-                    for jobs in a.jobs.split(','):
-                        where = f'B={block} {layout} {strategy} train-on={train_on} lengths={lengths_mode} jobs={jobs}'
-                        out = os.path.join(tmp, 'out')
-                        cmd = [audiotok, 'pack', '--profile', 'qwen2-audio', '--tokenizer', a.tokenizer,
-                               '--block-size', str(block), '--strategy', strategy, '--lengths', lengths_mode,
-                               '--jobs', jobs, '--json', '--out', out]
-                        cmd += ['--compat', 'cooking'] if layout == 'cooking' else ['--train-on', train_on]
-                        res = subprocess.run(cmd + a.rows, capture_output=True, text=True)
-                        runs += 1
-                        if res.returncode != 0:
-                            fail.add(where, f'exit {res.returncode}: {res.stderr.strip()[-500:]}')
-                            continue
-                        index, n = check_files(out, fail, where)
-                        hashes_checked += n
-                        got = read_samples(out, layout, tmp)
-                        want = expected_samples(docs, bins[strategy], block, layout, train_on)
-                        if len(got) != len(want):
-                            fail.add(where, f'{len(got)} samples, expected {len(want)}')
-                        for i, (g, w) in enumerate(zip(got, want)):
-                            if set(g) != set(w):
-                                fail.add(where, f'sample {i}: columns {sorted(g)} != {sorted(w)}')
+        for rows in row_sets:
+            fixture_rows = rows in fixture_sets
+            for block in [int(b) for b in a.block_sizes.split(',')]:
+                docs, rejects = reference(tok, rows, block)
+                lengths = [len(d) for d, _ in docs]
+                bins = {'greedy': ref.greedy_bins(lengths, block), 'bfd': ref.bfd_bins(lengths, block)}
+                trl_bins = trl_bfd(lengths, block)
+                if trl_bins != bins['bfd']:
+                    fail.add(f'B={block}', f'reference bfd {bins["bfd"]} != TRL pack_dataset {trl_bins}')
+                print(f'{" ".join(rows)}, block {block}: {len(docs)} documents, {len(rejects)} rejects; '
+                      f'greedy {len(bins["greedy"])} blocks, bfd {len(bins["bfd"])} blocks '
+                      f'(TRL pack_dataset agrees: {trl_bins == bins["bfd"]})')
+                group = []  # (where, combo, out dir)
+                for combo in combos:
+                    layout, strategy, train_on = combo
+                    for lengths_mode in a.lengths.split(','):
+                        for jobs in a.jobs.split(','):
+                            where = (f'{" ".join(rows)} B={block} {layout} {strategy} train-on={train_on} '
+                                     f'lengths={lengths_mode} jobs={jobs}')
+                            out = os.path.join(tmp, f'run{runs}')
+                            cmd = [audiotok, 'pack', '--profile', 'qwen2-audio', '--tokenizer', a.tokenizer,
+                                   '--block-size', str(block), '--strategy', strategy, '--lengths', lengths_mode,
+                                   '--jobs', jobs, '--json', '--out', out]
+                            cmd += ['--compat', 'cooking'] if layout == 'cooking' else ['--train-on', train_on]
+                            res = subprocess.run(cmd + rows, capture_output=True, text=True)
+                            runs += 1
+                            if res.returncode != 0:
+                                fail.add(where, f'exit {res.returncode}: {res.stderr.strip()[-500:]}')
                                 continue
-                            for k in w:
-                                if as_list(g[k]) != w[k]:
-                                    fail.add(where, f'sample {i} column {k}: got {str(as_list(g[k]))[:120]} '
-                                                    f'expected {str(w[k])[:120]}')
-                            samples_checked += 1
-                        got_rej = []
-                        with open(os.path.join(out, 'rejects.jsonl'), encoding='utf-8') as f:
-                            for line in f:
-                                r = json.loads(line)
-                                at = 'line' if 'line' in r else 'index'
-                                got_rej.append((r['file'], at, r[at], r['kind']))
-                        if sorted(got_rej) != sorted(rejects):
-                            fail.add(where, f'rejects {sorted(got_rej)} != reference {sorted(rejects)}')
-                        now = dir_bytes(out)
-                        if first is None:
-                            first = now
-                        elif now != first:
-                            fail.add(where, 'output bytes differ from the first run of this combination')
-                        golden = GOLDENS.get((layout, strategy, train_on, block))
-                        if fixture_rows and golden and now != dir_bytes(os.path.join(FIX, golden)):
-                            fail.add(where, f'output differs from the committed golden {golden}/')
-                        shutil.rmtree(out)
+                            group.append((where, combo, out))
+                read = read_in_subprocess([(out, combo[0]) for _, combo, out in group])
+                first = {}
+                for (where, combo, out), got in zip(group, read):
+                    layout, strategy, train_on = combo
+                    hashes_checked += check_files(out, fail, where)[1]
+                    want = expected_samples(docs, bins[strategy], block, layout, train_on)
+                    if len(got) != len(want):
+                        fail.add(where, f'{len(got)} samples, expected {len(want)}')
+                    for i, (g, w) in enumerate(zip(got, want)):
+                        if set(g) != set(w):
+                            fail.add(where, f'sample {i}: columns {sorted(g)} != {sorted(w)}')
+                            continue
+                        for k in w:
+                            if g[k] != w[k]:
+                                fail.add(where, f'sample {i} column {k}: got {str(g[k])[:120]} expected {str(w[k])[:120]}')
+                        samples_checked += 1
+                    got_rej = []
+                    with open(os.path.join(out, 'rejects.jsonl'), encoding='utf-8') as f:
+                        for line in f:
+                            r = json.loads(line)
+                            at = 'line' if 'line' in r else 'index'
+                            got_rej.append((r['file'], at, r[at], r['kind']))
+                    if sorted(got_rej) != sorted(rejects):
+                        fail.add(where, f'rejects {sorted(got_rej)} != reference {sorted(rejects)}')
+                    now = dir_bytes(out)
+                    if combo not in first:
+                        first[combo] = now
+                    elif now != first[combo]:
+                        fail.add(where, 'output bytes differ from the first run of this combination')
+                    golden = GOLDENS.get((layout, strategy, train_on, block))
+                    if fixture_rows and golden and now != dir_bytes(os.path.join(FIX, golden)):
+                        fail.add(where, f'output differs from the committed golden {golden}/')
+                    shutil.rmtree(out)
     print(f'{runs} audiotok runs, {samples_checked} samples and {hashes_checked} shard hashes checked with '
           f'streaming; {len(fail.items)} failures')
     print('PASS' if not fail.items else 'FAIL')

@@ -21,6 +21,11 @@ tools/bench_pack.py. Every step is the reference library's own code path where o
 import json
 import math
 import os
+import warnings
+
+# librosa falls back to audioread for MP3 it cannot open with soundfile and says so on every call
+warnings.filterwarnings('ignore', message='PySoundFile failed')
+warnings.filterwarnings('ignore', category=FutureWarning, module='librosa')
 
 AUDIO_TOKEN = '<|AUDIO|>'
 AUDIO_BOS = '<|audio_bos|>'
