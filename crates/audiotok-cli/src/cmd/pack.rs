@@ -153,6 +153,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         rows.extend(read_rows(input)?);
     }
     let n_rows = rows.len();
+    let t_load = start.elapsed().as_secs_f64();
 
     // 2. Audio lengths, each distinct file once.
     let mut seen = HashSet::new();
@@ -177,6 +178,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     bar.finish_and_clear();
     let mut lengths = LengthCache::new();
     lengths.extend(measured);
+    let t_lengths = start.elapsed().as_secs_f64();
 
     // 3. Documents.
     let bar = progress_bar(n_rows as u64, "rows", "rows");
@@ -203,6 +205,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             Err(r) => rejects.push(r),
         }
     }
+    let t_rows = start.elapsed().as_secs_f64();
     if args.on_error == OnError::Fail {
         if let Some(first) = rejects.first() {
             bail!("{first} (--on-error fail: nothing written; {} bad row(s) in all)", rejects.len());
@@ -268,6 +271,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
         "efficiency": {"greedy": eff(greedy_blocks), "bfd": eff(bfd_blocks)},
         "blocks_by_strategy": {"greedy": greedy_blocks, "bfd": bfd_blocks},
         "seconds": elapsed,
+        "phase_seconds": {
+            "load_tokenizer_and_rows": t_load,
+            "audio_lengths": t_lengths - t_load,
+            "tokenize_and_expand": t_rows - t_lengths,
+            "pack_and_write": elapsed - t_rows,
+        },
         "rows_per_second": n_rows as f64 / elapsed.max(1e-9),
         "out": args.out.display().to_string(),
     });
