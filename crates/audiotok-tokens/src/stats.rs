@@ -25,13 +25,16 @@
 //!
 //! # Exactness and hashing
 //!
-//! Unigram and bigram counts are exact (bigrams keyed by the pair itself). N-grams for `n >= 3` are
-//! hashed into `u64` keys by chaining a 64-bit bijective mixer over the tokens; two different
-//! n-grams share a key with probability about `2^-64` per pair, so over `m` distinct n-grams the
-//! chance of any collision is about `m^2 / 2^65` (`2.7e-4` for `m = 10^8`). Memory is about 20-30
-//! bytes per distinct n-gram per `n`: high-entropy codes over 100M tokens have nearly as many
-//! distinct 4- to 7-grams as tokens, so lower `max_n` to save memory there.
-//!
+//! Unigram and bigram counts are exact (a bigram's key is a bijective 64-bit mix of the pair).
+//! N-grams for `n >= 3` are hashed into `u64` keys by chaining that mixer over the tokens; two
+//! different n-grams share a key with probability about `2^-64` per pair, so over `m` distinct
+//! n-grams the chance of any collision is about `m^2 / 2^65` (`2.7e-4` for `m = 10^8`). Keys are
+//! buffered (8M per order), then partition-sorted and merged into a sorted table of distinct keys
+//! with their counts, orders in parallel: no hash-map probing, only sequential memory traffic.
+//! Memory is 16 bytes per distinct n-gram per order plus 64 MiB of buffer per order (twice that
+//! while merging). High-entropy codes have nearly as many distinct 4- to 7-grams as tokens, so
+//! 100M such tokens need about 8-10 GB at `max_n = 7`; lower `max_n` there (3: about 3 GB).
+
 //! # Recommendation
 //!
 //! [`Report::recommendation`] applies the bands (Gini > 0.8 high skew, 0.6-0.8 moderate,
@@ -94,6 +97,27 @@ impl KeyCounter {
             return;
         }
         partition_sort(&mut self.buf, scratch);
+        if self.keys.is_empty() {
+            // First flush: count runs in place, the buffer becomes the table of distinct keys.
+            let b = &mut self.buf;
+            let mut counts = Vec::new();
+            let (mut w, mut i) = (0, 0);
+            while i < b.len() {
+                let k = b[i];
+                let mut r = i + 1;
+                while r < b.len() && b[r] == k {
+                    r += 1;
+                }
+                b[w] = k;
+                counts.push((r - i) as u64);
+                w += 1;
+                i = r;
+            }
+            b.truncate(w);
+            self.keys = std::mem::take(&mut self.buf);
+            self.counts = counts;
+            return;
+        }
         let (mut keys, mut counts) = (Vec::new(), Vec::new());
         let (old_k, old_c) = (std::mem::take(&mut self.keys), std::mem::take(&mut self.counts));
         keys.reserve(old_k.len() + self.buf.len() / 2);
@@ -133,22 +157,26 @@ impl KeyCounter {
 
     /// Distinct keys and the sum of the 10 largest counts (after a flush).
     fn distinct_and_top10(&self) -> (u64, u64) {
-        let mut c = self.counts.clone();
-        let top = if c.len() > 10 {
-            let k = c.len() - 10;
-            c.select_nth_unstable(k);
-            c[k..].iter().sum()
-        } else {
-            c.iter().sum()
-        };
-        (self.keys.len() as u64, top)
+        // The 10 largest counts, ascending, in a fixed array (no copy of the table).
+        let mut top = [0u64; 10];
+        for &c in &self.counts {
+            if c > top[0] {
+                let mut i = 0;
+                while i + 1 < top.len() && top[i + 1] < c {
+                    top[i] = top[i + 1];
+                    i += 1;
+                }
+                top[i] = c;
+            }
+        }
+        (self.keys.len() as u64, top.iter().sum())
     }
 }
 
 /// Sorts `u64` keys: one counting pass scatters them by their top [`TOP_BITS`] bits (the keys
 /// are well mixed, so the buckets are even and each fits in cache), then each bucket is sorted.
 fn partition_sort(v: &mut Vec<u64>, scratch: &mut Vec<u64>) {
-    const TOP_BITS: u32 = 12;
+    const TOP_BITS: u32 = 8;
     let shift = 64 - TOP_BITS;
     let mut hist = vec![0usize; 1 << TOP_BITS];
     for &x in v.iter() {
