@@ -3,7 +3,7 @@
 
 Needs numpy only (the project venv has it):
 
-    .venv/bin/python tools/bench_analyze.py [--tokens 10000000] [--files 200] [--runs 3] [--out bench-data/analyze]
+    .venv/bin/python tools/bench_analyze.py [--tokens 10000000] [--files 200] [--runs 3] [--py-runs 1] [--out bench-data/analyze]
 
 1. Generates the data deterministically (numpy default_rng, fixed seed): `--files` 1-D int32 .npy
    streams totalling `--tokens` codes over a 4096 codebook, with controlled skew and runs: codes are
@@ -17,7 +17,8 @@ Needs numpy only (the project venv has it):
    coverage, bigram diversity, sparsity, repetition rate as the Rust docs define them. Timed from
    reading the first file to the last figure.
 4. Checks every figure agrees (integers exactly, floats within 1e-9 relative), prints and writes
-   the ratio (Python time / Rust time; best of `--runs` for each side) to OUT/bench_analyze.md.
+   the ratio (Python time / Rust time; best of `--runs` Rust runs and `--py-runs` Python runs,
+   Python takes minutes) to OUT/bench_analyze.md, with the peak RSS of the Rust process.
 """
 
 import argparse
@@ -136,6 +137,7 @@ def main():
     ap.add_argument("--tokens", type=int, default=10_000_000)
     ap.add_argument("--files", type=int, default=200)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--py-runs", type=int, default=1)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench-data", "analyze"))
     args = ap.parse_args()
 
@@ -149,15 +151,20 @@ def main():
     js = os.path.join(args.out, "rust.json")
 
     rust_times = []
+    peak_kb = 0
     for _ in range(args.runs):
         t0 = time.perf_counter()
-        subprocess.run([exe, "analyze", data, "--codebook-size", str(CODEBOOK), "--json", js, "-q"], check=True)
+        proc = subprocess.Popen([exe, "analyze", data, "--codebook-size", str(CODEBOOK), "--json", js, "-q"])
+        _, status, usage = os.wait4(proc.pid, 0)
         rust_times.append(time.perf_counter() - t0)
+        if status != 0:
+            sys.exit(f"audiotok analyze failed with status {status}")
+        peak_kb = max(peak_kb, usage.ru_maxrss)
     with open(js) as f:
         rust = json.load(f)["scales"][0]
 
     py_times = []
-    for _ in range(args.runs):
+    for _ in range(args.py_runs):
         t0 = time.perf_counter()
         py = python_stats(paths)
         py_times.append(time.perf_counter() - t0)
@@ -169,8 +176,8 @@ def main():
         f"tokens {py['total_tokens']:,} in {len(paths)} files (codebook {CODEBOOK}, Zipf 1.2, geometric runs p=0.75), n-grams up to {MAX_N}",
         f"figures: {'all agree' if not bad else f'{len(bad)} MISMATCHES'} (entropy {py['entropy_bits']:.4f} bits, "
         f"Gini {py['gini']:.4f}, repetition {py['repetition_rate']:.4f}, unique 7-grams {py['ngrams'][6]['unique']:,})",
-        f"rust   audiotok analyze: best {rt:.3f} s of {args.runs} ({py['total_tokens'] / rt / 1e6:.1f} M tokens/s); runs {', '.join(f'{t:.3f}' for t in rust_times)}",
-        f"python numpy+collections: best {pt:.3f} s of {args.runs} ({py['total_tokens'] / pt / 1e6:.2f} M tokens/s); runs {', '.join(f'{t:.3f}' for t in py_times)}",
+        f"rust   audiotok analyze: best {rt:.3f} s of {args.runs} ({py['total_tokens'] / rt / 1e6:.1f} M tokens/s), peak RSS {peak_kb / 1024:.0f} MiB; runs {', '.join(f'{t:.3f}' for t in rust_times)}",
+        f"python numpy+collections: best {pt:.3f} s of {args.py_runs} ({py['total_tokens'] / pt / 1e6:.2f} M tokens/s); runs {', '.join(f'{t:.3f}' for t in py_times)}",
         f"ratio: {pt / rt:.1f}x (load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, {os.cpu_count()} cores)",
     ]
     print("\n".join(lines))

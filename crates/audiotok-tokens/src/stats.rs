@@ -25,13 +25,16 @@
 //!
 //! # Exactness and hashing
 //!
-//! Unigram and bigram counts are exact (bigrams keyed by the pair itself). N-grams for `n >= 3` are
-//! hashed into `u64` keys by chaining a 64-bit bijective mixer over the tokens; two different
-//! n-grams share a key with probability about `2^-64` per pair, so over `m` distinct n-grams the
-//! chance of any collision is about `m^2 / 2^65` (`2.7e-4` for `m = 10^8`). Memory is about 20-30
-//! bytes per distinct n-gram per `n`: high-entropy codes over 100M tokens have nearly as many
-//! distinct 4- to 7-grams as tokens, so lower `max_n` to save memory there.
-//!
+//! Unigram and bigram counts are exact (a bigram's key is a bijective 64-bit mix of the pair).
+//! N-grams for `n >= 3` are hashed into `u64` keys by chaining that mixer over the tokens; two
+//! different n-grams share a key with probability about `2^-64` per pair, so over `m` distinct
+//! n-grams the chance of any collision is about `m^2 / 2^65` (`2.7e-4` for `m = 10^8`). Keys are
+//! buffered (8M per order), then partition-sorted and merged into a sorted table of distinct keys
+//! with their counts, orders in parallel: no hash-map probing, only sequential memory traffic.
+//! Memory is 16 bytes per distinct n-gram per order plus 64 MiB of buffer per order (twice that
+//! while merging). High-entropy codes have nearly as many distinct 4- to 7-grams as tokens, so
+//! 100M such tokens need about 8-10 GB at `max_n = 7`; lower `max_n` there (3: about 3 GB).
+
 //! # Recommendation
 //!
 //! [`Report::recommendation`] applies the bands (Gini > 0.8 high skew, 0.6-0.8 moderate,
@@ -40,7 +43,6 @@
 //! [`recommend`]).
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::{Deserialize, Serialize};
 
@@ -58,26 +60,6 @@ const DENSE_LIMIT: u32 = 1 << 22;
 /// Run lengths up to this go to a vector; longer ones to a map.
 const RUN_DENSE: usize = 4096;
 
-/// A hasher for keys that are mixed once more with the murmur3 finaliser.
-#[derive(Default, Clone, Copy)]
-struct MixHasher(u64);
-
-impl Hasher for MixHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = fmix64(self.0 ^ u64::from(b));
-        }
-    }
-    fn write_u64(&mut self, x: u64) {
-        self.0 = fmix64(x);
-    }
-}
-
-type KeyMap = HashMap<u64, u64, BuildHasherDefault<MixHasher>>;
-
 /// The murmur3 64-bit finaliser (a bijection on `u64`).
 #[inline]
 fn fmix64(mut k: u64) -> u64 {
@@ -94,6 +76,165 @@ fn chain(h: u64, t: u32) -> u64 {
     fmix64(h ^ (u64::from(t) + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
 
+/// Keys buffered per order before they are sorted into the counted table (checked after each
+/// sequence).
+const FLUSH: usize = 1 << 23;
+
+/// Exact counts of `u64` keys: keys are appended to a buffer; when it fills (and at the end) the
+/// buffer is radix-sorted, run-length counted and merged into a sorted table of distinct keys.
+/// Sequential memory traffic only, unlike a hash map whose probes miss the cache once it outgrows
+/// it.
+#[derive(Clone, Default)]
+struct KeyCounter {
+    buf: Vec<u64>,
+    keys: Vec<u64>,
+    counts: Vec<u64>,
+}
+
+impl KeyCounter {
+    fn flush(&mut self, scratch: &mut Vec<u64>) {
+        if self.buf.is_empty() {
+            return;
+        }
+        partition_sort(&mut self.buf, scratch);
+        if self.keys.is_empty() {
+            // First flush: count runs in place, the buffer becomes the table of distinct keys.
+            let b = &mut self.buf;
+            let mut counts = Vec::new();
+            let (mut w, mut i) = (0, 0);
+            while i < b.len() {
+                let k = b[i];
+                let mut r = i + 1;
+                while r < b.len() && b[r] == k {
+                    r += 1;
+                }
+                b[w] = k;
+                counts.push((r - i) as u64);
+                w += 1;
+                i = r;
+            }
+            b.truncate(w);
+            self.keys = std::mem::take(&mut self.buf);
+            self.counts = counts;
+            return;
+        }
+        let (mut keys, mut counts) = (Vec::new(), Vec::new());
+        let (old_k, old_c) = (std::mem::take(&mut self.keys), std::mem::take(&mut self.counts));
+        keys.reserve(old_k.len() + self.buf.len() / 2);
+        counts.reserve(old_k.len() + self.buf.len() / 2);
+        let mut j = 0;
+        let mut i = 0;
+        let b = &self.buf;
+        while i < b.len() {
+            let k = b[i];
+            let mut r = i + 1;
+            while r < b.len() && b[r] == k {
+                r += 1;
+            }
+            while j < old_k.len() && old_k[j] < k {
+                keys.push(old_k[j]);
+                counts.push(old_c[j]);
+                j += 1;
+            }
+            let mut c = (r - i) as u64;
+            if j < old_k.len() && old_k[j] == k {
+                c += old_c[j];
+                j += 1;
+            }
+            keys.push(k);
+            counts.push(c);
+            i = r;
+        }
+        keys.extend_from_slice(&old_k[j..]);
+        counts.extend_from_slice(&old_c[j..]);
+        self.keys = keys;
+        self.counts = counts;
+        self.buf.clear();
+        if self.buf.capacity() > FLUSH {
+            self.buf.shrink_to(FLUSH);
+        }
+    }
+
+    /// Distinct keys and the sum of the 10 largest counts (after a flush).
+    fn distinct_and_top10(&self) -> (u64, u64) {
+        // The 10 largest counts, ascending, in a fixed array (no copy of the table).
+        let mut top = [0u64; 10];
+        for &c in &self.counts {
+            if c > top[0] {
+                let mut i = 0;
+                while i + 1 < top.len() && top[i + 1] < c {
+                    top[i] = top[i + 1];
+                    i += 1;
+                }
+                top[i] = c;
+            }
+        }
+        (self.keys.len() as u64, top.iter().sum())
+    }
+}
+
+/// Sorts `u64` keys: one counting pass scatters them by their top [`TOP_BITS`] bits (the keys
+/// are well mixed, so the buckets are even and each fits in cache), then each bucket is sorted.
+fn partition_sort(v: &mut Vec<u64>, scratch: &mut Vec<u64>) {
+    const TOP_BITS: u32 = 8;
+    let shift = 64 - TOP_BITS;
+    let mut hist = vec![0usize; 1 << TOP_BITS];
+    for &x in v.iter() {
+        hist[(x >> shift) as usize] += 1;
+    }
+    let mut off = Vec::with_capacity(hist.len() + 1);
+    let mut sum = 0;
+    for &c in &hist {
+        off.push(sum);
+        sum += c;
+    }
+    off.push(sum);
+    let mut next = off.clone();
+    scratch.clear();
+    scratch.resize(v.len(), 0);
+    for &x in v.iter() {
+        let b = (x >> shift) as usize;
+        scratch[next[b]] = x;
+        next[b] += 1;
+    }
+    for w in off.windows(2) {
+        scratch[w[0]..w[1]].sort_unstable();
+    }
+    std::mem::swap(v, scratch);
+}
+
+/// Flushes every counter, the orders shared out over the available cores.
+fn flush_all(counters: &mut [KeyCounter]) {
+    if counters.iter().all(|c| c.buf.is_empty()) {
+        return;
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, counters.len().max(1));
+    if threads == 1 {
+        let mut scratch = Vec::new();
+        for c in counters.iter_mut() {
+            c.flush(&mut scratch);
+        }
+        return;
+    }
+    // Largest buffers first, dealt round-robin so each thread gets a similar load.
+    let mut order: Vec<&mut KeyCounter> = counters.iter_mut().collect();
+    order.sort_by_key(|c| std::cmp::Reverse(c.buf.len()));
+    let mut groups: Vec<Vec<&mut KeyCounter>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, c) in order.into_iter().enumerate() {
+        groups[i % threads].push(c);
+    }
+    std::thread::scope(|sc| {
+        for g in groups {
+            sc.spawn(move || {
+                let mut scratch = Vec::new();
+                for c in g {
+                    c.flush(&mut scratch);
+                }
+            });
+        }
+    });
+}
+
 /// Running counts of one stream.
 #[derive(Clone)]
 struct StreamAcc {
@@ -106,7 +247,7 @@ struct StreamAcc {
     run_dense: Vec<u64>,
     run_sparse: BTreeMap<u64, u64>,
     /// `ngrams[n - 2]` for `n = 2..=max_n`.
-    ngrams: Vec<KeyMap>,
+    ngrams: Vec<KeyCounter>,
     ngram_totals: Vec<u64>,
 }
 
@@ -121,7 +262,7 @@ impl StreamAcc {
             repeats: 0,
             run_dense: Vec::new(),
             run_sparse: BTreeMap::new(),
-            ngrams: (2..=max_n).map(|_| KeyMap::default()).collect(),
+            ngrams: (2..=max_n).map(|_| KeyCounter::default()).collect(),
             ngram_totals: vec![0; max_n.saturating_sub(1)],
         }
     }
@@ -161,30 +302,27 @@ impl StreamAcc {
                 start = i;
             }
         }
-        // N-grams, one order at a time (each map stays hot in cache for its pass).
-        for (j, map) in self.ngrams.iter_mut().enumerate() {
-            let n = j + 2;
-            if s.len() < n {
-                break;
+        // N-grams: per start position, the key of the bigram (exact: a bijection of the pair),
+        // then each longer order's key chained from the shorter one.
+        let orders = self.ngrams.len();
+        for (j, t) in self.ngram_totals.iter_mut().enumerate() {
+            *t += (s.len() + 1).saturating_sub(j + 2) as u64;
+        }
+        for i in 0..s.len().saturating_sub(1) {
+            let mut h = fmix64((u64::from(s[i]) << 32) | u64::from(s[i + 1]));
+            self.ngrams[0].buf.push(h);
+            for j in 1..orders.min(s.len() - i - 1) {
+                h = chain(h, s[i + j + 1]);
+                self.ngrams[j].buf.push(h);
             }
-            self.ngram_totals[j] += (s.len() - n + 1) as u64;
-            if n == 2 {
-                for w in s.windows(2) {
-                    *map.entry((u64::from(w[0]) << 32) | u64::from(w[1])).or_insert(0) += 1;
-                }
-            } else {
-                for w in s.windows(n) {
-                    let mut h = 0u64;
-                    for &t in w {
-                        h = chain(h, t);
-                    }
-                    *map.entry(h).or_insert(0) += 1;
-                }
-            }
+        }
+        if self.ngrams.first().is_some_and(|c| c.buf.len() >= FLUSH) {
+            flush_all(&mut self.ngrams);
         }
     }
 
-    fn report(&self, name: String, codebook_size: Option<u32>) -> StreamReport {
+    fn report(&mut self, name: String, codebook_size: Option<u32>) -> StreamReport {
+        flush_all(&mut self.ngrams);
         let mut counts: Vec<(u32, u64)> = self
             .dense
             .iter()
@@ -237,25 +375,18 @@ impl StreamAcc {
             diversity: ratio(v, self.tokens),
             top10_coverage: coverage(10),
         }];
-        for (j, map) in self.ngrams.iter().enumerate() {
-            let mut c: Vec<u64> = map.values().copied().collect();
-            let top: u64 = if c.len() > 10 {
-                let k = c.len() - 10;
-                c.select_nth_unstable(k);
-                c[k..].iter().sum()
-            } else {
-                c.iter().sum()
-            };
+        for (j, counter) in self.ngrams.iter().enumerate() {
+            let (unique, top) = counter.distinct_and_top10();
             let t = self.ngram_totals[j];
             ngrams.push(NgramStat {
                 n: j + 2,
                 total: t,
-                unique: map.len() as u64,
-                diversity: ratio(map.len() as u64, t),
+                unique,
+                diversity: ratio(unique, t),
                 top10_coverage: ratio(top, t),
             });
         }
-        let unique_bigrams = self.ngrams.first().map_or(0, |m| m.len() as u64);
+        let unique_bigrams = self.ngrams.first().map_or(0, |m| m.keys.len() as u64);
         let v2 = (v as f64) * (v as f64);
         let bigram_diversity = if v2 > 0.0 { unique_bigrams as f64 / v2 } else { 0.0 };
         let mut run_hist: Vec<(u64, u64)> = self
@@ -499,19 +630,20 @@ impl Analyzer {
     }
 
     /// The report (with the recommendation).
-    pub fn finish(self) -> Result<Report, StatsError> {
+    pub fn finish(mut self) -> Result<Report, StatsError> {
         if self.scales.iter().all(|a| a.tokens == 0) {
             return Err(StatsError::Empty);
         }
         let cb = self.opts.codebook_size;
+        let sel = self.opts.scales.clone();
         let scales: Vec<StreamReport> = self
             .scales
-            .iter()
+            .iter_mut()
             .enumerate()
-            .filter(|(i, _)| self.opts.scales.as_ref().is_none_or(|sel| sel.contains(i)))
+            .filter(|(i, _)| sel.as_ref().is_none_or(|sel| sel.contains(i)))
             .map(|(i, a)| a.report(format!("scale {i}"), cb))
             .collect();
-        let interleaved = self.interleaved.as_ref().map(|a| a.report("interleaved".into(), cb));
+        let interleaved = self.interleaved.as_mut().map(|a| a.report("interleaved".into(), cb));
         let num_scales = self.num_scales.unwrap_or(0);
         let recommendation = recommend(&scales, interleaved.as_ref(), num_scales);
         Ok(Report {
@@ -747,6 +879,45 @@ mod tests {
         // 16 observed tokens, at most 23 distinct bigrams of 256: sparsity above 0.9, not above 0.95.
         assert_eq!(r.recommendation.variant, "hierarchical");
         assert!(r.recommendation.text.last().unwrap().starts_with("Try --variant"));
+    }
+
+    #[test]
+    fn radix_sort_and_counter_merges_are_exact() {
+        let mut x = 12345u64;
+        let mut keys: Vec<u64> = (0..20000)
+            .map(|i| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                // Many repeats, and keys sharing high bytes (skipped digits).
+                if i % 3 == 0 {
+                    x % 97
+                } else {
+                    x >> (i % 5 * 8)
+                }
+            })
+            .collect();
+        let mut want = keys.clone();
+        want.sort_unstable();
+        let mut sorted = keys.clone();
+        partition_sort(&mut sorted, &mut Vec::new());
+        assert_eq!(sorted, want);
+
+        let mut reference: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut c = KeyCounter::default();
+        let mut scratch = Vec::new();
+        for (i, &k) in keys.iter().enumerate() {
+            *reference.entry(k).or_insert(0) += 1;
+            c.buf.push(k);
+            if i % 3001 == 0 {
+                c.flush(&mut scratch);
+            }
+        }
+        c.flush(&mut scratch);
+        assert_eq!(c.keys, reference.keys().copied().collect::<Vec<_>>());
+        assert_eq!(c.counts, reference.values().copied().collect::<Vec<_>>());
+        let mut top: Vec<u64> = reference.values().copied().collect();
+        top.sort_unstable();
+        assert_eq!(c.distinct_and_top10(), (reference.len() as u64, top.iter().rev().take(10).sum()));
+        keys.clear();
     }
 
     #[test]
