@@ -5,6 +5,10 @@
 //! parallel on rayon's pool, whose size `RAYON_NUM_THREADS` sets) and walks the row in tiles that
 //! stay in cache. On other devices the layers use candle's own ops instead (see `layers.rs`).
 //!
+//! The loops are plain safe Rust written to auto-vectorise; [`simd`] runs them under `pulp`'s runtime
+//! dispatch, so they are compiled a second time with AVX2 (x86-64-v3) and that copy runs where the CPU
+//! has it. No fused multiply-adds are introduced, so every path gives the same bits.
+//!
 //! `sin` is evaluated with a branch-free polynomial (range reduction by π with a three-part
 //! Cody–Waite constant, odd Taylor polynomial to r¹³) so the loops vectorise; its error is below
 //! 1e-7 absolute for |αx| < 8192, and larger arguments fall back to `f32::sin`.
@@ -22,6 +26,12 @@ const P1: f32 = 3.140625;
 const P2: f32 = 9.675_026e-4;
 const P3: f32 = 1.509_958e-7;
 const ROUND_MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23: adding and subtracting it rounds to an integer.
+
+/// Runs `f` compiled for the best instruction set the CPU offers (AVX2 on x86-64-v3 machines).
+#[inline(always)]
+fn simd<R>(f: impl FnOnce() -> R) -> R {
+    pulp::Arch::new().dispatch(f)
+}
 
 /// sin²(y), vectorisable; only valid for |y| < [`SIN_LIMIT`].
 #[inline(always)]
@@ -52,6 +62,7 @@ impl SnakeCoef {
 }
 
 /// dst = src + 1/(α+1e-9) · sin²(α·src), elementwise.
+#[inline(always)]
 pub(crate) fn snake_into(src: &[f32], dst: &mut [f32], c: SnakeCoef) {
     for (s_chunk, d_chunk) in src.chunks(64).zip(dst.chunks_mut(64)) {
         let mut out_of_range = 0u32;
@@ -103,7 +114,7 @@ impl CustomOp1 for SnakeOp {
         let mut out = vec![0f32; src.len()];
         if t > 0 {
             out.par_chunks_mut(t).zip(src.par_chunks(t)).enumerate().for_each(|(row, (d, s))| {
-                snake_into(s, d, self.coefs[row % c]);
+                simd(|| snake_into(s, d, self.coefs[row % c]));
             });
         }
         Ok((CpuStorage::F32(out), layout.shape().clone()))
@@ -130,6 +141,7 @@ impl DepthwiseOp {
     }
 
     /// One row: `src` (length T) to `dst` (length T).
+    #[inline(always)]
     fn row(&self, ch: usize, src: &[f32], dst: &mut [f32], xp: &mut Vec<f32>, acc: &mut Vec<f32>) {
         let t = src.len();
         let pad = self.pad();
@@ -184,7 +196,7 @@ impl CustomOp1 for DepthwiseOp {
         if t > 0 {
             out.par_chunks_mut(t).zip(src.par_chunks(t)).enumerate().for_each_init(
                 || (Vec::new(), Vec::new()),
-                |(xp, acc), (row, (d, s))| self.row(row % c, s, d, xp, acc),
+                |(xp, acc), (row, (d, s))| simd(|| self.row(row % c, s, d, xp, acc)),
             );
         }
         Ok((CpuStorage::F32(out), layout.shape().clone()))
@@ -214,13 +226,74 @@ impl CustomOp2 for BiasResidualOp {
             out.par_chunks_mut(t).zip(y.par_chunks(t).zip(x.par_chunks(t))).enumerate().for_each(
                 |(row, (d, (yr, xr)))| {
                     let b = self.bias[row % c];
-                    for ((d, &yv), &xv) in d.iter_mut().zip(yr).zip(xr) {
-                        *d = xv + (yv + b);
-                    }
+                    simd(|| {
+                        for ((d, &yv), &xv) in d.iter_mut().zip(yr).zip(xr) {
+                            *d = xv + (yv + b);
+                        }
+                    })
                 },
             );
         }
         Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+/// Unfolds `(batch, cin, len)` into the `(batch, cin · kernel, len_out)` columns of a convolution,
+/// `cols[ci·K + k][t] = x[ci][t·stride + k·dilation − padding]` (zero outside), so that the convolution
+/// is one matrix product `W (cout × cin·K) · cols` whose result is already `(cout, len_out)`.
+#[derive(Debug, Clone)]
+pub(crate) struct Im2ColOp {
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+    pub dilation: usize,
+}
+
+impl Im2ColOp {
+    pub fn out_len(&self, len: usize) -> usize {
+        (len + 2 * self.padding).saturating_sub(self.dilation * (self.kernel - 1) + 1) / self.stride + 1
+    }
+}
+
+impl CustomOp1 for Im2ColOp {
+    fn name(&self) -> &'static str {
+        "snac-im2col"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (src, b, c, l) = contiguous_f32(storage, layout, "im2col")?;
+        if l + 2 * self.padding < self.dilation * (self.kernel - 1) + 1 {
+            candle_core::bail!("im2col: input of {l} samples is shorter than the kernel");
+        }
+        let lo = self.out_len(l);
+        let k = self.kernel;
+        let mut out = vec![0f32; b * c * k * lo];
+        if lo > 0 {
+            out.par_chunks_mut(lo).enumerate().for_each(|(row, dst)| {
+                let (bc, kk) = (row / k, row % k);
+                let x = &src[bc * l..(bc + 1) * l];
+                let shift = (kk * self.dilation) as isize - self.padding as isize;
+                // Output positions whose input index t·stride + shift lies in [0, l).
+                let first = if shift >= 0 { 0 } else { ((-shift) as usize).div_ceil(self.stride) };
+                let last = if (l as isize) > shift {
+                    ((l as isize - shift - 1) as usize / self.stride + 1).min(lo)
+                } else {
+                    0
+                };
+                if first >= last {
+                    return;
+                }
+                let start = (first as isize * self.stride as isize + shift) as usize;
+                if self.stride == 1 {
+                    dst[first..last].copy_from_slice(&x[start..start + (last - first)]);
+                } else {
+                    for (d, &v) in dst[first..last].iter_mut().zip(x[start..].iter().step_by(self.stride)) {
+                        *d = v;
+                    }
+                }
+            });
+        }
+        Ok((CpuStorage::F32(out), Shape::from((b, c * k, lo))))
     }
 }
 
@@ -262,6 +335,50 @@ mod tests {
             } else {
                 assert!((d - want).abs() <= 1e-6 * want.abs().max(1.0), "{s}: {d} vs {want}");
             }
+        }
+    }
+
+    #[test]
+    fn im2col_product_matches_candle_conv1d() {
+        use candle_core::{Device, Tensor};
+        let dev = Device::Cpu;
+        for (k, stride, pad, dil, len) in
+            [(4, 2, 1, 1, 37), (6, 3, 2, 1, 40), (7, 1, 3, 1, 20), (7, 1, 9, 3, 25), (16, 8, 4, 1, 64)]
+        {
+            let x = Tensor::randn(0f32, 1.0, (2, 3, len), &dev).unwrap();
+            let w = Tensor::randn(0f32, 1.0, (5, 3, k), &dev).unwrap();
+            let want = x.conv1d(&w, pad, stride, dil, 1).unwrap();
+            let op = Im2ColOp { kernel: k, stride, padding: pad, dilation: dil };
+            let cols = x.apply_op1_no_bwd(&op).unwrap();
+            let got =
+                w.reshape((5, 3 * k)).unwrap().broadcast_left(2).unwrap().contiguous().unwrap().matmul(&cols).unwrap();
+            assert_eq!(got.dims(), want.dims());
+            let d = (got - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(d < 1e-4, "k {k} stride {stride}: {d}");
+        }
+    }
+
+    #[test]
+    fn depthwise_kernel_matches_candle_grouped_conv() {
+        use candle_core::{Device, Tensor};
+        let dev = Device::Cpu;
+        let (c, t) = (3, 5000);
+        for dil in [1, 3, 9] {
+            let x = Tensor::randn(0f32, 1.0, (2, c, t), &dev).unwrap();
+            let w = Tensor::randn(0f32, 1.0, (c, 1, 7), &dev).unwrap();
+            let b = Tensor::randn(0f32, 1.0, c, &dev).unwrap();
+            let want = x.conv1d(&w, 3 * dil, 1, dil, c).unwrap().broadcast_add(&b.reshape((1, c, 1)).unwrap()).unwrap();
+            let op = DepthwiseOp {
+                weight: w.flatten_all().unwrap().to_vec1().unwrap(),
+                bias: b.to_vec1().unwrap(),
+                kernel: 7,
+                dilation: dil,
+                pre: None,
+                post: None,
+            };
+            let got = x.apply_op1_no_bwd(&op).unwrap();
+            let d = (got - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(d < 1e-5, "dilation {dil}: {d}");
         }
     }
 }

@@ -8,7 +8,7 @@
 use candle_core::{DType, Module, Result, Tensor, D};
 use candle_nn::{LayerNorm, Linear, VarBuilder};
 
-use crate::kernels::{BiasResidualOp, DepthwiseOp, SnakeCoef, SnakeOp};
+use crate::kernels::{BiasResidualOp, DepthwiseOp, Im2ColOp, SnakeCoef, SnakeOp};
 
 fn fast_path(x: &Tensor) -> bool {
     x.device().is_cpu() && x.dtype() == DType::F32
@@ -96,6 +96,18 @@ impl Conv1d {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let y = if self.is_pointwise() {
             self.pointwise_no_bias(&x.contiguous()?)?
+        } else if self.geom.groups == 1 && fast_path(x) {
+            // im2col laid out so that the product comes out as (cout, len) without a transpose.
+            let g = self.geom;
+            let op = Im2ColOp { kernel: g.kernel, stride: g.stride, padding: g.padding, dilation: g.dilation };
+            let cols = x.contiguous()?.apply_op1_no_bwd(&op)?;
+            let w = self.weight.reshape((self.cout, self.cin * g.kernel))?;
+            let (b, _, _) = cols.dims3()?;
+            if b == 1 {
+                w.matmul(&cols.squeeze(0)?)?.unsqueeze(0)?
+            } else {
+                w.broadcast_left(b)?.contiguous()?.matmul(&cols)?
+            }
         } else {
             let g = self.geom;
             x.conv1d(&self.weight, g.padding, g.stride, g.dilation, g.groups)?
