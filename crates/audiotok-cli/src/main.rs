@@ -5,6 +5,7 @@
 //! summaries go to stderr; results go to stdout or to files.
 
 mod cmd;
+mod plot;
 mod runner;
 
 use std::process::ExitCode;
@@ -31,6 +32,8 @@ enum Command {
     Count(cmd::count::Args),
     /// Inspect, verify, merge and show MosaicML MDS datasets.
     Mds(cmd::mds::Args),
+    /// Statistics of discrete audio tokens (entropy, Gini, n-grams, runs) and a BPE recommendation.
+    Analyze(cmd::analyze::Args),
     /// Learn, apply, inspect and export BPE merges over integer audio-token streams.
     Bpe(cmd::bpe::Args),
 }
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
         Command::Features(a) => cmd::features::run(a),
         Command::Count(a) => cmd::count::run(a),
         Command::Mds(a) => cmd::mds::run(a),
+        Command::Analyze(a) => cmd::analyze::run(a),
         Command::Bpe(a) => cmd::bpe::run(a),
     };
     match result {

@@ -158,9 +158,25 @@ fn bad_input_names_file_and_line() {
         .arg(&model)
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("bad.txt:2").and(predicate::str::contains("'x'")));
+        .stderr(predicate::str::contains("bad.txt: line 2: token 2 'x' is not a non-negative integer id"));
     std::fs::write(&bad, "1 -2\n").unwrap();
-    audiotok().args(["bpe", "train", "--merges", "5", "--input"]).arg(&bad).arg("--out").arg(&model).assert().code(2);
+    audiotok()
+        .args(["bpe", "train", "--merges", "5", "--input"])
+        .arg(&bad)
+        .arg("--out")
+        .arg(&model)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.txt: line 1: token 2 '-2' is a negative id"));
+    std::fs::write(&bad, "1 2\n3 4 9\n").unwrap();
+    audiotok()
+        .args(["bpe", "train", "--merges", "5", "--codebook-size", "8", "--input"])
+        .arg(&bad)
+        .arg("--out")
+        .arg(&model)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.txt: line 2: token 3 '9' is not below the codebook size 8"));
     std::fs::write(&bad, "").unwrap();
     audiotok()
         .args(["bpe", "train", "--merges", "5", "--input"])
@@ -182,4 +198,130 @@ fn bad_input_names_file_and_line() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("m.json"));
+}
+
+fn store_fixture() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tokens/pyarrow_store")
+}
+
+fn records(path: &std::path::Path) -> Vec<audiotok_tokens::store::TokenRecord> {
+    audiotok_tokens::store::StoreReader::open(path).unwrap().records().collect::<Result<Vec<_>, _>>().unwrap()
+}
+
+#[test]
+fn multi_scale_variants_round_trip_through_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_fixture();
+    for variant in ["cross-scale", "hierarchical", "rl+cross-scale"] {
+        let model = dir.path().join(format!("{variant}.json"));
+        audiotok()
+            .args(["bpe", "train", "--variant", variant, "--merges", "6", "--codebook-size", "4096", "--input"])
+            .arg(&store)
+            .arg("--out")
+            .arg(&model)
+            .assert()
+            .success();
+        let m: serde_json::Value = serde_json::from_slice(&std::fs::read(&model).unwrap()).unwrap();
+        assert_eq!(m["variant"], variant);
+        let enc = dir.path().join(format!("{variant}.txt"));
+        audiotok()
+            .args(["bpe", "encode", "--model"])
+            .arg(&model)
+            .arg("--input")
+            .arg(&store)
+            .arg("--output")
+            .arg(&enc)
+            .assert()
+            .success();
+        // One line of symbols per record.
+        assert_eq!(std::fs::read_to_string(&enc).unwrap().lines().count(), 5);
+        let dec = dir.path().join(format!("{variant}_store"));
+        audiotok()
+            .args(["bpe", "decode", "--model"])
+            .arg(&model)
+            .arg("--input")
+            .arg(&enc)
+            .arg("--output")
+            .arg(&dec)
+            .arg("--like")
+            .arg(&store)
+            .assert()
+            .success();
+        // Lossless: same codes per scale, file paths and durations from --like. Shapes are 1-D on
+        // output (the fixture's scale 2 is [2, 2T]): compare the codes.
+        let (a, b) = (records(&store), records(&dec));
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!((&x.file_path, x.duration), (&y.file_path, y.duration));
+            let codes = |r: &audiotok_tokens::store::TokenRecord| -> Vec<Vec<u32>> {
+                r.scales.iter().map(|s| s.tokens.clone()).collect()
+            };
+            assert_eq!(codes(x), codes(y), "{variant}");
+        }
+        audiotok()
+            .args(["bpe", "inspect", "--model"])
+            .arg(&model)
+            .arg("--input")
+            .arg(&store)
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("compression: 105 base tokens"));
+    }
+}
+
+#[test]
+fn multi_scale_from_a_two_dimensional_npy() {
+    let dir = tempfile::tempdir().unwrap();
+    // [T, 3] codebooks at one rate, with recurring frames.
+    let t = 200usize;
+    let data: Vec<i64> = (0..t).flat_map(|i| [(i % 5) as i64, ((i / 2) % 3) as i64, (i % 2) as i64]).collect();
+    let npy_in = dir.path().join("codes.npy");
+    let mut bytes = Vec::new();
+    audiotok_features::npy::write_i64(&mut bytes, &[t, 3], &data).unwrap();
+    std::fs::write(&npy_in, bytes).unwrap();
+    let model = dir.path().join("m.json");
+    audiotok()
+        .args(["bpe", "train", "--variant", "cross-scale", "--merges", "10", "--input"])
+        .arg(&npy_in)
+        .arg("--out")
+        .arg(&model)
+        .assert()
+        .success();
+    let enc = dir.path().join("enc.npy");
+    let dec = dir.path().join("dec.npy");
+    audiotok()
+        .args(["bpe", "encode", "--model"])
+        .arg(&model)
+        .arg("--input")
+        .arg(&npy_in)
+        .arg("--output")
+        .arg(&enc)
+        .assert()
+        .success();
+    let symbols = audiotok_features::npy::read(&std::fs::read(&enc).unwrap()[..]).unwrap();
+    assert!(symbols.shape[0] < t, "frames merged: {:?}", symbols.shape);
+    audiotok()
+        .args(["bpe", "decode", "--model"])
+        .arg(&model)
+        .arg("--input")
+        .arg(&enc)
+        .arg("--output")
+        .arg(&dec)
+        .assert()
+        .success();
+    let back = audiotok_features::npy::read(&std::fs::read(&dec).unwrap()[..]).unwrap();
+    assert_eq!(back.shape, vec![t, 3]);
+    assert_eq!(back.data, audiotok_features::npy::NpyData::Int(data));
+
+    // Text input has one stream per sequence: not for multi-scale variants.
+    let txt = dir.path().join("a.txt");
+    std::fs::write(&txt, "1 2 3\n").unwrap();
+    audiotok()
+        .args(["bpe", "train", "--variant", "hierarchical", "--merges", "3", "--input"])
+        .arg(&txt)
+        .arg("--out")
+        .arg(&model)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("multi-scale variants need per-scale streams"));
 }

@@ -1,16 +1,21 @@
 //! `audiotok bpe`: learn, apply and inspect BPE merge vocabularies over integer audio-token
 //! streams (`audiotok_tokens::bpe`).
 //!
-//! Streams come from text (one sequence per line, space-separated integers) or `.npy` (a 1-D
-//! integer array is one sequence; 2-D `[T, codebooks]` is read row-major). The multi-scale variants
-//! need per-scale streams and come with the token store.
+//! Input goes through `audiotok_tokens::input`: text (one sequence per line, space-separated
+//! integers), `.npy` (1-D: one stream; 2-D `[T, codebooks]`: one stream per codebook) and token
+//! stores (one stream per scale). Single-stream variants take each sequence's time-interleaved
+//! stream (a 2-D array row-major, SNAC scales depth-first); multi-scale variants (`cross-scale`,
+//! `hierarchical`, `rl+cross-scale`) take the per-scale streams, in the ratios of the first
+//! sequence (or `--scale-ratios`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use audiotok_features::npy::{self, NpyData};
+use audiotok_features::npy;
 use audiotok_tokens::bpe::{train, BpeModel, Corpus, TrainerConfig, Variant};
+use audiotok_tokens::input::{InputOptions, TokenInput};
+use audiotok_tokens::store::{ScaleTokens, StoreOptions, StoreReader, StoreWriter, TokenRecord};
 
 /// Arguments of `audiotok bpe`.
 #[derive(clap::Args)]
@@ -23,7 +28,8 @@ pub struct Args {
 enum Command {
     /// Learn merges from token streams and write the model JSON.
     Train {
-        /// Variant: plain, rl, thresholded (single-stream variants).
+        /// Variant: plain, rl, thresholded (single stream); cross-scale, hierarchical, rl+cross-scale
+        /// (per-scale streams from a token store or 2-D .npy).
         #[arg(long, default_value = "plain")]
         variant: String,
         /// Number of merges (give this or --vocab-size).
@@ -41,7 +47,14 @@ enum Command {
         /// Codebook size (default: largest id + 1).
         #[arg(long)]
         codebook_size: Option<u32>,
-        /// Token streams: text or .npy files, or directories of them.
+        /// Multi-scale variants: codes per coarsest frame of each scale, e.g. 1,2,4 (default: from
+        /// the first sequence's lengths).
+        #[arg(long, value_delimiter = ',')]
+        scale_ratios: Option<Vec<u32>>,
+        /// hierarchical: merges given to the per-scale stage (default: half).
+        #[arg(long)]
+        scale_merges: Option<usize>,
+        /// Token streams: text, .npy, token stores (.parquet or directory), or directories of them.
         #[arg(long, required = true)]
         input: Vec<PathBuf>,
         /// Model file to write.
@@ -57,7 +70,8 @@ enum Command {
         /// Model JSON.
         #[arg(long)]
         model: PathBuf,
-        /// Optional token streams to measure compression on.
+        /// Optional token streams (or, for multi-scale models, a store or 2-D .npy) to measure
+        /// compression on.
         #[arg(long)]
         input: Option<PathBuf>,
         /// Rows of the merge table to print.
@@ -84,78 +98,81 @@ struct Transform {
     /// Model JSON.
     #[arg(long)]
     model: PathBuf,
-    /// Text file (one sequence per line) or 1-D .npy file.
+    /// encode: token streams (text, .npy; multi-scale models: a token store or 2-D .npy).
+    /// decode: symbol streams (text, one sequence per line, or 1-D .npy).
     #[arg(long)]
     input: PathBuf,
-    /// Output file (.npy: one 1-D array; otherwise text).
+    /// Output. encode: text (one line per sequence) or .npy (one sequence). decode: text or .npy
+    /// for single-stream models; for multi-scale models a .npy ([T, scales], equal ratios only,
+    /// one sequence) or a token store directory.
     #[arg(long)]
     output: PathBuf,
+    /// decode, multi-scale, store output: take file_path and duration of each record from this
+    /// store (same number of sequences); without it file_path is `INPUT:LINE` and duration 0.
+    #[arg(long)]
+    like: Option<PathBuf>,
 }
 
-/// Reads token streams from a text or `.npy` file; errors name the file and line.
-fn read_streams(path: &Path) -> Result<Vec<Vec<u32>>> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let is_npy = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
-    let streams = if is_npy {
-        let a = npy::read(&bytes[..]).with_context(|| path.display().to_string())?;
-        let NpyData::Int(v) = a.data else {
-            bail!("{}: token arrays must hold integers, not floats", path.display());
-        };
-        if a.shape.len() > 2 {
-            bail!("{}: expected a 1-D or 2-D array, got shape {:?}", path.display(), a.shape);
-        }
-        let seq = v
-            .iter()
-            .enumerate()
-            .map(|(i, &x)| u32::try_from(x).with_context(|| format!("{}: element {i}: invalid id {x}", path.display())))
-            .collect::<Result<Vec<u32>>>()?;
-        vec![seq]
-    } else {
-        let text = String::from_utf8(bytes).with_context(|| format!("{}: not UTF-8 text", path.display()))?;
-        let mut out = Vec::new();
-        for (n, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let seq = line
-                .split_whitespace()
-                .map(|t| {
-                    t.parse::<u32>().with_context(|| {
-                        format!("{}:{}: '{t}' is not a non-negative integer id", path.display(), n + 1)
-                    })
-                })
-                .collect::<Result<Vec<u32>>>()?;
-            out.push(seq);
-        }
-        out
-    };
-    if streams.iter().all(Vec::is_empty) {
-        bail!("{}: no tokens", path.display());
-    }
-    Ok(streams)
-}
-
-fn collect_streams(inputs: &[PathBuf]) -> Result<Vec<Vec<u32>>> {
+/// Reads every sequence of `inputs` (text, `.npy`, token stores; see `audiotok_tokens::input`) as
+/// one stream each: multi-scale and multi-codebook sequences are time-interleaved.
+fn collect_streams(inputs: &[PathBuf], codebook_size: Option<u32>) -> Result<Vec<Vec<u32>>> {
+    let input = TokenInput::open(inputs, InputOptions { codebook_size })?;
     let mut all = Vec::new();
-    for input in inputs {
-        if input.is_dir() {
-            let mut files: Vec<PathBuf> = walkdir::WalkDir::new(input)
-                .sort_by_file_name()
-                .into_iter()
-                .filter_map(|e| e.ok())
-                .filter(|e| e.file_type().is_file())
-                .map(|e| e.into_path())
-                .filter(|p| p.extension().is_some_and(|x| x == "npy" || x == "txt"))
-                .collect();
-            files.sort();
-            for f in files {
-                all.extend(read_streams(&f)?);
-            }
-        } else {
-            all.extend(read_streams(input)?);
-        }
+    for seq in input.sequences() {
+        let seq = seq?;
+        let stream = match seq.scales.len() {
+            1 => seq.scales.into_iter().next().unwrap_or_default(),
+            _ => seq.interleaved().with_context(|| {
+                format!("{}: scale lengths are not whole multiples of scale 0's, cannot interleave", seq.source)
+            })?,
+        };
+        all.push(stream);
     }
     Ok(all)
+}
+
+fn read_streams(path: &Path, codebook_size: Option<u32>) -> Result<Vec<Vec<u32>>> {
+    collect_streams(&[path.to_path_buf()], codebook_size)
+}
+
+/// One sequence as one stream per scale.
+type MultiScale = Vec<Vec<u32>>;
+
+/// Reads per-scale sequences for the multi-scale variants; every sequence must have the ratios
+/// `ratios` (or, when `None`, those of the first sequence). Returns the sequences and the ratios.
+fn collect_scales(
+    inputs: &[PathBuf],
+    ratios: Option<&[u32]>,
+    codebook_size: Option<u32>,
+) -> Result<(Vec<MultiScale>, Vec<u32>)> {
+    let input = TokenInput::open(inputs, InputOptions { codebook_size })?;
+    let mut all = Vec::new();
+    let mut want: Option<Vec<u32>> = ratios.map(<[u32]>::to_vec);
+    for seq in input.sequences() {
+        let seq = seq?;
+        let got = seq.ratios();
+        match (&want, got) {
+            (None, Some(r)) => want = Some(r),
+            (Some(w), Some(r)) if *w == r => {}
+            (Some(w), Some(r)) if seq.scales.iter().all(Vec::is_empty) && w.len() == r.len() => {}
+            (w, got) => bail!(
+                "{}: scale lengths {:?} are not in the ratios {:?}{}",
+                seq.source,
+                seq.scales.iter().map(Vec::len).collect::<Vec<_>>(),
+                w.as_ref().or(got.as_ref()),
+                if ratios.is_some() { " (--scale-ratios)" } else { " of the first sequence" }
+            ),
+        }
+        all.push(seq.scales);
+    }
+    let ratios = want.unwrap_or_default();
+    if ratios.len() < 2 {
+        bail!(
+            "multi-scale variants need per-scale streams (a token store, or a 2-D [T, codebooks] .npy); \
+             the input has one stream per sequence"
+        );
+    }
+    Ok((all, ratios))
 }
 
 fn write_streams(path: &Path, streams: &[Vec<u32>]) -> Result<()> {
@@ -180,55 +197,125 @@ fn load_model(path: &Path) -> Result<BpeModel> {
     BpeModel::from_json(&text).with_context(|| format!("{}: not a valid audiotok BPE model", path.display()))
 }
 
-/// Applies `f` (encode or decode) to every input sequence, writes the result, and returns the
+/// Encodes (or decodes) every input sequence with `model`, writes the result, and returns the
 /// input and output lengths in total.
-fn transform(
-    t: &Transform,
-    f: impl Fn(&BpeModel, &[u32]) -> audiotok_tokens::bpe::Result<Vec<u32>>,
-) -> Result<(usize, usize)> {
+fn transform(t: &Transform, encode: bool) -> Result<(usize, usize)> {
     let (input, output) = (&t.input, &t.output);
     let model = load_model(&t.model)?;
-    let streams = read_streams(input)?;
-    let out = streams
+    let ctx = |i: usize| format!("{}: sequence {}", input.display(), i + 1);
+    if !model.variant().is_multi_scale() {
+        let streams = read_streams(input, encode.then(|| model.codebook_size()))?;
+        let out = streams
+            .iter()
+            .enumerate()
+            .map(|(i, s)| if encode { model.encode(s) } else { model.decode(s) }.with_context(|| ctx(i)))
+            .collect::<Result<Vec<_>>>()?;
+        write_streams(output, &out)?;
+        return Ok((streams.iter().map(Vec::len).sum(), out.iter().map(Vec::len).sum()));
+    }
+    if encode {
+        let (items, _) =
+            collect_scales(std::slice::from_ref(input), Some(model.scale_ratios()), Some(model.codebook_size()))?;
+        let out = items
+            .iter()
+            .enumerate()
+            .map(|(i, x)| model.encode_scales(x).with_context(|| ctx(i)))
+            .collect::<Result<Vec<_>>>()?;
+        write_streams(output, &out)?;
+        let n = items.iter().flatten().map(Vec::len).sum();
+        return Ok((n, out.iter().map(Vec::len).sum()));
+    }
+    let streams = read_streams(input, None)?;
+    let items = streams
         .iter()
         .enumerate()
-        .map(|(i, s)| f(&model, s).with_context(|| format!("{}: sequence {}", input.display(), i + 1)))
+        .map(|(i, s)| model.decode_scales(s).with_context(|| ctx(i)))
         .collect::<Result<Vec<_>>>()?;
-    write_streams(output, &out)?;
-    Ok((streams.iter().map(Vec::len).sum(), out.iter().map(Vec::len).sum()))
+    write_scales(output, &items, input, t.like.as_deref(), model.scale_ratios())?;
+    Ok((streams.iter().map(Vec::len).sum(), items.iter().flatten().map(Vec::len).sum()))
+}
+
+/// Writes decoded per-scale sequences: a 2-D `[T, scales]` .npy (equal ratios, one sequence) or a
+/// token store directory.
+fn write_scales(path: &Path, items: &[Vec<Vec<u32>>], input: &Path, like: Option<&Path>, ratios: &[u32]) -> Result<()> {
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy")) {
+        if items.len() != 1 || ratios.iter().any(|&r| r != ratios[0]) {
+            bail!(
+                "{}: .npy output holds one sequence of equal-rate scales ([T, scales]); write a token store \
+                 directory instead",
+                path.display()
+            );
+        }
+        let (c, t) = (items[0].len(), items[0][0].len());
+        let data: Vec<i64> = (0..t).flat_map(|j| items[0].iter().map(move |s| i64::from(s[j]))).collect();
+        return crate::runner::write_atomic_with(path, |w| Ok(npy::write_i64(w, &[t, c], &data)?));
+    }
+    let names: Vec<(String, f64)> = match like {
+        Some(store) => {
+            let recs = StoreReader::open(store)?.records().collect::<std::result::Result<Vec<_>, _>>()?;
+            if recs.len() != items.len() {
+                bail!("--like {}: {} records, the input has {} sequences", store.display(), recs.len(), items.len());
+            }
+            recs.into_iter().map(|r| (r.file_path, r.duration)).collect()
+        }
+        None => (0..items.len()).map(|i| (format!("{}:{}", input.display(), i + 1), 0.0)).collect(),
+    };
+    let mut w = StoreWriter::create(path, StoreOptions::new(ratios.len()))?;
+    for ((file_path, duration), scales) in names.into_iter().zip(items) {
+        let scales = scales.iter().map(|s| ScaleTokens::stream(s.clone())).collect();
+        w.push(TokenRecord { file_path, duration, scales })?;
+    }
+    w.finish()?;
+    Ok(())
 }
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<ExitCode> {
     match args.command {
-        Command::Train { variant, merges, vocab_size, min_freq, max_run, codebook_size, input, out } => {
+        Command::Train {
+            variant,
+            merges,
+            vocab_size,
+            min_freq,
+            max_run,
+            codebook_size,
+            scale_ratios,
+            scale_merges,
+            input,
+            out,
+        } => {
             let variant: Variant = variant.parse().with_context(|| format!("--variant {variant}"))?;
-            if variant.is_multi_scale() {
-                bail!(
-                    "variant {} needs per-scale streams, which come from the token store (not yet in the CLI)",
-                    variant.name()
-                );
-            }
-            if merges.is_none() && vocab_size.is_none() {
+            if merges.is_none() && vocab_size.is_none() && !(variant == Variant::Thresholded && min_freq.is_some()) {
                 bail!("give --merges N or --vocab-size V");
             }
-            let streams = collect_streams(&input)?;
-            let max_id = streams.iter().flatten().copied().max().unwrap_or(0);
+            let (streams, items, ratios) = if variant.is_multi_scale() {
+                let (items, ratios) = collect_scales(&input, scale_ratios.as_deref(), codebook_size)?;
+                (Vec::new(), items, ratios)
+            } else {
+                if scale_ratios.is_some() {
+                    bail!("--scale-ratios is for the multi-scale variants");
+                }
+                (collect_streams(&input, codebook_size)?, Vec::new(), Vec::new())
+            };
+            let max_id = streams.iter().flatten().chain(items.iter().flatten().flatten()).copied().max().unwrap_or(0);
             let size = codebook_size.unwrap_or(max_id + 1);
             let mut cfg = TrainerConfig::new(variant, size);
             cfg.merges = merges;
             cfg.vocab_size = vocab_size;
             cfg.min_freq = min_freq;
+            cfg.scale_ratios = ratios;
+            cfg.scale_merges = scale_merges;
             if let Some(r) = max_run {
                 cfg.max_run = r;
             }
             let t0 = std::time::Instant::now();
-            let model = train(&cfg, &Corpus::Streams(&streams))?;
+            let corpus = if variant.is_multi_scale() { Corpus::Scales(&items) } else { Corpus::Streams(&streams) };
+            let model = train(&cfg, &corpus)?;
             crate::runner::write_atomic(&out, model.to_json()?.as_bytes())?;
-            let tokens: usize = streams.iter().map(Vec::len).sum();
+            let tokens: usize = streams.iter().chain(items.iter().flatten()).map(Vec::len).sum();
             eprintln!(
                 "bpe train: {} sequences, {tokens} tokens, {} merges -> vocabulary {} in {:.2} s -> {}",
-                streams.len(),
+                streams.len() + items.len(),
                 model.merges().len(),
                 model.vocab_size(),
                 t0.elapsed().as_secs_f64(),
@@ -236,16 +323,27 @@ pub fn run(args: Args) -> Result<ExitCode> {
             );
         }
         Command::Encode(t) => {
-            let (a, b) = transform(&t, BpeModel::encode)?;
+            let (a, b) = transform(&t, true)?;
             eprintln!("bpe encode: {a} tokens -> {b} symbols ({:.3}x)", a as f64 / b.max(1) as f64);
         }
         Command::Decode(t) => {
-            transform(&t, BpeModel::decode)?;
+            let (a, b) = transform(&t, false)?;
+            eprintln!("bpe decode: {a} symbols -> {b} tokens -> {}", t.output.display());
         }
         Command::Inspect { model, input, top } => {
             let m = load_model(&model)?;
-            let streams = input.as_deref().map(read_streams).transpose()?;
-            let corpus = streams.as_ref().map(|s| Corpus::Streams(s));
+            let (streams, items) = match input.as_deref() {
+                Some(p) if m.variant().is_multi_scale() => {
+                    (Vec::new(), collect_scales(&[p.to_path_buf()], Some(m.scale_ratios()), Some(m.codebook_size()))?.0)
+                }
+                Some(p) => (read_streams(p, Some(m.codebook_size()))?, Vec::new()),
+                None => (Vec::new(), Vec::new()),
+            };
+            let corpus = match input {
+                None => None,
+                Some(_) if m.variant().is_multi_scale() => Some(Corpus::Scales(&items)),
+                Some(_) => Some(Corpus::Streams(&streams)),
+            };
             let stats = m.stats(corpus.as_ref())?;
             println!(
                 "{}: variant {}, base {} symbols, vocabulary {}, {} merges",

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod analyze;
 pub mod bpe;
 pub mod convert;
 pub mod count;

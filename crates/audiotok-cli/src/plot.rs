@@ -1,0 +1,340 @@
+//! Small PNG charts with axes and tick labels, drawn into an RGB buffer with a built-in 5x7 bitmap
+//! font, so no system font is needed at build or run time.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+/// An RGB colour.
+pub type Rgb = [u8; 3];
+
+/// Series colours, in order.
+pub const PALETTE: [Rgb; 6] =
+    [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189], [0, 0, 0]];
+
+const BLACK: Rgb = [0, 0, 0];
+const GRID: Rgb = [225, 225, 225];
+
+/// Pixels per font dot.
+const SCALE: i64 = 2;
+/// Horizontal advance of one character in pixels.
+const ADVANCE: i64 = 6 * SCALE;
+
+/// An RGB raster.
+pub struct Canvas {
+    w: i64,
+    h: i64,
+    px: Vec<u8>,
+}
+
+impl Canvas {
+    /// A white canvas.
+    pub fn new(w: u32, h: u32) -> Self {
+        Canvas { w: i64::from(w), h: i64::from(h), px: vec![255; w as usize * h as usize * 3] }
+    }
+
+    fn set(&mut self, x: i64, y: i64, c: Rgb) {
+        if x >= 0 && y >= 0 && x < self.w && y < self.h {
+            let i = ((y * self.w + x) * 3) as usize;
+            self.px[i..i + 3].copy_from_slice(&c);
+        }
+    }
+
+    /// Fills a rectangle.
+    pub fn rect(&mut self, x0: i64, y0: i64, x1: i64, y1: i64, c: Rgb) {
+        for y in y0.min(y1)..=y0.max(y1) {
+            for x in x0.min(x1)..=x0.max(x1) {
+                self.set(x, y, c);
+            }
+        }
+    }
+
+    /// A line (Bresenham), `thick` pixels wide.
+    pub fn line(&mut self, (x0, y0): (i64, i64), (x1, y1): (i64, i64), c: Rgb, thick: i64) {
+        let (dx, dy) = ((x1 - x0).abs(), -(y1 - y0).abs());
+        let (sx, sy) = (if x0 < x1 { 1 } else { -1 }, if y0 < y1 { 1 } else { -1 });
+        let (mut x, mut y, mut err) = (x0, y0, dx + dy);
+        loop {
+            self.rect(x - thick / 2, y - thick / 2, x + (thick - 1) / 2, y + (thick - 1) / 2, c);
+            if x == x1 && y == y1 {
+                break;
+            }
+            let e2 = 2 * err;
+            if e2 >= dy {
+                err += dy;
+                x += sx;
+            }
+            if e2 <= dx {
+                err += dx;
+                y += sy;
+            }
+        }
+    }
+
+    /// Text with its top-left corner at `(x, y)` (lowercase is drawn as uppercase).
+    pub fn text(&mut self, x: i64, y: i64, s: &str, c: Rgb) {
+        for (i, ch) in s.chars().enumerate() {
+            let g = glyph(ch);
+            for (row, bits) in g.iter().enumerate() {
+                for col in 0..5 {
+                    if bits & (0x10 >> col) != 0 {
+                        let (px, py) = (x + i as i64 * ADVANCE + col * SCALE, y + row as i64 * SCALE);
+                        self.rect(px, py, px + SCALE - 1, py + SCALE - 1, c);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Text rotated a quarter turn anticlockwise (reading upwards), its baseline start at `(x, y)`.
+    pub fn text_up(&mut self, x: i64, y: i64, s: &str, c: Rgb) {
+        for (i, ch) in s.chars().enumerate() {
+            let g = glyph(ch);
+            for (row, bits) in g.iter().enumerate() {
+                for col in 0..5 {
+                    if bits & (0x10 >> col) != 0 {
+                        let (px, py) = (x + row as i64 * SCALE, y - i as i64 * ADVANCE - col * SCALE);
+                        self.rect(px, py, px + SCALE - 1, py - SCALE + 1, c);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes the canvas as an 8-bit RGB PNG, atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        crate::runner::write_atomic_with(path, |w| {
+            let mut enc = png::Encoder::new(w, self.w as u32, self.h as u32);
+            enc.set_color(png::ColorType::Rgb);
+            enc.set_depth(png::BitDepth::Eight);
+            let mut wr = enc.write_header()?;
+            wr.write_image_data(&self.px)?;
+            wr.finish()?;
+            Ok(())
+        })
+    }
+}
+
+/// Text width in pixels.
+pub fn text_width(s: &str) -> i64 {
+    s.chars().count() as i64 * ADVANCE - SCALE
+}
+
+/// A tick label for `10^k`: `1`, `10`, `100`, `1000`, then `1E4`, `1E5`, ...
+fn pow10_label(k: i32) -> String {
+    if (0..=3).contains(&k) {
+        10u32.pow(k as u32).to_string()
+    } else {
+        format!("1E{k}")
+    }
+}
+
+/// One series of a line chart.
+pub struct Series<'a> {
+    /// Legend text.
+    pub label: String,
+    /// `(x, y)` points, both positive.
+    pub points: &'a [(f64, f64)],
+}
+
+/// Plot area of a chart of `w` x `h` pixels.
+struct Frame {
+    left: i64,
+    top: i64,
+    right: i64,
+    bottom: i64,
+}
+
+const W: u32 = 900;
+const H: u32 = 560;
+
+fn frame() -> Frame {
+    Frame { left: 100, top: 50, right: i64::from(W) - 30, bottom: i64::from(H) - 70 }
+}
+
+fn axes(c: &mut Canvas, f: &Frame, title: &str, xlabel: &str, ylabel: &str) {
+    c.text((i64::from(W) - text_width(title)) / 2, 14, title, BLACK);
+    c.text((f.left + f.right - text_width(xlabel)) / 2, f.bottom + 40, xlabel, BLACK);
+    c.text_up(12, (f.top + f.bottom + text_width(ylabel)) / 2, ylabel, BLACK);
+    c.line((f.left, f.bottom), (f.right, f.bottom), BLACK, 2);
+    c.line((f.left, f.bottom), (f.left, f.top), BLACK, 2);
+}
+
+/// Powers of ten spanning `[lo, hi]` (at least one decade).
+fn decades(lo: f64, hi: f64) -> (i32, i32) {
+    let a = lo.max(1e-300).log10().floor() as i32;
+    let b = (hi.max(lo).log10().ceil() as i32).max(a + 1);
+    (a, b)
+}
+
+/// A log-log line chart (e.g. rank-frequency), ticks at powers of ten, legend top right.
+pub fn loglog(path: &Path, title: &str, xlabel: &str, ylabel: &str, series: &[Series<'_>]) -> Result<()> {
+    let mut c = Canvas::new(W, H);
+    let f = frame();
+    let pts = series.iter().flat_map(|s| s.points.iter()).filter(|p| p.0 > 0.0 && p.1 > 0.0);
+    let (mut xmax, mut ymin, mut ymax) = (1.0f64, f64::INFINITY, 1.0f64);
+    for &(x, y) in pts {
+        xmax = xmax.max(x);
+        ymin = ymin.min(y);
+        ymax = ymax.max(y);
+    }
+    let (x0, x1) = decades(1.0, xmax);
+    let (y0, y1) = decades(if ymin.is_finite() { ymin } else { 1.0 }, ymax);
+    let px = |x: f64| f.left + ((x.log10() - f64::from(x0)) / f64::from(x1 - x0) * (f.right - f.left) as f64) as i64;
+    let py = |y: f64| f.bottom - ((y.log10() - f64::from(y0)) / f64::from(y1 - y0) * (f.bottom - f.top) as f64) as i64;
+    for k in x0..=x1 {
+        let x = px(10f64.powi(k));
+        c.line((x, f.top), (x, f.bottom), GRID, 1);
+        c.line((x, f.bottom), (x, f.bottom + 6), BLACK, 2);
+        let l = pow10_label(k);
+        c.text(x - text_width(&l) / 2, f.bottom + 12, &l, BLACK);
+    }
+    for k in y0..=y1 {
+        let y = py(10f64.powi(k));
+        c.line((f.left, y), (f.right, y), GRID, 1);
+        c.line((f.left - 6, y), (f.left, y), BLACK, 2);
+        let l = pow10_label(k);
+        c.text(f.left - 12 - text_width(&l), y - 7, &l, BLACK);
+    }
+    axes(&mut c, &f, title, xlabel, ylabel);
+    for (i, s) in series.iter().enumerate() {
+        let col = PALETTE[i % PALETTE.len()];
+        let mut prev: Option<(i64, i64)> = None;
+        for &(x, y) in s.points.iter().filter(|p| p.0 > 0.0 && p.1 > 0.0) {
+            let p = (px(x), py(y));
+            if let Some(q) = prev {
+                if q != p {
+                    c.line(q, p, col, 2);
+                }
+            } else {
+                c.rect(p.0 - 1, p.1 - 1, p.0 + 1, p.1 + 1, col);
+            }
+            prev = Some(p);
+        }
+        let ly = f.top + 10 + i as i64 * 22;
+        let lx = f.right - 20 - text_width(&s.label) - 34;
+        c.rect(lx, ly + 5, lx + 24, ly + 8, col);
+        c.text(lx + 32, ly, &s.label, BLACK);
+    }
+    c.save(path)
+}
+
+/// A bar chart with a log y axis: `bars` are `(label, value)` in order; x tick labels are drawn
+/// every `label_every` bars.
+pub fn bars_logy(path: &Path, title: &str, xlabel: &str, ylabel: &str, bars: &[(String, u64)]) -> Result<()> {
+    let mut c = Canvas::new(W, H);
+    let f = frame();
+    let ymax = bars.iter().map(|b| b.1).max().unwrap_or(1).max(1) as f64;
+    let (y0, y1) = decades(1.0, ymax);
+    let py = |y: f64| f.bottom - ((y.log10() - f64::from(y0)) / f64::from(y1 - y0) * (f.bottom - f.top) as f64) as i64;
+    for k in y0..=y1 {
+        let y = py(10f64.powi(k));
+        c.line((f.left, y), (f.right, y), GRID, 1);
+        c.line((f.left - 6, y), (f.left, y), BLACK, 2);
+        let l = pow10_label(k);
+        c.text(f.left - 12 - text_width(&l), y - 7, &l, BLACK);
+    }
+    let n = bars.len().max(1) as i64;
+    let slot = (f.right - f.left - 10) as f64 / n as f64;
+    let label_w = bars.iter().map(|b| text_width(&b.0)).max().unwrap_or(0) + 8;
+    let every = ((label_w as f64 / slot).ceil() as usize).max(1);
+    for (i, (label, v)) in bars.iter().enumerate() {
+        let x0 = f.left + 5 + (i as f64 * slot) as i64;
+        let x1 = f.left + 5 + ((i as f64 + 1.0) * slot) as i64 - 2;
+        if *v > 0 {
+            c.rect(x0, py(*v as f64).min(f.bottom - 1), x1.max(x0), f.bottom - 1, PALETTE[0]);
+        }
+        if i % every == 0 || i + 1 == bars.len() {
+            let xm = (x0 + x1) / 2;
+            c.line((xm, f.bottom), (xm, f.bottom + 6), BLACK, 2);
+            c.text(xm - text_width(label) / 2, f.bottom + 12, label, BLACK);
+        }
+    }
+    axes(&mut c, &f, title, xlabel, ylabel);
+    c.save(path)
+}
+
+/// The 5x7 glyph of `ch` (rows top to bottom, 5 bits each, leftmost = 0x10).
+fn glyph(ch: char) -> [u8; 7] {
+    match ch.to_ascii_uppercase() {
+        '0' => [0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E],
+        '1' => [0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E],
+        '2' => [0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F],
+        '3' => [0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E],
+        '4' => [0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02],
+        '5' => [0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E],
+        '6' => [0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E],
+        '7' => [0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08],
+        '8' => [0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E],
+        '9' => [0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C],
+        'A' => [0x0E, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11],
+        'B' => [0x1E, 0x11, 0x11, 0x1E, 0x11, 0x11, 0x1E],
+        'C' => [0x0E, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0E],
+        'D' => [0x1C, 0x12, 0x11, 0x11, 0x11, 0x12, 0x1C],
+        'E' => [0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x1F],
+        'F' => [0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x10],
+        'G' => [0x0E, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0F],
+        'H' => [0x11, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11],
+        'I' => [0x0E, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E],
+        'J' => [0x07, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0C],
+        'K' => [0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11],
+        'L' => [0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1F],
+        'M' => [0x11, 0x1B, 0x15, 0x15, 0x11, 0x11, 0x11],
+        'N' => [0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11],
+        'O' => [0x0E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E],
+        'P' => [0x1E, 0x11, 0x11, 0x1E, 0x10, 0x10, 0x10],
+        'Q' => [0x0E, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0D],
+        'R' => [0x1E, 0x11, 0x11, 0x1E, 0x14, 0x12, 0x11],
+        'S' => [0x0F, 0x10, 0x10, 0x0E, 0x01, 0x01, 0x1E],
+        'T' => [0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04],
+        'U' => [0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E],
+        'V' => [0x11, 0x11, 0x11, 0x11, 0x11, 0x0A, 0x04],
+        'W' => [0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0A],
+        'X' => [0x11, 0x11, 0x0A, 0x04, 0x0A, 0x11, 0x11],
+        'Y' => [0x11, 0x11, 0x11, 0x0A, 0x04, 0x04, 0x04],
+        'Z' => [0x1F, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1F],
+        '.' => [0, 0, 0, 0, 0, 0x0C, 0x0C],
+        ',' => [0, 0, 0, 0, 0x0C, 0x04, 0x08],
+        '-' => [0, 0, 0, 0x1F, 0, 0, 0],
+        '+' => [0, 0x04, 0x04, 0x1F, 0x04, 0x04, 0],
+        '=' => [0, 0, 0x1F, 0, 0x1F, 0, 0],
+        ':' => [0, 0x0C, 0x0C, 0, 0x0C, 0x0C, 0],
+        '(' => [0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02],
+        ')' => [0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08],
+        '/' => [0, 0x01, 0x02, 0x04, 0x08, 0x10, 0],
+        '^' => [0x04, 0x0A, 0x11, 0, 0, 0, 0],
+        '_' => [0, 0, 0, 0, 0, 0, 0x1F],
+        '%' => [0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03],
+        '>' => [0x08, 0x04, 0x02, 0x01, 0x02, 0x04, 0x08],
+        '<' => [0x02, 0x04, 0x08, 0x10, 0x08, 0x04, 0x02],
+        ' ' => [0; 7],
+        _ => [0x1F, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1F],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn labels_and_decades() {
+        assert_eq!(pow10_label(0), "1");
+        assert_eq!(pow10_label(3), "1000");
+        assert_eq!(pow10_label(5), "1E5");
+        assert_eq!(decades(1.0, 1.0), (0, 1));
+        assert_eq!(decades(3.0, 4500.0), (0, 4));
+        assert_eq!(text_width("ab"), 22);
+    }
+
+    #[test]
+    fn text_draws_the_glyph_dots() {
+        let mut c = Canvas::new(20, 20);
+        c.text(0, 0, "1", BLACK);
+        let dark = c.px.chunks(3).filter(|p| p[0] == 0).count();
+        let dots: u32 = glyph('1').iter().map(|r| r.count_ones()).sum();
+        assert_eq!(dark as u32, dots * (SCALE * SCALE) as u32);
+        assert_eq!(c.px.len(), 20 * 20 * 3);
+    }
+}

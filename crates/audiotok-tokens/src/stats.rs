@@ -1,0 +1,902 @@
+//! Token statistics, exact and streaming: per scale and for the time-interleaved stream.
+//!
+//! [`Analyzer`] takes [`TokenSequence`]s one at a time ([`Analyzer::add`]) and keeps, per stream,
+//! the unigram counts, run lengths and n-gram counts for `n = 2..=max_n` (default 7); nothing of
+//! the sequences themselves. [`Analyzer::finish`] gives a [`Report`].
+//!
+//! # Definitions (per stream)
+//!
+//! Counts never cross sequence boundaries: an n-gram, a run or a repetition lies within one
+//! sequence (one text line, one `.npy` file, one audio file of a store).
+//!
+//! - `entropy_bits` = `-sum p log2 p` over the unigram distribution; `perplexity` = `2^entropy`.
+//! - `gini`: Gini coefficient of the counts of the observed tokens,
+//!   `sum_i (2i - V - 1) x_i / (V sum x)` with `x` ascending, `i = 1..V`; 0 when every observed
+//!   token is equally frequent, towards 1 when a few dominate.
+//! - `utilisation` = observed vocabulary `V` / codebook size (when the size is known).
+//! - `top_k_coverage[K]`: share of all tokens taken by the `K` most frequent ones (K = 1, 10,
+//!   100, 1000).
+//! - `ngrams[n]`: total n-grams (`sum max(0, len - n + 1)` over sequences), unique n-grams,
+//!   `diversity` = unique / total, `top10_coverage` = the 10 most frequent n-grams' share.
+//! - `bigram_diversity` = unique bigrams / `V^2`; `transition_sparsity` = 1 - unique bigrams / `V^2`
+//!   (the share of possible transitions between observed tokens never seen).
+//! - `repetition_rate`: share of positions (after the first of each sequence) equal to the previous
+//!   token; runs are maximal blocks of one token; `mean_run_length` = tokens / runs.
+//!
+//! # Exactness and hashing
+//!
+//! Unigram and bigram counts are exact (bigrams keyed by the pair itself). N-grams for `n >= 3` are
+//! hashed into `u64` keys by chaining a 64-bit bijective mixer over the tokens; two different
+//! n-grams share a key with probability about `2^-64` per pair, so over `m` distinct n-grams the
+//! chance of any collision is about `m^2 / 2^65` (`2.7e-4` for `m = 10^8`). Memory is about 20-30
+//! bytes per distinct n-gram per `n`: high-entropy codes over 100M tokens have nearly as many
+//! distinct 4- to 7-grams as tokens, so lower `max_n` to save memory there.
+//!
+//! # Recommendation
+//!
+//! [`Report::recommendation`] applies the bands (Gini > 0.8 high skew, 0.6-0.8 moderate,
+//! < 0.6 low; transition sparsity > 0.95 very sparse, 0.8-0.95 moderate, < 0.8 dense) plus the
+//! repetition rate and n-gram diversity, and names the BPE variant to try first (see
+//! [`recommend`]).
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::input::TokenSequence;
+
+/// The K of `top_k_coverage`.
+pub const TOP_K: [usize; 4] = [1, 10, 100, 1000];
+
+/// Largest n-gram order counted.
+pub const MAX_N: usize = 7;
+
+/// Dense unigram counts up to this id; larger ids go to a map.
+const DENSE_LIMIT: u32 = 1 << 22;
+
+/// Run lengths up to this go to a vector; longer ones to a map.
+const RUN_DENSE: usize = 4096;
+
+/// The murmur3 64-bit finaliser (a bijection on `u64`).
+#[inline]
+fn fmix64(mut k: u64) -> u64 {
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    k ^ (k >> 33)
+}
+
+/// Extends an n-gram key by one token.
+#[inline]
+fn chain(h: u64, t: u32) -> u64 {
+    fmix64(h ^ (u64::from(t) + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+}
+
+/// Keys buffered per order before they are sorted into the counted table (checked after each
+/// sequence).
+const FLUSH: usize = 1 << 23;
+
+/// Exact counts of `u64` keys: keys are appended to a buffer; when it fills (and at the end) the
+/// buffer is radix-sorted, run-length counted and merged into a sorted table of distinct keys.
+/// Sequential memory traffic only, unlike a hash map whose probes miss the cache once it outgrows
+/// it.
+#[derive(Clone, Default)]
+struct KeyCounter {
+    buf: Vec<u64>,
+    keys: Vec<u64>,
+    counts: Vec<u64>,
+}
+
+impl KeyCounter {
+    fn flush(&mut self, scratch: &mut Vec<u64>) {
+        if self.buf.is_empty() {
+            return;
+        }
+        partition_sort(&mut self.buf, scratch);
+        let (mut keys, mut counts) = (Vec::new(), Vec::new());
+        let (old_k, old_c) = (std::mem::take(&mut self.keys), std::mem::take(&mut self.counts));
+        keys.reserve(old_k.len() + self.buf.len() / 2);
+        counts.reserve(old_k.len() + self.buf.len() / 2);
+        let mut j = 0;
+        let mut i = 0;
+        let b = &self.buf;
+        while i < b.len() {
+            let k = b[i];
+            let mut r = i + 1;
+            while r < b.len() && b[r] == k {
+                r += 1;
+            }
+            while j < old_k.len() && old_k[j] < k {
+                keys.push(old_k[j]);
+                counts.push(old_c[j]);
+                j += 1;
+            }
+            let mut c = (r - i) as u64;
+            if j < old_k.len() && old_k[j] == k {
+                c += old_c[j];
+                j += 1;
+            }
+            keys.push(k);
+            counts.push(c);
+            i = r;
+        }
+        keys.extend_from_slice(&old_k[j..]);
+        counts.extend_from_slice(&old_c[j..]);
+        self.keys = keys;
+        self.counts = counts;
+        self.buf.clear();
+        if self.buf.capacity() > FLUSH {
+            self.buf.shrink_to(FLUSH);
+        }
+    }
+
+    /// Distinct keys and the sum of the 10 largest counts (after a flush).
+    fn distinct_and_top10(&self) -> (u64, u64) {
+        let mut c = self.counts.clone();
+        let top = if c.len() > 10 {
+            let k = c.len() - 10;
+            c.select_nth_unstable(k);
+            c[k..].iter().sum()
+        } else {
+            c.iter().sum()
+        };
+        (self.keys.len() as u64, top)
+    }
+}
+
+/// Sorts `u64` keys: one counting pass scatters them by their top [`TOP_BITS`] bits (the keys
+/// are well mixed, so the buckets are even and each fits in cache), then each bucket is sorted.
+fn partition_sort(v: &mut Vec<u64>, scratch: &mut Vec<u64>) {
+    const TOP_BITS: u32 = 12;
+    let shift = 64 - TOP_BITS;
+    let mut hist = vec![0usize; 1 << TOP_BITS];
+    for &x in v.iter() {
+        hist[(x >> shift) as usize] += 1;
+    }
+    let mut off = Vec::with_capacity(hist.len() + 1);
+    let mut sum = 0;
+    for &c in &hist {
+        off.push(sum);
+        sum += c;
+    }
+    off.push(sum);
+    let mut next = off.clone();
+    scratch.clear();
+    scratch.resize(v.len(), 0);
+    for &x in v.iter() {
+        let b = (x >> shift) as usize;
+        scratch[next[b]] = x;
+        next[b] += 1;
+    }
+    for w in off.windows(2) {
+        scratch[w[0]..w[1]].sort_unstable();
+    }
+    std::mem::swap(v, scratch);
+}
+
+/// Flushes every counter, the orders shared out over the available cores.
+fn flush_all(counters: &mut [KeyCounter]) {
+    if counters.iter().all(|c| c.buf.is_empty()) {
+        return;
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, counters.len().max(1));
+    if threads == 1 {
+        let mut scratch = Vec::new();
+        for c in counters.iter_mut() {
+            c.flush(&mut scratch);
+        }
+        return;
+    }
+    // Largest buffers first, dealt round-robin so each thread gets a similar load.
+    let mut order: Vec<&mut KeyCounter> = counters.iter_mut().collect();
+    order.sort_by_key(|c| std::cmp::Reverse(c.buf.len()));
+    let mut groups: Vec<Vec<&mut KeyCounter>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, c) in order.into_iter().enumerate() {
+        groups[i % threads].push(c);
+    }
+    std::thread::scope(|sc| {
+        for g in groups {
+            sc.spawn(move || {
+                let mut scratch = Vec::new();
+                for c in g {
+                    c.flush(&mut scratch);
+                }
+            });
+        }
+    });
+}
+
+/// Running counts of one stream.
+#[derive(Clone)]
+struct StreamAcc {
+    sequences: u64,
+    tokens: u64,
+    dense: Vec<u64>,
+    sparse: HashMap<u32, u64>,
+    runs: u64,
+    repeats: u64,
+    run_dense: Vec<u64>,
+    run_sparse: BTreeMap<u64, u64>,
+    /// `ngrams[n - 2]` for `n = 2..=max_n`.
+    ngrams: Vec<KeyCounter>,
+    ngram_totals: Vec<u64>,
+}
+
+impl StreamAcc {
+    fn new(max_n: usize) -> Self {
+        StreamAcc {
+            sequences: 0,
+            tokens: 0,
+            dense: Vec::new(),
+            sparse: HashMap::new(),
+            runs: 0,
+            repeats: 0,
+            run_dense: Vec::new(),
+            run_sparse: BTreeMap::new(),
+            ngrams: (2..=max_n).map(|_| KeyCounter::default()).collect(),
+            ngram_totals: vec![0; max_n.saturating_sub(1)],
+        }
+    }
+
+    fn add(&mut self, s: &[u32]) {
+        if s.is_empty() {
+            return;
+        }
+        self.sequences += 1;
+        self.tokens += s.len() as u64;
+        for &t in s {
+            if t < DENSE_LIMIT {
+                let i = t as usize;
+                if i >= self.dense.len() {
+                    self.dense.resize((i + 1).next_power_of_two(), 0);
+                }
+                self.dense[i] += 1;
+            } else {
+                *self.sparse.entry(t).or_insert(0) += 1;
+            }
+        }
+        // Runs.
+        let mut start = 0;
+        for i in 1..=s.len() {
+            if i == s.len() || s[i] != s[start] {
+                let len = i - start;
+                self.runs += 1;
+                self.repeats += (len - 1) as u64;
+                if len < RUN_DENSE {
+                    if len >= self.run_dense.len() {
+                        self.run_dense.resize(len + 1, 0);
+                    }
+                    self.run_dense[len] += 1;
+                } else {
+                    *self.run_sparse.entry(len as u64).or_insert(0) += 1;
+                }
+                start = i;
+            }
+        }
+        // N-grams: per start position, the key of the bigram (exact: a bijection of the pair),
+        // then each longer order's key chained from the shorter one.
+        let orders = self.ngrams.len();
+        for (j, t) in self.ngram_totals.iter_mut().enumerate() {
+            *t += (s.len() + 1).saturating_sub(j + 2) as u64;
+        }
+        for i in 0..s.len().saturating_sub(1) {
+            let mut h = fmix64((u64::from(s[i]) << 32) | u64::from(s[i + 1]));
+            self.ngrams[0].buf.push(h);
+            for j in 1..orders.min(s.len() - i - 1) {
+                h = chain(h, s[i + j + 1]);
+                self.ngrams[j].buf.push(h);
+            }
+        }
+        if self.ngrams.first().is_some_and(|c| c.buf.len() >= FLUSH) {
+            flush_all(&mut self.ngrams);
+        }
+    }
+
+    fn report(&mut self, name: String, codebook_size: Option<u32>) -> StreamReport {
+        flush_all(&mut self.ngrams);
+        let mut counts: Vec<(u32, u64)> = self
+            .dense
+            .iter()
+            .enumerate()
+            .filter(|(_, &c)| c > 0)
+            .map(|(t, &c)| (t as u32, c))
+            .chain(self.sparse.iter().map(|(&t, &c)| (t, c)))
+            .collect();
+        let total = self.tokens as f64;
+        let v = counts.len() as u64;
+        let entropy = if self.tokens == 0 {
+            0.0
+        } else {
+            -counts
+                .iter()
+                .map(|&(_, c)| {
+                    let p = c as f64 / total;
+                    p * p.log2()
+                })
+                .sum::<f64>()
+        };
+        // Rank order: count descending, then id ascending.
+        counts.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let gini = {
+            // Ascending order is the reverse of the rank order.
+            let n = counts.len() as f64;
+            let sum: f64 = counts.iter().map(|&(_, c)| c as f64).sum();
+            if counts.is_empty() || sum == 0.0 {
+                0.0
+            } else {
+                let num: f64 = counts
+                    .iter()
+                    .rev()
+                    .enumerate()
+                    .map(|(i, &(_, c))| (2.0 * (i as f64 + 1.0) - n - 1.0) * c as f64)
+                    .sum();
+                num / (n * sum)
+            }
+        };
+        let coverage = |k: usize| -> f64 {
+            if self.tokens == 0 {
+                return 0.0;
+            }
+            counts.iter().take(k).map(|&(_, c)| c).sum::<u64>() as f64 / total
+        };
+        let mut ngrams = vec![NgramStat {
+            n: 1,
+            total: self.tokens,
+            unique: v,
+            diversity: ratio(v, self.tokens),
+            top10_coverage: coverage(10),
+        }];
+        for (j, counter) in self.ngrams.iter().enumerate() {
+            let (unique, top) = counter.distinct_and_top10();
+            let t = self.ngram_totals[j];
+            ngrams.push(NgramStat {
+                n: j + 2,
+                total: t,
+                unique,
+                diversity: ratio(unique, t),
+                top10_coverage: ratio(top, t),
+            });
+        }
+        let unique_bigrams = self.ngrams.first().map_or(0, |m| m.keys.len() as u64);
+        let v2 = (v as f64) * (v as f64);
+        let bigram_diversity = if v2 > 0.0 { unique_bigrams as f64 / v2 } else { 0.0 };
+        let mut run_hist: Vec<(u64, u64)> = self
+            .run_dense
+            .iter()
+            .enumerate()
+            .filter(|(_, &c)| c > 0)
+            .map(|(l, &c)| (l as u64, c))
+            .chain(self.run_sparse.iter().map(|(&l, &c)| (l, c)))
+            .collect();
+        run_hist.sort_unstable();
+        StreamReport {
+            name,
+            sequences: self.sequences,
+            total_tokens: self.tokens,
+            unique_tokens: v,
+            codebook_size,
+            utilisation: codebook_size.map(|c| v as f64 / f64::from(c)),
+            entropy_bits: entropy,
+            perplexity: entropy.exp2(),
+            gini,
+            top_k_coverage: TOP_K.iter().map(|&k| (k, coverage(k))).collect(),
+            ngrams,
+            unique_bigrams,
+            bigram_diversity,
+            transition_sparsity: if v2 > 0.0 { 1.0 - bigram_diversity } else { 0.0 },
+            repetition_rate: ratio(self.repeats, self.tokens - self.sequences),
+            runs: self.runs,
+            mean_run_length: ratio(self.tokens, self.runs),
+            max_run_length: run_hist.last().map_or(0, |&(l, _)| l),
+            run_length_histogram: run_hist,
+            rank_frequency: counts.iter().map(|&(_, c)| c).collect(),
+            most_common: counts.iter().take(20).copied().collect(),
+        }
+    }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+/// Statistics of n-grams of one order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NgramStat {
+    /// The order.
+    pub n: usize,
+    /// Number of n-gram positions.
+    pub total: u64,
+    /// Distinct n-grams.
+    pub unique: u64,
+    /// `unique / total`.
+    pub diversity: f64,
+    /// Share of the 10 most frequent n-grams.
+    pub top10_coverage: f64,
+}
+
+/// Statistics of one stream (a scale, a codebook, or the interleaved stream).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamReport {
+    /// `scale 0`, ..., or `interleaved`.
+    pub name: String,
+    /// Non-empty sequences.
+    pub sequences: u64,
+    /// Tokens.
+    pub total_tokens: u64,
+    /// Distinct tokens (the observed vocabulary `V`).
+    pub unique_tokens: u64,
+    /// Declared codebook size.
+    pub codebook_size: Option<u32>,
+    /// `V / codebook_size`.
+    pub utilisation: Option<f64>,
+    /// Unigram entropy in bits.
+    pub entropy_bits: f64,
+    /// `2^entropy_bits`.
+    pub perplexity: f64,
+    /// Gini coefficient of the observed tokens' counts.
+    pub gini: f64,
+    /// `(K, share of the K most frequent tokens)` for K in [`TOP_K`].
+    pub top_k_coverage: Vec<(usize, f64)>,
+    /// Orders 1 to `max_n`.
+    pub ngrams: Vec<NgramStat>,
+    /// Distinct bigrams.
+    pub unique_bigrams: u64,
+    /// Distinct bigrams / `V^2`.
+    pub bigram_diversity: f64,
+    /// `1 - distinct bigrams / V^2`.
+    pub transition_sparsity: f64,
+    /// Share of positions (after each sequence's first) equal to the previous token.
+    pub repetition_rate: f64,
+    /// Number of maximal runs.
+    pub runs: u64,
+    /// Tokens / runs.
+    pub mean_run_length: f64,
+    /// Longest run.
+    pub max_run_length: u64,
+    /// `(run length, number of runs)`, ascending by length.
+    pub run_length_histogram: Vec<(u64, u64)>,
+    /// Token counts in rank order (descending), for the Zipf plot.
+    #[serde(skip)]
+    pub rank_frequency: Vec<u64>,
+    /// The 20 most frequent tokens as `(token, count)`.
+    pub most_common: Vec<(u32, u64)>,
+}
+
+/// The result of [`Analyzer::finish`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Sequences read.
+    pub sequences: u64,
+    /// Number of scales (or codebooks) per sequence.
+    pub num_scales: usize,
+    /// Codes per coarsest frame of each scale (when every sequence agreed).
+    pub scale_ratios: Option<Vec<u32>>,
+    /// One report per scale, in order.
+    pub scales: Vec<StreamReport>,
+    /// The time-interleaved stream (only with more than one scale).
+    pub interleaved: Option<StreamReport>,
+    /// The recommendation in plain words.
+    pub recommendation: Recommendation,
+}
+
+/// A recommendation and the figures behind it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recommendation {
+    /// The BPE variant to try first (`plain`, `rl`, `cross-scale`, ...).
+    pub variant: String,
+    /// The explanation, one sentence per line.
+    pub text: Vec<String>,
+}
+
+/// Options of an [`Analyzer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnalyzerOptions {
+    /// Count n-grams up to this order (1 to [`MAX_N`], default 7).
+    pub max_n: usize,
+    /// Codebook size per scale when known (one value applies to every scale).
+    pub codebook_size: Option<u32>,
+    /// Only these scales (default: all); the interleaved stream is computed only with all scales.
+    pub scales: Option<Vec<usize>>,
+}
+
+impl Default for AnalyzerOptions {
+    fn default() -> Self {
+        AnalyzerOptions { max_n: MAX_N, codebook_size: None, scales: None }
+    }
+}
+
+/// Errors of the analyzer.
+#[derive(Debug, thiserror::Error)]
+pub enum StatsError {
+    /// Sequences with different numbers of scales, or a selected scale that does not exist.
+    #[error("{source_name}: {msg}")]
+    Scales {
+        /// The sequence's source.
+        source_name: String,
+        /// What is wrong.
+        msg: String,
+    },
+    /// Nothing was added.
+    #[error("no tokens to analyse")]
+    Empty,
+}
+
+/// Streaming statistics over token sequences (see the [module docs](self)).
+pub struct Analyzer {
+    opts: AnalyzerOptions,
+    num_scales: Option<usize>,
+    ratios: Option<Option<Vec<u32>>>,
+    scales: Vec<StreamAcc>,
+    interleaved: Option<StreamAcc>,
+    sequences: u64,
+}
+
+impl Analyzer {
+    /// A new analyzer (`max_n` is clamped to `1..=7`).
+    pub fn new(mut opts: AnalyzerOptions) -> Self {
+        opts.max_n = opts.max_n.clamp(1, MAX_N);
+        Analyzer { opts, num_scales: None, ratios: None, scales: Vec::new(), interleaved: None, sequences: 0 }
+    }
+
+    /// Adds one sequence. Every sequence must have the same number of scales. The interleaved
+    /// stream takes sequences whose scale lengths are whole multiples of scale 0's in the same
+    /// ratios as the first; when one disagrees, the interleaved report is dropped (and the
+    /// `scale_ratios` of the report is `None`).
+    pub fn add(&mut self, seq: &TokenSequence) -> Result<(), StatsError> {
+        let k = seq.scales.len();
+        match self.num_scales {
+            None => {
+                if let Some(bad) = self.opts.scales.iter().flatten().find(|&&s| s >= k) {
+                    return Err(StatsError::Scales {
+                        source_name: seq.source.clone(),
+                        msg: format!("scale {bad} requested, the input has {k} scale(s)"),
+                    });
+                }
+                self.num_scales = Some(k);
+                self.scales = (0..k).map(|_| StreamAcc::new(self.opts.max_n)).collect();
+                if k > 1 && self.opts.scales.is_none() {
+                    self.interleaved = Some(StreamAcc::new(self.opts.max_n));
+                }
+            }
+            Some(n) if n != k => {
+                return Err(StatsError::Scales {
+                    source_name: seq.source.clone(),
+                    msg: format!("{k} scale(s), earlier sequences had {n}"),
+                });
+            }
+            Some(_) => {}
+        }
+        self.sequences += 1;
+        for (i, (acc, s)) in self.scales.iter_mut().zip(&seq.scales).enumerate() {
+            if self.opts.scales.as_ref().is_none_or(|sel| sel.contains(&i)) {
+                acc.add(s);
+            }
+        }
+        if self.interleaved.is_some() {
+            let r = seq.ratios();
+            let agree = match &self.ratios {
+                None => {
+                    self.ratios = Some(r.clone());
+                    r.is_some()
+                }
+                Some(first) => r.is_some() && *first == r,
+            };
+            match (agree, seq.interleaved()) {
+                (true, Some(stream)) => {
+                    if let Some(acc) = &mut self.interleaved {
+                        acc.add(&stream);
+                    }
+                }
+                _ => {
+                    self.interleaved = None;
+                    self.ratios = Some(None);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The report (with the recommendation).
+    pub fn finish(mut self) -> Result<Report, StatsError> {
+        if self.scales.iter().all(|a| a.tokens == 0) {
+            return Err(StatsError::Empty);
+        }
+        let cb = self.opts.codebook_size;
+        let sel = self.opts.scales.clone();
+        let scales: Vec<StreamReport> = self
+            .scales
+            .iter_mut()
+            .enumerate()
+            .filter(|(i, _)| sel.as_ref().is_none_or(|sel| sel.contains(i)))
+            .map(|(i, a)| a.report(format!("scale {i}"), cb))
+            .collect();
+        let interleaved = self.interleaved.as_mut().map(|a| a.report("interleaved".into(), cb));
+        let num_scales = self.num_scales.unwrap_or(0);
+        let recommendation = recommend(&scales, interleaved.as_ref(), num_scales);
+        Ok(Report {
+            sequences: self.sequences,
+            num_scales,
+            scale_ratios: self.ratios.flatten().filter(|_| num_scales > 1),
+            scales,
+            interleaved,
+            recommendation,
+        })
+    }
+}
+
+/// Band of the Gini coefficient (the thresholds).
+pub fn gini_band(g: f64) -> &'static str {
+    if g > 0.8 {
+        "high skew (BPE very effective)"
+    } else if g >= 0.6 {
+        "moderate skew"
+    } else {
+        "low skew"
+    }
+}
+
+/// Band of the transition sparsity.
+pub fn sparsity_band(s: f64) -> &'static str {
+    if s > 0.95 {
+        "very sparse"
+    } else if s >= 0.8 {
+        "moderately sparse"
+    } else {
+        "dense"
+    }
+}
+
+/// Repetition rate at or above which run-length symbols come first.
+pub const HIGH_REPETITION: f64 = 0.2;
+
+/// The recommendation: the figures of the main stream (the interleaved one for multi-scale input,
+/// else scale 0 or the single selected scale) in the bands, and the variant to try first:
+///
+/// - repetition rate >= [`HIGH_REPETITION`]: `rl` (`rl+cross-scale` for multi-scale input): runs
+///   are cheap to fold before any merge;
+/// - multi-scale input otherwise: `cross-scale` when the interleaved stream's transitions are very
+///   sparse (frames recur as wholes), else `hierarchical` (merge within scales first);
+/// - single stream: `plain` when the skew is at least moderate or the transitions at least
+///   moderately sparse; otherwise `thresholded` (only pairs that recur often), with the warning
+///   that BPE will gain little.
+pub fn recommend(scales: &[StreamReport], interleaved: Option<&StreamReport>, num_scales: usize) -> Recommendation {
+    let Some(main) = interleaved.or(scales.first()) else {
+        return Recommendation { variant: "plain".into(), text: vec!["No tokens.".into()] };
+    };
+    let multi = interleaved.is_some() && num_scales > 1;
+    let mut text = vec![format!(
+        "{}: Gini {:.3}: {}; transition sparsity {:.3}: {}; repetition rate {:.3} (mean run {:.2}, max {}).",
+        main.name,
+        main.gini,
+        gini_band(main.gini),
+        main.transition_sparsity,
+        sparsity_band(main.transition_sparsity),
+        main.repetition_rate,
+        main.mean_run_length,
+        main.max_run_length
+    )];
+    if let Some(n4) = main.ngrams.iter().find(|g| g.n == 4).or(main.ngrams.last()) {
+        text.push(format!(
+            "{}-gram diversity {:.3} ({}): {}.",
+            n4.n,
+            n4.diversity,
+            if n4.diversity < 0.5 { "low" } else { "high" },
+            if n4.diversity < 0.5 {
+                "longer patterns recur, so merges keep paying off beyond pairs"
+            } else {
+                "most longer patterns are unique, so expect gains mainly from short merges"
+            }
+        ));
+    }
+    let skewed = main.gini >= 0.6;
+    let sparse = main.transition_sparsity >= 0.8;
+    let variant = if main.repetition_rate >= HIGH_REPETITION {
+        text.push(format!(
+            "Repetition rate {:.3} >= {HIGH_REPETITION}: fold runs into run-length symbols before merging.",
+            main.repetition_rate
+        ));
+        if multi {
+            "rl+cross-scale"
+        } else {
+            "rl"
+        }
+    } else if multi {
+        if main.transition_sparsity > 0.95 {
+            text.push("Multi-scale input with very sparse transitions: whole frames recur, merge frame tuples.".into());
+            "cross-scale"
+        } else {
+            text.push("Multi-scale input with denser transitions: merge within each scale first.".into());
+            "hierarchical"
+        }
+    } else if skewed || sparse {
+        text.push(format!(
+            "{} and {} transitions: standard BPE should shorten sequences well.",
+            if skewed { "Skewed frequencies" } else { "Even frequencies" },
+            sparsity_band(main.transition_sparsity)
+        ));
+        "plain"
+    } else {
+        text.push("Low skew and dense transitions: BPE will gain little; merge only pairs that recur often.".into());
+        "thresholded"
+    };
+    text.push(format!("Try --variant {variant} first."));
+    Recommendation { variant: variant.into(), text }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn seq(scales: Vec<Vec<u32>>) -> TokenSequence {
+        TokenSequence { source: "test".into(), scales }
+    }
+
+    fn analyse(seqs: &[TokenSequence]) -> Report {
+        let mut a = Analyzer::new(AnalyzerOptions { codebook_size: Some(8), ..AnalyzerOptions::default() });
+        for s in seqs {
+            a.add(s).unwrap();
+        }
+        a.finish().unwrap()
+    }
+
+    #[test]
+    fn hand_computed_single_stream() {
+        // Two sequences: [1 1 1 2 2 3] and [3 1].
+        let r = analyse(&[seq(vec![vec![1, 1, 1, 2, 2, 3]]), seq(vec![vec![3, 1]])]);
+        let s = &r.scales[0];
+        assert_eq!((s.total_tokens, s.unique_tokens, s.sequences), (8, 3, 2));
+        assert_eq!(s.utilisation, Some(3.0 / 8.0));
+        // Counts 1:4, 2:2, 3:2 -> p = 1/2, 1/4, 1/4 -> H = 1.5 bits exactly.
+        assert_eq!(s.entropy_bits, 1.5);
+        assert_eq!(s.perplexity, 2f64.powf(1.5));
+        // Gini over ascending [2, 2, 4]: (-2*2 + 0*2 + 2*4) / (3 * 8) = 4/24.
+        assert!((s.gini - 1.0 / 6.0).abs() < 1e-15);
+        assert_eq!(s.top_k_coverage, vec![(1, 0.5), (10, 1.0), (100, 1.0), (1000, 1.0)]);
+        // Runs: [1x3, 2x2, 3x1] and [3x1, 1x1]: 5 runs, repeats 2+1 = 3 of 8-2 = 6 positions.
+        assert_eq!(s.runs, 5);
+        assert_eq!(s.repetition_rate, 0.5);
+        assert_eq!(s.mean_run_length, 8.0 / 5.0);
+        assert_eq!(s.max_run_length, 3);
+        assert_eq!(s.run_length_histogram, vec![(1, 3), (2, 1), (3, 1)]);
+        // Bigrams: (1,1)x2 (1,2) (2,2) (2,3) | (3,1): 6 total, 5 unique.
+        assert_eq!(s.ngrams[1], NgramStat { n: 2, total: 6, unique: 5, diversity: 5.0 / 6.0, top10_coverage: 1.0 });
+        assert_eq!(s.unique_bigrams, 5);
+        assert_eq!(s.bigram_diversity, 5.0 / 9.0);
+        assert_eq!(s.transition_sparsity, 1.0 - 5.0 / 9.0);
+        // Trigrams: (1,1,1) (1,1,2) (1,2,2) (2,2,3): 4, all unique; the 2-token sequence has none.
+        assert_eq!((s.ngrams[2].total, s.ngrams[2].unique), (4, 4));
+        // 6-grams: one; 7-grams: none.
+        assert_eq!((s.ngrams[5].total, s.ngrams[5].unique), (1, 1));
+        assert_eq!((s.ngrams[6].total, s.ngrams[6].unique, s.ngrams[6].diversity), (0, 0, 0.0));
+        assert_eq!(s.most_common, vec![(1, 4), (2, 2), (3, 2)]);
+        assert_eq!(s.rank_frequency, vec![4, 2, 2]);
+        assert!(r.interleaved.is_none());
+    }
+
+    #[test]
+    fn top10_coverage_and_uniform_gini() {
+        // 0..12 each twice as one long sequence, then the same again: every bigram of the cycle
+        // appears twice (once more across the join).
+        let one: Vec<u32> = (0..12).chain(0..12).collect();
+        let r = analyse(&[seq(vec![one])]);
+        let s = &r.scales[0];
+        assert_eq!(s.gini, 0.0);
+        assert_eq!(s.entropy_bits, 12f64.log2());
+        assert_eq!(s.top_k_coverage[1], (10, 20.0 / 24.0));
+        // Bigrams: 23 positions, 12 distinct (11 of the cycle appearing twice, (11,0) once).
+        let b = &s.ngrams[1];
+        assert_eq!((b.total, b.unique), (23, 12));
+        assert_eq!(b.top10_coverage, 20.0 / 23.0);
+        assert_eq!(s.repetition_rate, 0.0);
+    }
+
+    #[test]
+    fn interleaved_stream_of_scales() {
+        // Two scales 1:2; interleaved [a0 b0 b1 a1 b2 b3].
+        let r = analyse(&[seq(vec![vec![5, 5], vec![1, 1, 1, 2]])]);
+        assert_eq!(r.scale_ratios, Some(vec![1, 2]));
+        let i = r.interleaved.as_ref().unwrap();
+        assert_eq!(i.total_tokens, 6);
+        // [5 1 1 5 1 2]: runs 5,11,5,1,2 -> 5 runs, 1 repeat of 5 positions.
+        assert_eq!((i.runs, i.repetition_rate), (5, 0.2));
+        assert_eq!(r.scales[0].repetition_rate, 1.0);
+        // Mixed ratios drop the interleaved stream.
+        let r = analyse(&[seq(vec![vec![5, 5], vec![1, 1, 1, 2]]), seq(vec![vec![1], vec![1, 2, 3]])]);
+        assert!(r.interleaved.is_none() && r.scale_ratios.is_none());
+    }
+
+    #[test]
+    fn scale_selection_and_errors() {
+        let mut a = Analyzer::new(AnalyzerOptions { scales: Some(vec![1]), ..AnalyzerOptions::default() });
+        a.add(&seq(vec![vec![1, 2], vec![3, 3, 3, 3]])).unwrap();
+        let e = a.add(&seq(vec![vec![1]])).unwrap_err().to_string();
+        assert!(e.contains("1 scale(s), earlier sequences had 2"), "{e}");
+        let r = a.finish().unwrap();
+        assert_eq!(r.scales.len(), 1);
+        assert_eq!(r.scales[0].name, "scale 1");
+        assert_eq!(r.scales[0].repetition_rate, 1.0);
+        let mut a = Analyzer::new(AnalyzerOptions { scales: Some(vec![3]), ..AnalyzerOptions::default() });
+        assert!(a.add(&seq(vec![vec![1]])).is_err());
+        assert!(matches!(Analyzer::new(AnalyzerOptions::default()).finish(), Err(StatsError::Empty)));
+    }
+
+    #[test]
+    fn recommendation_bands_and_variants() {
+        assert_eq!(gini_band(0.81), "high skew (BPE very effective)");
+        assert_eq!(gini_band(0.7), "moderate skew");
+        assert_eq!(gini_band(0.5), "low skew");
+        assert_eq!(sparsity_band(0.96), "very sparse");
+        assert_eq!(sparsity_band(0.9), "moderately sparse");
+        assert_eq!(sparsity_band(0.5), "dense");
+        // Long runs -> rl.
+        let r = analyse(&[seq(vec![vec![1, 1, 1, 1, 2, 2, 2, 2, 3, 3]])]);
+        assert_eq!(r.recommendation.variant, "rl");
+        // No runs, uniform, dense (all 9 transitions of 3 tokens seen) -> thresholded.
+        // No repeats, low skew, 6 of the 9 transitions seen (sparsity 1/3, dense) -> thresholded.
+        let r = analyse(&[seq(vec![vec![0, 1, 2, 0, 2, 1, 0]])]);
+        assert_eq!(r.scales[0].transition_sparsity, 1.0 - 6.0 / 9.0);
+        assert_eq!(r.recommendation.variant, "thresholded");
+        assert!(r.recommendation.text[0].contains("low skew") && r.recommendation.text[0].contains("dense"));
+        // Multi-scale without runs.
+        let a: Vec<u32> = (0..8).collect();
+        let b: Vec<u32> = (0..16).rev().collect();
+        let r = analyse(&[seq(vec![a, b])]);
+        // 16 observed tokens, at most 23 distinct bigrams of 256: sparsity above 0.9, not above 0.95.
+        assert_eq!(r.recommendation.variant, "hierarchical");
+        assert!(r.recommendation.text.last().unwrap().starts_with("Try --variant"));
+    }
+
+    #[test]
+    fn radix_sort_and_counter_merges_are_exact() {
+        let mut x = 12345u64;
+        let mut keys: Vec<u64> = (0..20000)
+            .map(|i| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                // Many repeats, and keys sharing high bytes (skipped digits).
+                if i % 3 == 0 {
+                    x % 97
+                } else {
+                    x >> (i % 5 * 8)
+                }
+            })
+            .collect();
+        let mut want = keys.clone();
+        want.sort_unstable();
+        let mut sorted = keys.clone();
+        partition_sort(&mut sorted, &mut Vec::new());
+        assert_eq!(sorted, want);
+
+        let mut reference: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut c = KeyCounter::default();
+        let mut scratch = Vec::new();
+        for (i, &k) in keys.iter().enumerate() {
+            *reference.entry(k).or_insert(0) += 1;
+            c.buf.push(k);
+            if i % 3001 == 0 {
+                c.flush(&mut scratch);
+            }
+        }
+        c.flush(&mut scratch);
+        assert_eq!(c.keys, reference.keys().copied().collect::<Vec<_>>());
+        assert_eq!(c.counts, reference.values().copied().collect::<Vec<_>>());
+        let mut top: Vec<u64> = reference.values().copied().collect();
+        top.sort_unstable();
+        assert_eq!(c.distinct_and_top10(), (reference.len() as u64, top.iter().rev().take(10).sum()));
+        keys.clear();
+    }
+
+    #[test]
+    fn chained_keys_distinguish_order() {
+        let k = |w: &[u32]| w.iter().fold(0u64, |h, &t| chain(h, t));
+        assert_ne!(k(&[1, 2, 3]), k(&[3, 2, 1]));
+        assert_ne!(k(&[0, 0, 0]), k(&[0, 0]));
+        assert_ne!(k(&[1, 0]), k(&[0, 1]));
+    }
+}

@@ -1,0 +1,279 @@
+//! The token store: discrete audio tokens of many files in Parquet batches plus a `metadata.json`.
+//!
+//! # Layout
+//!
+//! A store is a directory:
+//!
+//! ```text
+//! tokens_batch_0000.parquet   records 0 .. N-1
+//! tokens_batch_0001.parquet   records N .. 2N-1
+//! ...
+//! metadata.json               written last, once every batch is in place
+//! ```
+//!
+//! Each batch holds one row per audio file with these columns, for each scale `k` (coarsest first):
+//!
+//! | column | Arrow type | meaning |
+//! |---|---|---|
+//! | `file_path` | string | the source file |
+//! | `duration` | float64 | its duration in seconds |
+//! | `tokens_scale_k` | list<int32> | the scale's codes, flattened row-major |
+//! | `n_tokens_scale_k` | int64 | the number of codes (length of `tokens_scale_k`) |
+//! | `shape_scale_k` | list<int64> | the shape before flattening (e.g. `[T]` or `[codebooks, T]`) |
+//!
+//! Pandas/pyarrow read the batch files as they are:
+//! `pd.read_parquet(sorted(glob.glob(f"{dir}/tokens_batch_*.parquet")))`, or the directory with
+//! `pd.read_parquet(dir, ignore_prefixes=[".", "_", "metadata"])` (a bare `pd.read_parquet(dir)`
+//! would try `metadata.json` as Parquet too: pyarrow's datasets skip only names starting with `.`
+//! or `_`). `tools/store_golden.py` checks both directions. `metadata.json` ([`StoreMetadata`]) holds the file list, the total duration and,
+//! per scale, the token count, min/max, number of distinct codes, the most common codes and, when
+//! the writer was told, the codebook size and frame rate.
+//!
+//! # Writing and resuming
+//!
+//! [`StoreWriter`] takes [`TokenRecord`]s in input order. Batch `b` always holds records
+//! `b*N .. (b+1)*N` of that order (`N` = [`StoreOptions::batch_size`]), so a job that was stopped
+//! can be resumed: [`existing_batches`] lists the batch files already in place (each was written to
+//! a temporary name and renamed, so a present file is complete); for those, call
+//! [`StoreWriter::reuse_batch`] (reads the file back for the metadata) instead of recomputing
+//! the records, and [`StoreWriter::write_batch`] for the others, in batch order:
+//!
+//! ```no_run
+//! use audiotok_tokens::store::{existing_batches, StoreOptions, StoreWriter, TokenRecord};
+//! # fn encode(path: &str) -> TokenRecord { unimplemented!() }
+//! # fn main() -> audiotok_tokens::store::Result<()> {
+//! let inputs: Vec<String> = vec![/* audio files, in a fixed order */];
+//! let dir = std::path::Path::new("out/tokens");
+//! let opts = StoreOptions::new(3); // three scales
+//! let done = existing_batches(dir)?;
+//! let mut w = StoreWriter::create(dir, opts)?;
+//! for (b, chunk) in inputs.chunks(w.batch_size()).enumerate() {
+//!     if done.contains(&b) {
+//!         w.reuse_batch(b)?;
+//!     } else {
+//!         let records: Vec<TokenRecord> = chunk.iter().map(|p| encode(p)).collect();
+//!         w.write_batch(b, &records)?;
+//!     }
+//! }
+//! let meta = w.finish()?; // writes metadata.json
+//! # Ok(()) }
+//! ```
+//!
+//! Or simply [`StoreWriter::push`] records one by one and [`StoreWriter::finish`]. Rerunning with the
+//! same input gives byte-identical files (Parquet written by this build, zstd-compressed, no
+//! timestamps). `finish` removes batch files past the last one written (left by an earlier run
+//! over more input), so the directory always matches its metadata.
+//!
+//! # Reading
+//!
+//! [`StoreReader::open`] takes a store directory (its `tokens_batch_*.parquet` in index order) or
+//! one Parquet file, and iterates [`TokenRecord`]s. It reads files pyarrow writes with its
+//! defaults (snappy), our columns in any order and other columns ignored; strings may be `string`,
+//! `large_string` or `string_view`, integers any width, lists `list` or `large_list`. Errors name
+//! the file, and the row for bad values (nulls, negative codes, counts or shapes that disagree).
+
+mod read;
+mod write;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use read::{RecordIter, StoreReader};
+pub use write::{StoreOptions, StoreWriter};
+
+/// The `format` field of `metadata.json`.
+pub const METADATA_FORMAT: &str = "audiotok-token-store";
+/// The version of the store layout this build writes (and reads).
+pub const METADATA_VERSION: u32 = 1;
+/// The metadata file name inside a store directory.
+pub const METADATA_FILE: &str = "metadata.json";
+
+/// The codes of one scale of one file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ScaleTokens {
+    /// Shape before flattening (`[T]`, `[codebooks, T]`, ...); its product is `tokens.len()`.
+    pub shape: Vec<u64>,
+    /// The codes, flattened row-major.
+    pub tokens: Vec<u32>,
+}
+
+impl ScaleTokens {
+    /// A 1-D stream: shape `[tokens.len()]`.
+    pub fn stream(tokens: Vec<u32>) -> Self {
+        ScaleTokens { shape: vec![tokens.len() as u64], tokens }
+    }
+}
+
+/// One audio file's tokens: one row of a batch.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TokenRecord {
+    /// The source file.
+    pub file_path: String,
+    /// Its duration in seconds.
+    pub duration: f64,
+    /// One entry per scale, coarsest first.
+    pub scales: Vec<ScaleTokens>,
+}
+
+/// Per-scale summary in `metadata.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScaleMetadata {
+    /// Scale index (0 = coarsest).
+    pub scale: usize,
+    /// Codes over all files.
+    pub total_tokens: u64,
+    /// Smallest code (absent when the scale holds no code).
+    pub min: Option<u32>,
+    /// Largest code.
+    pub max: Option<u32>,
+    /// Number of distinct codes.
+    pub unique: u64,
+    /// The most common codes as `[code, count]`, by count descending, then code ascending.
+    pub most_common: Vec<(u32, u64)>,
+    /// Declared codebook size, when known.
+    pub codebook_size: Option<u32>,
+    /// Declared frame rate in Hz, when known.
+    pub rate_hz: Option<f64>,
+    /// Codes per second of audio over the store (`total_tokens / total_duration_s`).
+    pub observed_rate_hz: Option<f64>,
+}
+
+/// The content of `metadata.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoreMetadata {
+    /// Always [`METADATA_FORMAT`].
+    pub format: String,
+    /// Layout version ([`METADATA_VERSION`]).
+    pub version: u32,
+    /// Number of records (files).
+    pub num_files: u64,
+    /// Sum of the durations in seconds.
+    pub total_duration_s: f64,
+    /// Records per batch file (the last may hold fewer).
+    pub batch_size: usize,
+    /// The batch file names, in order.
+    pub batches: Vec<String>,
+    /// The `file_path` of every record, in store order (record `i` is in batch `i / batch_size`).
+    pub files: Vec<String>,
+    /// One entry per scale.
+    pub scales: Vec<ScaleMetadata>,
+}
+
+impl StoreMetadata {
+    /// Reads `metadata.json` from a store directory.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join(METADATA_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|source| StoreError::Io { path: path.clone(), source })?;
+        let meta: StoreMetadata =
+            serde_json::from_str(&text).map_err(|e| StoreError::Metadata { path: path.clone(), msg: e.to_string() })?;
+        if meta.format != METADATA_FORMAT || meta.version != METADATA_VERSION {
+            return Err(StoreError::Metadata {
+                path,
+                msg: format!(
+                    "format {:?} version {} (this build reads {METADATA_FORMAT:?} version {METADATA_VERSION})",
+                    meta.format, meta.version
+                ),
+            });
+        }
+        Ok(meta)
+    }
+}
+
+/// Errors of the token store. Every variant names the file it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Reading, writing, renaming or listing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The Parquet/Arrow layer failed (not a Parquet file, corrupt page, unsupported codec...).
+    #[error("{path}: {msg}")]
+    Parquet {
+        /// The Parquet file.
+        path: PathBuf,
+        /// What the Parquet library said.
+        msg: String,
+    },
+    /// A column is missing or has a type the store does not take.
+    #[error("{path}: {msg}")]
+    Schema {
+        /// The Parquet file.
+        path: PathBuf,
+        /// Which column and what is wrong.
+        msg: String,
+    },
+    /// A bad value in one row.
+    #[error("{path}: row {row}: {msg}")]
+    Row {
+        /// The Parquet file.
+        path: PathBuf,
+        /// Row index in that file (0-based).
+        row: usize,
+        /// What is wrong.
+        msg: String,
+    },
+    /// A record given to the writer is invalid, or batches were given out of order.
+    #[error("{path}: {msg}")]
+    Input {
+        /// The store directory.
+        path: PathBuf,
+        /// What is wrong.
+        msg: String,
+    },
+    /// `metadata.json` is unreadable or of another format or version.
+    #[error("{path}: {msg}")]
+    Metadata {
+        /// The metadata file.
+        path: PathBuf,
+        /// What is wrong.
+        msg: String,
+    },
+}
+
+/// Result alias of the store module.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// The file name of batch `index`: `tokens_batch_0000.parquet`, ... (at least four digits).
+pub fn batch_file_name(index: usize) -> String {
+    format!("tokens_batch_{index:04}.parquet")
+}
+
+/// The batch index of a file name made by [`batch_file_name`], if it is one.
+pub fn parse_batch_file_name(name: &str) -> Option<usize> {
+    let digits = name.strip_prefix("tokens_batch_")?.strip_suffix(".parquet")?;
+    if digits.len() < 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let index: usize = digits.parse().ok()?;
+    (batch_file_name(index) == name).then_some(index)
+}
+
+/// Indices of the batch files present in `dir`, ascending (empty when `dir` does not exist).
+///
+/// Batches are written to a temporary name and renamed, so every listed file is complete.
+pub fn existing_batches(dir: &Path) -> Result<Vec<usize>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(StoreError::Io { path: dir.to_path_buf(), source }),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
+        if let Some(i) = entry.file_name().to_str().and_then(parse_batch_file_name) {
+            if entry.path().is_file() {
+                out.push(i);
+            }
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

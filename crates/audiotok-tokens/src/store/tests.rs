@@ -1,0 +1,244 @@
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+fn record(i: usize) -> TokenRecord {
+    // Three scales at ratios 1:2:4, the finest as [2, T] (two codebooks) to exercise shapes.
+    let t = 3 + i;
+    let s0: Vec<u32> = (0..t).map(|j| ((i * 7 + j * 3) % 11) as u32).collect();
+    let s1: Vec<u32> = (0..2 * t).map(|j| ((i + j * j) % 13) as u32).collect();
+    let s2: Vec<u32> = (0..4 * t).map(|j| ((i * 5 + j) % 4095) as u32).collect();
+    TokenRecord {
+        file_path: format!("audio/clip_{i:02}.wav"),
+        duration: 0.25 * (i as f64 + 1.0),
+        scales: vec![
+            ScaleTokens::stream(s0),
+            ScaleTokens::stream(s1),
+            ScaleTokens { shape: vec![2, 2 * t as u64], tokens: s2 },
+        ],
+    }
+}
+
+fn opts() -> StoreOptions {
+    let mut o = StoreOptions::new(3);
+    o.batch_size = 2;
+    o.codebook_sizes = Some(vec![4096; 3]);
+    o.rates_hz = Some(vec![12.0, 23.0, 47.0]);
+    o.top_k = 3;
+    o
+}
+
+fn write_store(dir: &Path, n: usize) -> StoreMetadata {
+    let mut w = StoreWriter::create(dir, opts()).unwrap();
+    for i in 0..n {
+        w.push(record(i)).unwrap();
+    }
+    w.finish().unwrap()
+}
+
+fn files_of(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn round_trip_and_metadata() {
+    let tmp = tempfile::tempdir().unwrap();
+    let meta = write_store(tmp.path(), 5);
+    assert_eq!(existing_batches(tmp.path()).unwrap(), vec![0, 1, 2]);
+    let reader = StoreReader::open(tmp.path()).unwrap();
+    assert_eq!(reader.num_scales(), 3);
+    let back: Vec<TokenRecord> = reader.records().collect::<Result<_>>().unwrap();
+    let want: Vec<TokenRecord> = (0..5).map(record).collect();
+    assert_eq!(back, want);
+    // A single batch file reads on its own.
+    let one: Vec<_> = StoreReader::open(&tmp.path().join("tokens_batch_0001.parquet"))
+        .unwrap()
+        .records()
+        .collect::<Result<_>>()
+        .unwrap();
+    assert_eq!(one, want[2..4].to_vec());
+
+    assert_eq!(meta, StoreMetadata::load(tmp.path()).unwrap());
+    assert_eq!(meta.num_files, 5);
+    assert_eq!(meta.total_duration_s, 0.25 * 15.0);
+    assert_eq!(
+        meta.batches,
+        vec!["tokens_batch_0000.parquet", "tokens_batch_0001.parquet", "tokens_batch_0002.parquet"]
+    );
+    assert_eq!(meta.files[4], "audio/clip_04.wav");
+    for (k, s) in meta.scales.iter().enumerate() {
+        let mut counts = std::collections::BTreeMap::new();
+        for r in &want {
+            for &t in &r.scales[k].tokens {
+                *counts.entry(t).or_insert(0u64) += 1;
+            }
+        }
+        assert_eq!(s.total_tokens, counts.values().sum::<u64>());
+        assert_eq!(s.unique, counts.len() as u64);
+        assert_eq!(s.min, counts.keys().next().copied());
+        assert_eq!(s.max, counts.keys().last().copied());
+        let mut common: Vec<(u32, u64)> = counts.into_iter().collect();
+        common.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        common.truncate(3);
+        assert_eq!(s.most_common, common);
+        assert_eq!(s.codebook_size, Some(4096));
+        assert_eq!(s.observed_rate_hz, Some(s.total_tokens as f64 / 3.75));
+    }
+    assert_eq!(meta.scales[2].rate_hz, Some(47.0));
+}
+
+#[test]
+fn reruns_give_identical_bytes() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    write_store(a.path(), 5);
+    write_store(b.path(), 5);
+    let (fa, fb) = (files_of(a.path()), files_of(b.path()));
+    assert_eq!(fa.len(), 4);
+    assert_eq!(fa, fb);
+}
+
+#[test]
+fn resume_reuses_finished_batches_and_gives_the_same_store() {
+    let (full, part) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    write_store(full.path(), 5);
+    // An interrupted run: batch 0 and 2 are in place, batch 1 and the metadata are missing.
+    for name in ["tokens_batch_0000.parquet", "tokens_batch_0002.parquet"] {
+        std::fs::copy(full.path().join(name), part.path().join(name)).unwrap();
+    }
+    let done = existing_batches(part.path()).unwrap();
+    assert_eq!(done, vec![0, 2]);
+    let all: Vec<TokenRecord> = (0..5).map(record).collect();
+    let mut w = StoreWriter::create(part.path(), opts()).unwrap();
+    let mut computed = Vec::new();
+    for (b, chunk) in all.chunks(w.batch_size()).enumerate() {
+        if done.contains(&b) {
+            assert_eq!(w.reuse_batch(b).unwrap(), chunk.len());
+        } else {
+            w.write_batch(b, chunk).unwrap();
+            computed.push(b);
+        }
+    }
+    w.finish().unwrap();
+    assert_eq!(computed, vec![1]);
+    assert_eq!(files_of(full.path()), files_of(part.path()));
+}
+
+#[test]
+fn finish_removes_stale_batches_of_a_longer_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_store(tmp.path(), 7);
+    assert_eq!(existing_batches(tmp.path()).unwrap(), vec![0, 1, 2, 3]);
+    let meta = write_store(tmp.path(), 3);
+    assert_eq!(existing_batches(tmp.path()).unwrap(), vec![0, 1]);
+    assert_eq!(meta.batches.len(), 2);
+    let n = StoreReader::open(tmp.path()).unwrap().records().count();
+    assert_eq!(n, 3);
+}
+
+#[test]
+fn writer_rejects_bad_records_and_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut w = StoreWriter::create(tmp.path(), opts()).unwrap();
+    let mut r = record(0);
+    r.scales.pop();
+    assert!(w.push(r).unwrap_err().to_string().contains("2 scales, the store has 3"));
+    let mut r = record(0);
+    r.scales[1].shape = vec![5];
+    assert!(w.push(r).unwrap_err().to_string().contains("does not hold"));
+    let mut r = record(0);
+    r.scales[2].tokens[3] = 4096;
+    let e = w.push(r).unwrap_err().to_string();
+    assert!(e.contains("code 4096 at position 3"), "{e}");
+    let mut r = record(0);
+    r.duration = f64::NAN;
+    assert!(w.push(r).is_err());
+    let e = w.write_batch(1, &[record(0)]).unwrap_err().to_string();
+    assert!(e.contains("expected batch 0"), "{e}");
+    let e = w.write_batch(0, &[record(0), record(1), record(2)]).unwrap_err().to_string();
+    assert!(e.contains("batches hold 1 to 2"), "{e}");
+    w.write_batch(0, &[record(0)]).unwrap();
+    let e = w.write_batch(1, &[record(1)]).unwrap_err().to_string();
+    assert!(e.contains("short (last) batch"), "{e}");
+    assert!(StoreWriter::create(tmp.path(), StoreOptions::new(0)).is_err());
+}
+
+#[test]
+fn batch_names() {
+    assert_eq!(batch_file_name(3), "tokens_batch_0003.parquet");
+    assert_eq!(batch_file_name(12345), "tokens_batch_12345.parquet");
+    assert_eq!(parse_batch_file_name("tokens_batch_0042.parquet"), Some(42));
+    assert_eq!(parse_batch_file_name("tokens_batch_12345.parquet"), Some(12345));
+    assert_eq!(parse_batch_file_name("tokens_batch_042.parquet"), None);
+    assert_eq!(parse_batch_file_name("tokens_batch_00042.parquet"), None);
+    assert_eq!(parse_batch_file_name(".tokens_batch_0042.parquet.tmp"), None);
+    assert!(existing_batches(Path::new("/nonexistent/store")).unwrap().is_empty());
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tokens").join(name)
+}
+
+/// The expected content of `pyarrow_store/` (see tools/store_golden.py, which wrote it).
+fn pyarrow_expected() -> Vec<TokenRecord> {
+    serde_json::from_str::<Vec<(String, f64, Vec<(Vec<u64>, Vec<u32>)>)>>(
+        &std::fs::read_to_string(fixture("pyarrow_store_expected.json")).unwrap(),
+    )
+    .unwrap()
+    .into_iter()
+    .map(|(file_path, duration, scales)| TokenRecord {
+        file_path,
+        duration,
+        scales: scales.into_iter().map(|(shape, tokens)| ScaleTokens { shape, tokens }).collect(),
+    })
+    .collect()
+}
+
+#[test]
+fn reads_a_store_pyarrow_wrote() {
+    let reader = StoreReader::open(&fixture("pyarrow_store")).unwrap();
+    assert_eq!(reader.files().len(), 2);
+    assert_eq!(reader.num_scales(), 3);
+    let got: Vec<TokenRecord> = reader.records().collect::<Result<_>>().unwrap();
+    assert_eq!(got, pyarrow_expected());
+}
+
+#[test]
+fn reads_pyarrow_variants_of_the_schema() {
+    // Shuffled columns, an extra column, large_string/large_list, int64 codes, zstd and no
+    // compression: same records.
+    let want = pyarrow_expected();
+    for name in ["variant_shuffled_snappy.parquet", "variant_large_types_zstd.parquet", "variant_int64_plain.parquet"] {
+        let got: Vec<TokenRecord> =
+            StoreReader::open(&fixture(name)).unwrap().records().collect::<Result<_>>().unwrap();
+        assert_eq!(got, want, "{name}");
+    }
+}
+
+#[test]
+fn clear_errors_for_bad_pyarrow_files() {
+    let cases = [
+        ("bad_missing_shape.parquet", "missing column \"shape_scale_1\""),
+        ("bad_float_tokens.parquet", "column \"tokens_scale_0\" has type"),
+        ("bad_negative_code.parquet", "row 1: tokens_scale_0: code -1 at position 2"),
+        ("bad_count_mismatch.parquet", "row 2: n_tokens_scale_1 is 5 but tokens_scale_1 holds 6 codes"),
+        ("bad_null_path.parquet", "row 0: file_path is null"),
+    ];
+    for (name, want) in cases {
+        let err = match StoreReader::open(&fixture(name)) {
+            Err(e) => e,
+            Ok(r) => r.records().find_map(|r| r.err()).unwrap(),
+        };
+        let msg = err.to_string();
+        assert!(msg.contains(name) && msg.contains(want), "{name}: {msg}");
+    }
+    let err = StoreReader::open(&fixture("pyarrow_store_expected.json")).unwrap_err().to_string();
+    assert!(err.contains("not a readable Parquet file"), "{err}");
+}

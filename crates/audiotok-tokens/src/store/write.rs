@@ -1,0 +1,353 @@
+//! The store writer: batches of records, atomically, then `metadata.json`.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Float64Array, Int32Array, Int64Array, ListArray, RecordBatch, StringArray};
+use arrow_buffer::OffsetBuffer;
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use super::{
+    batch_file_name, existing_batches, Result, ScaleMetadata, StoreError, StoreMetadata, StoreReader, TokenRecord,
+    METADATA_FILE, METADATA_FORMAT, METADATA_VERSION,
+};
+
+/// Options of a [`StoreWriter`]. [`StoreOptions::new`] gives the defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreOptions {
+    /// Number of scales every record has.
+    pub num_scales: usize,
+    /// Records per batch file (default 1000).
+    pub batch_size: usize,
+    /// Codebook size per scale, when known: codes must be below it, and it goes to the metadata.
+    pub codebook_sizes: Option<Vec<u32>>,
+    /// Frame rate per scale in Hz, when known (metadata only).
+    pub rates_hz: Option<Vec<f64>>,
+    /// How many most common codes per scale the metadata lists (default 20).
+    pub top_k: usize,
+}
+
+impl StoreOptions {
+    /// Defaults for records of `num_scales` scales: batches of 1000, no codebook sizes or rates,
+    /// 20 most common codes per scale in the metadata.
+    pub fn new(num_scales: usize) -> Self {
+        StoreOptions { num_scales, batch_size: 1000, codebook_sizes: None, rates_hz: None, top_k: 20 }
+    }
+}
+
+/// Per-scale running statistics for the metadata.
+#[derive(Default)]
+struct ScaleAcc {
+    total: u64,
+    counts: HashMap<u32, u64>,
+}
+
+/// Writes a token store directory (see the [module docs](super)).
+pub struct StoreWriter {
+    dir: PathBuf,
+    opts: StoreOptions,
+    schema: SchemaRef,
+    /// Records pushed but not yet written.
+    pending: Vec<TokenRecord>,
+    /// Index of the next batch to write or reuse.
+    next: usize,
+    /// Set once a short (final) batch was written or reused.
+    closed: bool,
+    files: Vec<String>,
+    total_duration: f64,
+    acc: Vec<ScaleAcc>,
+}
+
+impl StoreWriter {
+    /// Creates `dir` (and its parents) if needed and a writer for it. Existing batch files are kept
+    /// until they are rewritten, reused, or removed by [`StoreWriter::finish`].
+    pub fn create(dir: &Path, opts: StoreOptions) -> Result<Self> {
+        let bad = |msg: String| StoreError::Input { path: dir.to_path_buf(), msg };
+        if opts.num_scales == 0 {
+            return Err(bad("a store needs at least one scale".into()));
+        }
+        if opts.batch_size == 0 {
+            return Err(bad("batch_size must be at least 1".into()));
+        }
+        if opts.codebook_sizes.as_ref().is_some_and(|c| c.len() != opts.num_scales) {
+            return Err(bad(format!("codebook_sizes must have one entry per scale ({})", opts.num_scales)));
+        }
+        if opts.rates_hz.as_ref().is_some_and(|r| r.len() != opts.num_scales) {
+            return Err(bad(format!("rates_hz must have one entry per scale ({})", opts.num_scales)));
+        }
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
+        let schema = schema(opts.num_scales);
+        let acc = (0..opts.num_scales).map(|_| ScaleAcc::default()).collect();
+        Ok(StoreWriter {
+            dir: dir.to_path_buf(),
+            opts,
+            schema,
+            pending: Vec::new(),
+            next: 0,
+            closed: false,
+            files: Vec::new(),
+            total_duration: 0.0,
+            acc,
+        })
+    }
+
+    /// Records per batch.
+    pub fn batch_size(&self) -> usize {
+        self.opts.batch_size
+    }
+
+    /// The store directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Index of the next batch [`write_batch`](Self::write_batch) or
+    /// [`reuse_batch`](Self::reuse_batch) expects.
+    pub fn next_batch(&self) -> usize {
+        self.next
+    }
+
+    /// Adds one record; writes a batch file when `batch_size` records are pending. Returns the path
+    /// of the batch written, if any. Cannot be mixed with `write_batch`/`reuse_batch` mid-batch.
+    pub fn push(&mut self, record: TokenRecord) -> Result<Option<PathBuf>> {
+        self.check(&record, self.pending.len())?;
+        self.pending.push(record);
+        if self.pending.len() == self.opts.batch_size {
+            let records = std::mem::take(&mut self.pending);
+            return self.write_batch(self.next, &records).map(Some);
+        }
+        Ok(None)
+    }
+
+    /// Writes batch `index` (which must be [`next_batch`](Self::next_batch)) from `records`: exactly
+    /// `batch_size` of them, or fewer for the last batch. Written to a temporary name in the store
+    /// directory and renamed, so the batch file appears complete or not at all.
+    pub fn write_batch(&mut self, index: usize, records: &[TokenRecord]) -> Result<PathBuf> {
+        self.check_order(index, records.len(), "write")?;
+        for (i, r) in records.iter().enumerate() {
+            self.check(r, i)?;
+        }
+        let batch = self.to_arrow(records)?;
+        let name = batch_file_name(index);
+        let path = self.dir.join(&name);
+        let tmp = self.dir.join(format!(".{name}.tmp"));
+        let parquet_err =
+            |e: parquet::errors::ParquetError| StoreError::Parquet { path: path.clone(), msg: e.to_string() };
+        let io_err = |p: &Path| {
+            let p = p.to_path_buf();
+            move |source| StoreError::Io { path: p, source }
+        };
+        let file = File::create(&tmp).map_err(io_err(&tmp))?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(parquet_err)?))
+            .set_max_row_group_row_count(Some(records.len().max(1)))
+            .build();
+        let mut w = ArrowWriter::try_new(file, self.schema.clone(), Some(props)).map_err(parquet_err)?;
+        w.write(&batch).map_err(parquet_err)?;
+        let file = w.into_inner().map_err(parquet_err)?;
+        file.sync_all().map_err(io_err(&tmp))?;
+        drop(file);
+        std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        for r in records {
+            self.account(r);
+        }
+        self.advance(records.len());
+        Ok(path)
+    }
+
+    /// Takes batch `index` (which must be [`next_batch`](Self::next_batch)) as already written: reads
+    /// the file back, checks it has this store's scales and `batch_size` records (fewer only for
+    /// the last batch), and counts its records into the metadata. Returns the number of records.
+    pub fn reuse_batch(&mut self, index: usize) -> Result<usize> {
+        let path = self.dir.join(batch_file_name(index));
+        let reader = StoreReader::open(&path)?;
+        if reader.num_scales() != self.opts.num_scales {
+            return Err(StoreError::Schema {
+                path,
+                msg: format!("has {} scales, this store {}", reader.num_scales(), self.opts.num_scales),
+            });
+        }
+        let records = reader.records().collect::<Result<Vec<_>>>()?;
+        self.check_order(index, records.len(), "reuse")?;
+        for (i, r) in records.iter().enumerate() {
+            self.check(r, i).map_err(|e| StoreError::Row { path: path.clone(), row: i, msg: e.to_string() })?;
+        }
+        for r in &records {
+            self.account(r);
+        }
+        self.advance(records.len());
+        Ok(records.len())
+    }
+
+    /// Writes the pending records (if any) as the last batch, removes batch files left past it by
+    /// an earlier run, writes `metadata.json` (atomically, last) and returns its content.
+    pub fn finish(mut self) -> Result<StoreMetadata> {
+        if !self.pending.is_empty() {
+            let records = std::mem::take(&mut self.pending);
+            self.write_batch(self.next, &records)?;
+        }
+        for stale in existing_batches(&self.dir)?.into_iter().filter(|&i| i >= self.next) {
+            let p = self.dir.join(batch_file_name(stale));
+            std::fs::remove_file(&p).map_err(|source| StoreError::Io { path: p, source })?;
+        }
+        let meta = self.metadata();
+        let mut json = serde_json::to_string_pretty(&meta)
+            .map_err(|e| StoreError::Metadata { path: self.dir.join(METADATA_FILE), msg: e.to_string() })?;
+        json.push('\n');
+        let path = self.dir.join(METADATA_FILE);
+        let tmp = self.dir.join(format!(".{METADATA_FILE}.tmp"));
+        let io = |p: &Path| {
+            let p = p.to_path_buf();
+            move |source| StoreError::Io { path: p, source }
+        };
+        let mut f = File::create(&tmp).map_err(io(&tmp))?;
+        f.write_all(json.as_bytes()).map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+        drop(f);
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        Ok(meta)
+    }
+
+    fn check_order(&self, index: usize, n: usize, what: &str) -> Result<()> {
+        let bad = |msg: String| StoreError::Input { path: self.dir.clone(), msg };
+        if !self.pending.is_empty() {
+            return Err(bad(format!("cannot {what} batch {index}: {} pushed records are pending", self.pending.len())));
+        }
+        if self.closed {
+            return Err(bad(format!("cannot {what} batch {index}: a short (last) batch was already written")));
+        }
+        if index != self.next {
+            return Err(bad(format!("batches go in order: expected batch {}, got {index}", self.next)));
+        }
+        if n == 0 || n > self.opts.batch_size {
+            return Err(bad(format!("batch {index} has {n} records; batches hold 1 to {}", self.opts.batch_size)));
+        }
+        Ok(())
+    }
+
+    fn check(&self, r: &TokenRecord, i: usize) -> Result<()> {
+        let bad = |msg: String| StoreError::Input {
+            path: self.dir.clone(),
+            msg: format!("record {i} ({}): {msg}", r.file_path),
+        };
+        if r.scales.len() != self.opts.num_scales {
+            return Err(bad(format!("{} scales, the store has {}", r.scales.len(), self.opts.num_scales)));
+        }
+        if !r.duration.is_finite() || r.duration < 0.0 {
+            return Err(bad(format!("duration {} is not a finite non-negative number", r.duration)));
+        }
+        for (k, s) in r.scales.iter().enumerate() {
+            let product = s.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+            if product != Some(s.tokens.len() as u64) {
+                return Err(bad(format!("scale {k}: shape {:?} does not hold {} codes", s.shape, s.tokens.len())));
+            }
+            if s.shape.iter().any(|&d| d > i64::MAX as u64) {
+                return Err(bad(format!("scale {k}: shape {:?} too large", s.shape)));
+            }
+            let limit = self.opts.codebook_sizes.as_ref().map_or(i32::MAX as u32 + 1, |c| c[k]);
+            if let Some((pos, &t)) = s.tokens.iter().enumerate().find(|(_, &t)| t >= limit) {
+                return Err(bad(format!("scale {k}: code {t} at position {pos} is not below {limit}")));
+            }
+        }
+        Ok(())
+    }
+
+    fn account(&mut self, r: &TokenRecord) {
+        self.files.push(r.file_path.clone());
+        self.total_duration += r.duration;
+        for (acc, s) in self.acc.iter_mut().zip(&r.scales) {
+            acc.total += s.tokens.len() as u64;
+            for &t in &s.tokens {
+                *acc.counts.entry(t).or_insert(0) += 1;
+            }
+        }
+    }
+
+    fn advance(&mut self, n: usize) {
+        if n < self.opts.batch_size {
+            self.closed = true;
+        }
+        self.next += 1;
+    }
+
+    fn metadata(&self) -> StoreMetadata {
+        let scales = self
+            .acc
+            .iter()
+            .enumerate()
+            .map(|(k, acc)| {
+                let mut common: Vec<(u32, u64)> = acc.counts.iter().map(|(&t, &c)| (t, c)).collect();
+                common.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                common.truncate(self.opts.top_k);
+                ScaleMetadata {
+                    scale: k,
+                    total_tokens: acc.total,
+                    min: acc.counts.keys().min().copied(),
+                    max: acc.counts.keys().max().copied(),
+                    unique: acc.counts.len() as u64,
+                    most_common: common,
+                    codebook_size: self.opts.codebook_sizes.as_ref().map(|c| c[k]),
+                    rate_hz: self.opts.rates_hz.as_ref().map(|r| r[k]),
+                    observed_rate_hz: (self.total_duration > 0.0).then(|| acc.total as f64 / self.total_duration),
+                }
+            })
+            .collect();
+        StoreMetadata {
+            format: METADATA_FORMAT.into(),
+            version: METADATA_VERSION,
+            num_files: self.files.len() as u64,
+            total_duration_s: self.total_duration,
+            batch_size: self.opts.batch_size,
+            batches: (0..self.next).map(batch_file_name).collect(),
+            files: self.files.clone(),
+            scales,
+        }
+    }
+
+    fn to_arrow(&self, records: &[TokenRecord]) -> Result<RecordBatch> {
+        let mut cols: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(records.iter().map(|r| r.file_path.as_str()))),
+            Arc::new(Float64Array::from_iter_values(records.iter().map(|r| r.duration))),
+        ];
+        for k in 0..self.opts.num_scales {
+            let tokens: Vec<i32> = records.iter().flat_map(|r| r.scales[k].tokens.iter().map(|&t| t as i32)).collect();
+            let token_list = ListArray::new(
+                Arc::new(Field::new_list_field(DataType::Int32, false)),
+                OffsetBuffer::from_lengths(records.iter().map(|r| r.scales[k].tokens.len())),
+                Arc::new(Int32Array::from(tokens)),
+                None,
+            );
+            let counts = Int64Array::from_iter_values(records.iter().map(|r| r.scales[k].tokens.len() as i64));
+            let dims: Vec<i64> = records.iter().flat_map(|r| r.scales[k].shape.iter().map(|&d| d as i64)).collect();
+            let shape_list = ListArray::new(
+                Arc::new(Field::new_list_field(DataType::Int64, false)),
+                OffsetBuffer::from_lengths(records.iter().map(|r| r.scales[k].shape.len())),
+                Arc::new(Int64Array::from(dims)),
+                None,
+            );
+            cols.push(Arc::new(token_list));
+            cols.push(Arc::new(counts));
+            cols.push(Arc::new(shape_list));
+        }
+        RecordBatch::try_new(self.schema.clone(), cols)
+            .map_err(|e| StoreError::Input { path: self.dir.clone(), msg: format!("building the batch: {e}") })
+    }
+}
+
+/// The Arrow schema of a store with `num_scales` scales.
+fn schema(num_scales: usize) -> SchemaRef {
+    let mut fields =
+        vec![Field::new("file_path", DataType::Utf8, false), Field::new("duration", DataType::Float64, false)];
+    for k in 0..num_scales {
+        fields.push(Field::new(format!("tokens_scale_{k}"), DataType::new_list(DataType::Int32, false), false));
+        fields.push(Field::new(format!("n_tokens_scale_{k}"), DataType::Int64, false));
+        fields.push(Field::new(format!("shape_scale_{k}"), DataType::new_list(DataType::Int64, false), false));
+    }
+    Arc::new(Schema::new(fields))
+}
