@@ -118,7 +118,9 @@ fn set_threads(jobs: usize) -> Result<()> {
 }
 
 fn load_model(model: &str, checkpoint: Option<&Path>) -> Result<Snac> {
-    weights::load_snac(model, checkpoint, &Device::Cpu).with_context(|| format!("loading SNAC model {model}"))
+    // CPU, or the first CUDA GPU when built with `--features cuda` and one is present.
+    let device = Device::cuda_if_available(0).context("opening the CUDA device")?;
+    weights::load_snac(model, checkpoint, &device).with_context(|| format!("loading SNAC model {model}"))
 }
 
 /// What the plan knows about one input file.
@@ -134,10 +136,10 @@ struct Planned {
 
 /// Decodes a file once: frames per channel, sample rate; fails on NaN samples.
 fn scan(path: &Path) -> Result<(u64, u32)> {
-    let mut dec = Decoder::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let mut dec = Decoder::open(path)?;
     let rate = dec.info().sample_rate;
     let mut frames = 0u64;
-    while let Some(planes) = dec.next_block().with_context(|| format!("{}: cannot decode", path.display()))? {
+    while let Some(planes) = dec.next_block()? {
         for (ch, p) in planes.iter().enumerate() {
             if let Some(i) = p.iter().position(|x| !x.is_finite()) {
                 bail!("{}: non-finite sample (NaN or infinity) at frame {} of channel {ch}", path.display(), frames + i as u64);
@@ -179,7 +181,7 @@ fn plan_file(path: &Path, model_rate: u32, hop: usize, seg: usize) -> Result<Pla
 /// Streams a file as mono audio at `to` Hz, calling `emit(k, samples)` per segment of `seg` samples (the
 /// last may be shorter but at least `hop`; 0 = one segment of the whole file).
 fn stream_segments(path: &Path, to: u32, seg: usize, hop: usize, mut emit: impl FnMut(usize, &[f32]) -> Result<()>) -> Result<usize> {
-    let mut dec = Decoder::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let mut dec = Decoder::open(path)?;
     let from = dec.info().sample_rate;
     let mut rs = if from == to { None } else { Some(Resampler::new(from, to).with_context(|| format!("{}", path.display()))?) };
     let mut mono = Vec::new();
@@ -202,7 +204,7 @@ fn stream_segments(path: &Path, to: u32, seg: usize, hop: usize, mut emit: impl 
         }
         Ok(())
     };
-    while let Some(planes) = dec.next_block().with_context(|| format!("{}: cannot decode", path.display()))? {
+    while let Some(planes) = dec.next_block()? {
         mono.clear();
         audiotok_audio::mix::downmix_into(planes, &mut mono);
         match rs.as_mut() {
