@@ -142,7 +142,11 @@ fn scan(path: &Path) -> Result<(u64, u32)> {
     while let Some(planes) = dec.next_block()? {
         for (ch, p) in planes.iter().enumerate() {
             if let Some(i) = p.iter().position(|x| !x.is_finite()) {
-                bail!("{}: non-finite sample (NaN or infinity) at frame {} of channel {ch}", path.display(), frames + i as u64);
+                bail!(
+                    "{}: non-finite sample (NaN or infinity) at frame {} of channel {ch}",
+                    path.display(),
+                    frames + i as u64
+                );
             }
         }
         frames += planes.first().map_or(0, |p| p.len() as u64);
@@ -180,10 +184,17 @@ fn plan_file(path: &Path, model_rate: u32, hop: usize, seg: usize) -> Result<Pla
 
 /// Streams a file as mono audio at `to` Hz, calling `emit(k, samples)` per segment of `seg` samples (the
 /// last may be shorter but at least `hop`; 0 = one segment of the whole file).
-fn stream_segments(path: &Path, to: u32, seg: usize, hop: usize, mut emit: impl FnMut(usize, &[f32]) -> Result<()>) -> Result<usize> {
+fn stream_segments(
+    path: &Path,
+    to: u32,
+    seg: usize,
+    hop: usize,
+    mut emit: impl FnMut(usize, &[f32]) -> Result<()>,
+) -> Result<usize> {
     let mut dec = Decoder::open(path)?;
     let from = dec.info().sample_rate;
-    let mut rs = if from == to { None } else { Some(Resampler::new(from, to).with_context(|| format!("{}", path.display()))?) };
+    let mut rs =
+        if from == to { None } else { Some(Resampler::new(from, to).with_context(|| format!("{}", path.display()))?) };
     let mut mono = Vec::new();
     let mut buf: Vec<f32> = Vec::new();
     let mut k = 0;
@@ -351,7 +362,9 @@ pub fn run_encode(args: EncodeArgs) -> Result<ExitCode> {
         eprintln!("note: {:.3} s of final remainders shorter than one hop dropped", dropped as f64 / rate as f64);
     }
     if clipped_segments > 0 || silent_segments > 0 {
-        eprintln!("note: {clipped_segments} segments reach full scale (|x| >= 1), {silent_segments} are digital silence");
+        eprintln!(
+            "note: {clipped_segments} segments reach full scale (|x| >= 1), {silent_segments} are digital silence"
+        );
     }
     let summary = runner::Summary {
         label: "encode",
@@ -442,12 +455,15 @@ pub fn run_decode(args: DecodeArgs) -> Result<ExitCode> {
                 audio_s += samples.len() as f64 / cfg.sampling_rate as f64;
                 done += 1;
             }
-            Err(e) => failed.push((&args.input, format!("{} record {i} ({}): {e}", args.input.display(), rec.file_path))),
+            Err(e) => {
+                failed.push((&args.input, format!("{} record {i} ({}): {e}", args.input.display(), rec.file_path)))
+            }
         }
         bar.set_message(format!("{done} records"));
         bar.tick();
     }
     bar.finish_and_clear();
-    let summary = runner::Summary { label: "decode", done, failed, ignored: 0, audio_secs: audio_s, elapsed: t0.elapsed() };
+    let summary =
+        runner::Summary { label: "decode", done, failed, ignored: 0, audio_secs: audio_s, elapsed: t0.elapsed() };
     Ok(summary.finish(false))
 }
