@@ -46,6 +46,11 @@ pub fn hf_hub_cache() -> Option<PathBuf> {
 /// Resolves a model given as a folder (holding `config.json`) or a hub id like
 /// `hubertsiuzdak/snac_24khz` (looked up in the HF cache, never downloaded).
 pub fn resolve_model_dir(spec: &str) -> Result<PathBuf, Error> {
+    resolve_model_dir_in(spec, hf_hub_cache().as_deref())
+}
+
+/// [`resolve_model_dir`] with an explicit hub cache folder (`None`: folders only).
+pub fn resolve_model_dir_in(spec: &str, hub: Option<&Path>) -> Result<PathBuf, Error> {
     let p = Path::new(spec);
     if p.is_dir() {
         if p.join("config.json").is_file() {
@@ -56,7 +61,7 @@ pub fn resolve_model_dir(spec: &str) -> Result<PathBuf, Error> {
     let mut parts = spec.split('/');
     if let (Some(owner), Some(name), None) = (parts.next(), parts.next(), parts.next()) {
         if !owner.is_empty() && !name.is_empty() {
-            let Some(hub) = hf_hub_cache() else {
+            let Some(hub) = hub else {
                 return Err(Error::NotFound(format!("{spec}: not a folder, and no HF cache location (HOME unset)")));
             };
             let repo = hub.join(format!("models--{owner}--{name}"));
