@@ -401,7 +401,13 @@ impl LocalMha {
         // The reference stores its rotary frequencies 1 / 10000^(2j/64) as the buffer
         // `rel_pos.inv_freq`; angles are position × frequency in f32, restarting in every window.
         let half = HEAD_DIM / 2;
-        let inv_freq = vb.pp("rel_pos").get(half, "inv_freq")?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+        // Checkpoints without the buffer get the same values computed here.
+        let rel = vb.pp("rel_pos");
+        let inv_freq = if rel.contains_tensor("inv_freq") {
+            rel.get(half, "inv_freq")?.to_dtype(DType::F32)?.to_vec1::<f32>()?
+        } else {
+            (0..half).map(|j| 1.0 / 10000f32.powf((2 * j) as f32 / HEAD_DIM as f32)).collect()
+        };
         let mut cos = Vec::with_capacity(window * half);
         let mut sin = Vec::with_capacity(window * half);
         for pos in 0..window {
