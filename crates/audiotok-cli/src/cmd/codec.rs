@@ -29,7 +29,7 @@ tokens_scale_k / n_tokens_scale_k / shape_scale_k per codebook, coarsest first) 
 file_path is `PATH#K` (K = segment index from 0); with --segment-length 0 it is PATH.\n\n\
 Bad input: files that cannot be decoded, hold NaN samples, or are shorter than one hop (512 samples at 24 kHz) are \
 rejected with their reason and the run goes on (exit 1 at the end unless --keep-going). A last remainder shorter \
-than one hop is dropped and counted in the summary; shorter remainders are encoded (zero-padded by the model). \
+than one hop is dropped and counted in the summary; a longer one becomes a shorter last segment (zero-padded by the model). \
 Silence and clipped audio are encoded as they are (samples are not clamped). A checkpoint of another \
 configuration stops the run with the missing, unexpected and mis-shaped keys.")]
 pub struct EncodeArgs {
