@@ -38,6 +38,10 @@ enum Command {
     Analyze(cmd::analyze::Args),
     /// Learn, apply, inspect and export BPE merges over integer audio-token streams.
     Bpe(cmd::bpe::Args),
+    /// Encode audio into SNAC codec tokens (a Parquet token store), resumably.
+    Encode(cmd::codec::EncodeArgs),
+    /// Decode SNAC tokens from a token store back to WAV files.
+    Decode(cmd::codec::DecodeArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +55,8 @@ fn main() -> ExitCode {
         Command::Mds(a) => cmd::mds::run(a),
         Command::Analyze(a) => cmd::analyze::run(a),
         Command::Bpe(a) => cmd::bpe::run(a),
+        Command::Encode(a) => cmd::codec::run_encode(a),
+        Command::Decode(a) => cmd::codec::run_decode(a),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,469 @@
+//! `audiotok encode` / `audiotok decode`: audio to SNAC codes in a token store, and back to WAV.
+//!
+//! Encode plans the whole run first (every file is decoded once to count its frames and to find NaN
+//! samples; nothing is kept), so that record `i` always lands in batch `i / batch_size`: a rerun
+//! reuses every batch file already written whose file list matches the plan, and encodes the rest.
+//! The second pass streams each file (decode → downmix → resample to the model rate → segments), so
+//! memory stays bounded by one segment whatever the file's length.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use audiotok_audio::{Decoder, Resampler};
+use audiotok_codecs::{weights, NoiseRng, Snac};
+use audiotok_tokens::store::{self, ScaleTokens, StoreOptions, StoreReader, StoreWriter, TokenRecord};
+use candle_core::Device;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::runner;
+
+/// Longest file encoded whole with `--segment-length 0` (the model's activations grow with length).
+const MAX_WHOLE_SECONDS: f64 = 600.0;
+
+/// Arguments of `audiotok encode`.
+#[derive(clap::Args)]
+#[command(after_help = "Output: a token store: tokens_batch_XXXX.parquet (one row per segment: file_path, duration, \
+tokens_scale_k / n_tokens_scale_k / shape_scale_k per codebook, coarsest first) and metadata.json. With segments, \
+file_path is `PATH#K` (K = segment index from 0); with --segment-length 0 it is PATH.\n\n\
+Bad input: files that cannot be decoded, hold NaN samples, or are shorter than one hop (512 samples at 24 kHz) are \
+rejected with their reason and the run goes on (exit 1 at the end unless --keep-going). A last remainder shorter \
+than one hop is dropped and counted in the summary; a longer one becomes a shorter last segment (zero-padded by the model). \
+Silence and clipped audio are encoded as they are (samples are not clamped). A checkpoint of another \
+configuration stops the run with the missing, unexpected and mis-shaped keys.")]
+pub struct EncodeArgs {
+    /// SNAC model: a folder with config.json (+ pytorch_model.bin or model.safetensors), or a hub id such as
+    /// hubertsiuzdak/snac_24khz found in the local Hugging Face cache ($HF_HOME/hub); nothing is downloaded.
+    #[arg(long)]
+    model: String,
+    /// Fine-tuned weights replacing the model's (a torch.save state dict, possibly nested under `model` or
+    /// `state_dict`, `module.` prefixes allowed; or .safetensors).
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Audio files or directories (walked recursively).
+    #[arg(long, required = true, num_args = 1.., value_name = "FILE|DIR")]
+    input: Vec<PathBuf>,
+    /// The token store directory to write.
+    #[arg(long)]
+    output: PathBuf,
+    /// Segment length in seconds (0: whole files, up to 600 s).
+    #[arg(long, default_value_t = 4.0)]
+    segment_length: f64,
+    /// Records (segments) per Parquet batch file.
+    #[arg(long, default_value_t = 100)]
+    batch_size: usize,
+    /// Encode only the first N input files.
+    #[arg(long)]
+    max_files: Option<usize>,
+    /// Threads (0: one per core).
+    #[arg(long, short, default_value_t = 0)]
+    jobs: usize,
+    /// Run `audiotok analyze` on the store afterwards.
+    #[arg(long)]
+    analyze: bool,
+    /// Exit 0 even when some files were rejected.
+    #[arg(long)]
+    keep_going: bool,
+}
+
+/// Whether the decoder's noise layers run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Noise {
+    /// Skip them: deterministic output, equal to the reference with noise disabled.
+    Off,
+    /// Add N(0, 1) noise as the reference does at inference, from a generator seeded by --seed per record.
+    On,
+}
+
+/// Arguments of `audiotok decode`.
+#[derive(clap::Args)]
+#[command(after_help = "Writes one float32 WAV per record at the model's rate, named NNNNNN_<name>.wav (NNNNNN = \
+record index in the store, <name> = the file stem of file_path, `#K` written as `_segK`), cut to the record's \
+duration. With --noise on, record i uses the generator seeded with seed + i, so reruns give identical files.")]
+pub struct DecodeArgs {
+    /// SNAC model (as for `audiotok encode`).
+    #[arg(long)]
+    model: String,
+    /// Fine-tuned weights replacing the model's.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// A token store directory or one of its .parquet files.
+    #[arg(long)]
+    input: PathBuf,
+    /// Directory for the WAV files.
+    #[arg(long)]
+    out: PathBuf,
+    /// Decoder noise layers.
+    #[arg(long, value_enum, default_value_t = Noise::Off)]
+    noise: Noise,
+    /// Seed of the noise generator (with --noise on).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Decode only the first N records.
+    #[arg(long)]
+    max_records: Option<usize>,
+    /// Threads (0: one per core).
+    #[arg(long, short, default_value_t = 0)]
+    jobs: usize,
+}
+
+fn set_threads(jobs: usize) -> Result<()> {
+    if jobs > 0 {
+        // candle's matrix products read the same variable as rayon; set before any pool starts.
+        std::env::set_var("RAYON_NUM_THREADS", jobs.to_string());
+        rayon::ThreadPoolBuilder::new().num_threads(jobs).build_global().context("starting the thread pool")?;
+    }
+    Ok(())
+}
+
+fn load_model(model: &str, checkpoint: Option<&Path>) -> Result<Snac> {
+    // CPU, or the first CUDA GPU when built with `--features cuda` and one is present.
+    let device = Device::cuda_if_available(0).context("opening the CUDA device")?;
+    weights::load_snac(model, checkpoint, &device).with_context(|| format!("loading SNAC model {model}"))
+}
+
+/// What the plan knows about one input file.
+struct Planned {
+    path: PathBuf,
+    /// Mono samples at the model rate.
+    len: usize,
+    /// Segments (records) it yields.
+    segments: usize,
+    /// Samples of a final remainder shorter than one hop, dropped.
+    dropped: usize,
+}
+
+/// Decodes a file once: frames per channel, sample rate; fails on NaN samples.
+fn scan(path: &Path) -> Result<(u64, u32)> {
+    let mut dec = Decoder::open(path)?;
+    let rate = dec.info().sample_rate;
+    let mut frames = 0u64;
+    while let Some(planes) = dec.next_block()? {
+        for (ch, p) in planes.iter().enumerate() {
+            if let Some(i) = p.iter().position(|x| !x.is_finite()) {
+                bail!(
+                    "{}: non-finite sample (NaN or infinity) at frame {} of channel {ch}",
+                    path.display(),
+                    frames + i as u64
+                );
+            }
+        }
+        frames += planes.first().map_or(0, |p| p.len() as u64);
+    }
+    Ok((frames, rate))
+}
+
+fn plan_file(path: &Path, model_rate: u32, hop: usize, seg: usize) -> Result<Planned> {
+    let (frames, rate) = scan(path)?;
+    if rate == 0 {
+        bail!("{}: no sample rate", path.display());
+    }
+    let len = audiotok_audio::resampled_len(frames, rate, model_rate) as usize;
+    if len < hop {
+        bail!(
+            "{}: shorter than one hop ({len} samples at {model_rate} Hz < {hop}); SNAC has no frame for it",
+            path.display()
+        );
+    }
+    let (segments, dropped) = if seg == 0 {
+        if len as f64 / model_rate as f64 > MAX_WHOLE_SECONDS {
+            bail!(
+                "{}: {:.0} s is longer than {MAX_WHOLE_SECONDS} s for --segment-length 0; use segments",
+                path.display(),
+                len as f64 / model_rate as f64
+            );
+        }
+        (1, 0)
+    } else {
+        let tail = len % seg;
+        (len / seg + usize::from(tail >= hop), if tail < hop { tail } else { 0 })
+    };
+    Ok(Planned { path: path.to_path_buf(), len, segments, dropped })
+}
+
+/// Streams a file as mono audio at `to` Hz, calling `emit(k, samples)` per segment of `seg` samples (the
+/// last may be shorter but at least `hop`; 0 = one segment of the whole file).
+fn stream_segments(
+    path: &Path,
+    to: u32,
+    seg: usize,
+    hop: usize,
+    mut emit: impl FnMut(usize, &[f32]) -> Result<()>,
+) -> Result<usize> {
+    let mut dec = Decoder::open(path)?;
+    let from = dec.info().sample_rate;
+    let mut rs =
+        if from == to { None } else { Some(Resampler::new(from, to).with_context(|| format!("{}", path.display()))?) };
+    let mut mono = Vec::new();
+    let mut buf: Vec<f32> = Vec::new();
+    let mut k = 0;
+    let mut flush = |buf: &mut Vec<f32>, last: bool, k: &mut usize| -> Result<()> {
+        if seg == 0 {
+            return Ok(());
+        }
+        let mut start = 0;
+        while buf.len() - start >= seg {
+            emit(*k, &buf[start..start + seg])?;
+            *k += 1;
+            start += seg;
+        }
+        buf.drain(..start);
+        if last && buf.len() >= hop {
+            emit(*k, buf)?;
+            *k += 1;
+        }
+        Ok(())
+    };
+    while let Some(planes) = dec.next_block()? {
+        mono.clear();
+        audiotok_audio::mix::downmix_into(planes, &mut mono);
+        match rs.as_mut() {
+            Some(r) => r.process(&mono, &mut buf).with_context(|| format!("{}: resampling", path.display()))?,
+            None => buf.extend_from_slice(&mono),
+        }
+        flush(&mut buf, false, &mut k)?;
+    }
+    if let Some(r) = rs {
+        r.finish(&mut buf).with_context(|| format!("{}: resampling", path.display()))?;
+    }
+    if seg == 0 {
+        emit(0, &buf)?;
+        return Ok(1);
+    }
+    flush(&mut buf, true, &mut k)?;
+    Ok(k)
+}
+
+fn record_name(path: &Path, seg: usize, k: usize) -> String {
+    if seg == 0 {
+        path.display().to_string()
+    } else {
+        format!("{}#{k}", path.display())
+    }
+}
+
+/// Runs `audiotok encode`.
+pub fn run_encode(args: EncodeArgs) -> Result<ExitCode> {
+    let t0 = runner::start();
+    if args.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    if !(args.segment_length >= 0.0 && args.segment_length.is_finite()) {
+        bail!("--segment-length must be 0 (whole files) or a positive number of seconds");
+    }
+    set_threads(args.jobs)?;
+    let model = load_model(&args.model, args.checkpoint.as_deref())?;
+    let cfg = model.config().clone();
+    let rate = cfg.sampling_rate as u32;
+    let hop = cfg.hop_length();
+    let seg = (args.segment_length * rate as f64).round() as usize;
+    if args.segment_length > 0.0 && seg < hop {
+        bail!("--segment-length {} s is shorter than one hop ({hop} samples at {rate} Hz)", args.segment_length);
+    }
+    let mut inputs = runner::collect(&args.input)?;
+    if let Some(n) = args.max_files {
+        inputs.files.truncate(n);
+    }
+
+    // Pass 1: plan.
+    let bar = progress(inputs.files.len() as u64, "scan");
+    let mut planned = Vec::new();
+    let mut failed: Vec<(&Path, String)> = Vec::new();
+    for input in &inputs.files {
+        match plan_file(&input.path, rate, hop, seg) {
+            Ok(p) => planned.push(p),
+            Err(e) => failed.push((&input.path, format!("{e:#}"))),
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let names: Vec<String> =
+        planned.iter().flat_map(|p| (0..p.segments).map(move |k| record_name(&p.path, seg, k))).collect();
+    let n_batches = names.len().div_ceil(args.batch_size);
+
+    // Batches already on disk whose file list matches the plan are reused.
+    std::fs::create_dir_all(&args.output).with_context(|| format!("{}: cannot create", args.output.display()))?;
+    let existing = store::existing_batches(&args.output)?;
+    let mut reuse = vec![false; n_batches];
+    for &b in existing.iter().filter(|&&b| b < n_batches) {
+        let want = &names[b * args.batch_size..((b + 1) * args.batch_size).min(names.len())];
+        let file = args.output.join(store::batch_file_name(b));
+        let same = StoreReader::open(&file)
+            .ok()
+            .map(|r| r.records().map(|rec| rec.map(|r| r.file_path)).collect::<Result<Vec<_>, _>>())
+            .and_then(|r| r.ok())
+            .is_some_and(|got| got == want);
+        reuse[b] = same;
+    }
+
+    let mut opts = StoreOptions::new(cfg.n_codebooks());
+    opts.batch_size = args.batch_size;
+    opts.codebook_sizes = Some(vec![cfg.codebook_size as u32; cfg.n_codebooks()]);
+    opts.rates_hz = Some(cfg.vq_strides.iter().map(|s| rate as f64 / (hop * s) as f64).collect());
+    let mut writer = StoreWriter::create(&args.output, opts)?;
+
+    // Pass 2: stream, encode, write.
+    let total_samples: usize = planned.iter().map(|p| p.len).sum();
+    let bar = progress(total_samples as u64, "encode");
+    let mut pending: Vec<TokenRecord> = Vec::with_capacity(args.batch_size);
+    let mut index = 0usize;
+    let mut encoded_s = 0.0;
+    let mut clipped_segments = 0usize;
+    let mut silent_segments = 0usize;
+    for p in &planned {
+        let got = stream_segments(&p.path, rate, seg, hop, |k, samples| {
+            let b = index / args.batch_size;
+            bar.inc(samples.len() as u64);
+            if !reuse[b] {
+                if samples.iter().any(|x| x.abs() >= 1.0) {
+                    clipped_segments += 1;
+                }
+                if samples.iter().all(|&x| x == 0.0) {
+                    silent_segments += 1;
+                }
+                let codes = model.encode_samples(samples).with_context(|| format!("{}: encoding", p.path.display()))?;
+                encoded_s += samples.len() as f64 / rate as f64;
+                pending.push(TokenRecord {
+                    file_path: record_name(&p.path, seg, k),
+                    duration: samples.len() as f64 / rate as f64,
+                    scales: codes.into_iter().map(ScaleTokens::stream).collect(),
+                });
+            }
+            index += 1;
+            let batch_done = index % args.batch_size == 0 || index == names.len();
+            if batch_done {
+                if reuse[b] {
+                    writer.reuse_batch(b)?;
+                } else {
+                    writer.write_batch(b, &pending)?;
+                    pending.clear();
+                }
+            }
+            Ok(())
+        })?;
+        if got != p.segments {
+            bail!("{}: yielded {got} segments where the scan planned {}", p.path.display(), p.segments);
+        }
+    }
+    bar.finish_and_clear();
+    let meta = writer.finish()?;
+
+    let reused = reuse.iter().filter(|&&r| r).count();
+    let dropped: usize = planned.iter().map(|p| p.dropped).sum();
+    eprintln!(
+        "encode: {} records in {} batches ({} reused from an earlier run) -> {}",
+        meta.num_files,
+        meta.batches.len(),
+        reused,
+        args.output.display()
+    );
+    if dropped > 0 {
+        eprintln!("note: {:.3} s of final remainders shorter than one hop dropped", dropped as f64 / rate as f64);
+    }
+    if clipped_segments > 0 || silent_segments > 0 {
+        eprintln!(
+            "note: {clipped_segments} segments reach full scale (|x| >= 1), {silent_segments} are digital silence"
+        );
+    }
+    let summary = runner::Summary {
+        label: "encode",
+        done: planned.len(),
+        failed,
+        ignored: inputs.ignored,
+        audio_secs: encoded_s,
+        elapsed: t0.elapsed(),
+    };
+    let code = summary.finish(args.keep_going);
+    if args.analyze {
+        analyze(&args.output, cfg.codebook_size)?;
+    }
+    Ok(code)
+}
+
+fn analyze(dir: &Path, codebook_size: usize) -> Result<()> {
+    use clap::{Args as _, FromArgMatches as _};
+    let command = crate::cmd::analyze::Args::augment_args(clap::Command::new("analyze"));
+    let m = command.try_get_matches_from([
+        "analyze".to_string(),
+        dir.display().to_string(),
+        "--codebook-size".to_string(),
+        codebook_size.to_string(),
+    ])?;
+    let a = crate::cmd::analyze::Args::from_arg_matches(&m)?;
+    crate::cmd::analyze::run(a).map(|_| ())
+}
+
+fn progress(len: u64, label: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(&format!("{label} [{{bar:30}}] {{percent}}%  {{elapsed_precise}} (eta {{eta}})"))
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+fn wav_name(index: usize, file_path: &str) -> String {
+    let (path, seg) = match file_path.rsplit_once('#') {
+        Some((p, k)) if k.parse::<usize>().is_ok() => (p, Some(k)),
+        _ => (file_path, None),
+    };
+    let stem = Path::new(path).file_stem().and_then(|s| s.to_str()).unwrap_or("record");
+    let stem: String = stem.chars().map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+    match seg {
+        Some(k) => format!("{index:06}_{stem}_seg{k}.wav"),
+        None => format!("{index:06}_{stem}.wav"),
+    }
+}
+
+/// Runs `audiotok decode`.
+pub fn run_decode(args: DecodeArgs) -> Result<ExitCode> {
+    let t0 = Instant::now();
+    set_threads(args.jobs)?;
+    let model = load_model(&args.model, args.checkpoint.as_deref())?;
+    let cfg = model.config().clone();
+    let reader = StoreReader::open(&args.input)?;
+    if reader.num_scales() != cfg.n_codebooks() {
+        bail!(
+            "{}: {} scales, but the model has {} codebooks",
+            args.input.display(),
+            reader.num_scales(),
+            cfg.n_codebooks()
+        );
+    }
+    std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create", args.out.display()))?;
+    let bar = ProgressBar::new_spinner();
+    let mut done = 0usize;
+    let mut failed: Vec<(&Path, String)> = Vec::new();
+    let mut audio_s = 0.0;
+    for (i, rec) in reader.records().enumerate() {
+        if args.max_records.is_some_and(|n| i >= n) {
+            break;
+        }
+        let rec = rec?;
+        let codes: Vec<Vec<u32>> = rec.scales.iter().map(|s| s.tokens.clone()).collect();
+        let mut rng = (args.noise == Noise::On).then(|| NoiseRng::new(args.seed.wrapping_add(i as u64)));
+        match model.decode_codes(&codes, rng.as_mut()) {
+            Ok(mut samples) => {
+                let want = (rec.duration * cfg.sampling_rate as f64).round() as usize;
+                if want > 0 && want < samples.len() {
+                    samples.truncate(want);
+                }
+                let path = args.out.join(wav_name(i, &rec.file_path));
+                audiotok_audio::write_wav_f32(&path, &samples, cfg.sampling_rate as u32, 1)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                audio_s += samples.len() as f64 / cfg.sampling_rate as f64;
+                done += 1;
+            }
+            Err(e) => {
+                failed.push((&args.input, format!("{} record {i} ({}): {e}", args.input.display(), rec.file_path)))
+            }
+        }
+        bar.set_message(format!("{done} records"));
+        bar.tick();
+    }
+    bar.finish_and_clear();
+    let summary =
+        runner::Summary { label: "decode", done, failed, ignored: 0, audio_secs: audio_s, elapsed: t0.elapsed() };
+    Ok(summary.finish(false))
+}
