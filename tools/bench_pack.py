@@ -153,16 +153,10 @@ def timed(cmd, env=None):
 
 def decoded(out):
     from streaming import LocalDataset
-    from streaming.base.format.mds.encodings import Encoding, _encodings
 
-    class UInt32(Encoding):
-        def encode(self, obj) -> bytes:
-            return obj.tobytes()
+    import qwen2_audio_ref
 
-        def decode(self, data: bytes):
-            return np.frombuffer(data, np.uint32)
-
-    _encodings['uint32'] = UInt32
+    qwen2_audio_ref.register_uint32()
     ds = LocalDataset(local=out)
     return [{k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in ds[i].items()} for i in range(len(ds))]
 

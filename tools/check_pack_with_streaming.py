@@ -36,7 +36,6 @@ import tempfile
 
 import numpy as np
 from streaming import LocalDataset, StreamingDataset
-from streaming.base.format.mds.encodings import Encoding, _encodings
 from streaming.base.hashing import get_hash
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -46,15 +45,7 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), 
 FIX = os.path.join(REPO, 'tests', 'fixtures', 'pack')
 
 
-class UInt32(Encoding):
-    def encode(self, obj) -> bytes:
-        return obj.tobytes()
-
-    def decode(self, data: bytes):
-        return np.frombuffer(data, np.uint32)
-
-
-_encodings['uint32'] = UInt32
+ref.register_uint32()
 
 # reference reason kinds -> audiotok's
 KIND = {'audio_missing': 'audio', 'audio_undecodable': 'audio', 'invalid_row': 'bad_row'}

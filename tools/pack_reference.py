@@ -43,23 +43,12 @@ import time
 
 import numpy as np
 from streaming import MDSWriter
-from streaming.base.format.mds.encodings import Encoding, _encodings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import qwen2_audio_ref as ref  # noqa: E402
 
-
-class UInt32(Encoding):
-    """The notebook's custom encoding: a numpy uint32 array as raw bytes."""
-
-    def encode(self, obj) -> bytes:
-        return obj.tobytes()
-
-    def decode(self, data: bytes):
-        return np.frombuffer(data, np.uint32)
-
-
-_encodings['uint32'] = UInt32
+# The notebook's custom encoding: a numpy uint32 array as raw bytes.
+ref.register_uint32()
 
 COOKING_COLUMNS = {
     'input_ids': 'uint32',

@@ -290,3 +290,19 @@ def labels_for(ids, train_on='all'):
 
 ASSISTANT_ID = 77091  # "assistant" in the Qwen2 BPE (checked in gen_pack_fixtures.py)
 NEWLINE_ID = 198  # "\n"
+
+
+def register_uint32():
+    """Registers the notebook's custom MDS encoding `uint32` (a numpy uint32 array as raw bytes,
+    variable length) in streaming's encoding table, as the notebook does."""
+    import numpy as np
+    from streaming.base.format.mds.encodings import Encoding, _encodings
+
+    class UInt32(Encoding):
+        def encode(self, obj) -> bytes:
+            return obj.tobytes()
+
+        def decode(self, data: bytes):
+            return np.frombuffer(data, np.uint32)
+
+    _encodings['uint32'] = UInt32
