@@ -9,6 +9,19 @@ fn audiotok() -> Command {
     Command::cargo_bin("audiotok").unwrap()
 }
 
+/// Runs `audiotok bpe encode|decode --model M --input IN --output OUT` and expects success.
+fn transform(verb: &str, model: &std::path::Path, input: &std::path::Path, output: &std::path::Path) {
+    audiotok()
+        .args(["bpe", verb, "--model"])
+        .arg(model)
+        .arg("--input")
+        .arg(input)
+        .arg("--output")
+        .arg(output)
+        .assert()
+        .success();
+}
+
 /// A skewed corpus with runs, deterministic.
 fn corpus() -> String {
     let mut x: u64 = 7;
@@ -123,24 +136,8 @@ fn npy_input_and_output() {
     std::fs::write(&npy_in, bytes).unwrap();
     let enc = dir.path().join("enc.npy");
     let dec = dir.path().join("dec.npy");
-    audiotok()
-        .args(["bpe", "encode", "--model"])
-        .arg(&model)
-        .arg("--input")
-        .arg(&npy_in)
-        .arg("--output")
-        .arg(&enc)
-        .assert()
-        .success();
-    audiotok()
-        .args(["bpe", "decode", "--model"])
-        .arg(&model)
-        .arg("--input")
-        .arg(&enc)
-        .arg("--output")
-        .arg(&dec)
-        .assert()
-        .success();
+    transform("encode", &model, &npy_in, &enc);
+    transform("decode", &model, &enc, &dec);
     let back = audiotok_features::npy::read(&std::fs::read(&dec).unwrap()[..]).unwrap();
     assert_eq!(back.data, audiotok_features::npy::NpyData::Int(one));
 }
@@ -289,26 +286,10 @@ fn multi_scale_from_a_two_dimensional_npy() {
         .success();
     let enc = dir.path().join("enc.npy");
     let dec = dir.path().join("dec.npy");
-    audiotok()
-        .args(["bpe", "encode", "--model"])
-        .arg(&model)
-        .arg("--input")
-        .arg(&npy_in)
-        .arg("--output")
-        .arg(&enc)
-        .assert()
-        .success();
+    transform("encode", &model, &npy_in, &enc);
     let symbols = audiotok_features::npy::read(&std::fs::read(&enc).unwrap()[..]).unwrap();
     assert!(symbols.shape[0] < t, "frames merged: {:?}", symbols.shape);
-    audiotok()
-        .args(["bpe", "decode", "--model"])
-        .arg(&model)
-        .arg("--input")
-        .arg(&enc)
-        .arg("--output")
-        .arg(&dec)
-        .assert()
-        .success();
+    transform("decode", &model, &enc, &dec);
     let back = audiotok_features::npy::read(&std::fs::read(&dec).unwrap()[..]).unwrap();
     assert_eq!(back.shape, vec![t, 3]);
     assert_eq!(back.data, audiotok_features::npy::NpyData::Int(data));
