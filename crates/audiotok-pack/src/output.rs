@@ -87,6 +87,19 @@ impl BlockWriter {
 
     /// Writes one block. The documents' total length must be at most the block size.
     pub fn write_block(&mut self, docs: &[&Document]) -> Result<(), PackError> {
+        let sample = self.sample(docs)?;
+        self.write_sample(&sample)
+    }
+
+    /// Writes a sample made by [`BlockWriter::sample`] (samples are written in call order).
+    pub fn write_sample(&mut self, sample: &Sample) -> Result<(), PackError> {
+        self.writer.write(sample)?;
+        Ok(())
+    }
+
+    /// The MDS sample of one block, without writing it: callers may build samples in parallel
+    /// and write them in order.
+    pub fn sample(&self, docs: &[&Document]) -> Result<Sample, PackError> {
         let used: usize = docs.iter().map(|d| d.ids.len()).sum();
         if used > self.block_size {
             return Err(PackError::Config(format!(
@@ -135,8 +148,7 @@ impl BlockWriter {
                 s.insert("audio".into(), Value::Json(Json::Array(audio.into_iter().map(Json::Str).collect())));
             }
         }
-        self.writer.write(&s)?;
-        Ok(())
+        Ok(s)
     }
 
     /// Writes the last shard and `index.json`.

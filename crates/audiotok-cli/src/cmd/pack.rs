@@ -226,10 +226,21 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let ids = packer.tokenizer().special_ids();
     let mut writer = BlockWriter::create(&args.out, layout, args.block_size, ids, true)?;
     let bar = progress_bar(blocks.len() as u64, "blocks", "blocks");
-    for b in &blocks {
-        let members: Vec<&Document> = b.iter().map(|&i| &docs[i]).collect();
-        writer.write_block(&members)?;
-        bar.inc(1);
+    // Samples are built in parallel, a chunk at a time, and written in order.
+    for chunk in blocks.chunks(256) {
+        let samples: Vec<_> = pool.install(|| {
+            chunk
+                .par_iter()
+                .map(|b| {
+                    let members: Vec<&Document> = b.iter().map(|&i| &docs[i]).collect();
+                    writer.sample(&members)
+                })
+                .collect()
+        });
+        for s in samples {
+            writer.write_sample(&s?)?;
+            bar.inc(1);
+        }
     }
     bar.finish_and_clear();
     let index = writer.finish()?;
