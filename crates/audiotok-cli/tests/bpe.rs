@@ -10,6 +10,20 @@ fn audiotok() -> Command {
 }
 
 /// Runs `audiotok bpe encode|decode --model M --input IN --output OUT` and expects success.
+/// Runs `audiotok bpe train FLAGS --input INPUT --out MODEL` and expects exit 2 with `message` on stderr.
+fn train_fails(flags: &[&str], input: &std::path::Path, model: &std::path::Path, message: &str) {
+    audiotok()
+        .args(["bpe", "train"])
+        .args(flags)
+        .arg("--input")
+        .arg(input)
+        .arg("--out")
+        .arg(model)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(message));
+}
+
 fn transform(verb: &str, model: &std::path::Path, input: &std::path::Path, output: &std::path::Path) {
     audiotok()
         .args(["bpe", verb, "--model"])
@@ -148,41 +162,18 @@ fn bad_input_names_file_and_line() {
     let bad = dir.path().join("bad.txt");
     std::fs::write(&bad, "1 2 3\n4 x 5\n").unwrap();
     let model = dir.path().join("m.json");
-    audiotok()
-        .args(["bpe", "train", "--merges", "5", "--input"])
-        .arg(&bad)
-        .arg("--out")
-        .arg(&model)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("bad.txt: line 2: token 2 'x' is not a non-negative integer id"));
+    train_fails(&["--merges", "5"], &bad, &model, "bad.txt: line 2: token 2 'x' is not a non-negative integer id");
     std::fs::write(&bad, "1 -2\n").unwrap();
-    audiotok()
-        .args(["bpe", "train", "--merges", "5", "--input"])
-        .arg(&bad)
-        .arg("--out")
-        .arg(&model)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("bad.txt: line 1: token 2 '-2' is a negative id"));
+    train_fails(&["--merges", "5"], &bad, &model, "bad.txt: line 1: token 2 '-2' is a negative id");
     std::fs::write(&bad, "1 2\n3 4 9\n").unwrap();
-    audiotok()
-        .args(["bpe", "train", "--merges", "5", "--codebook-size", "8", "--input"])
-        .arg(&bad)
-        .arg("--out")
-        .arg(&model)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("bad.txt: line 2: token 3 '9' is not below the codebook size 8"));
+    train_fails(
+        &["--merges", "5", "--codebook-size", "8"],
+        &bad,
+        &model,
+        "bad.txt: line 2: token 3 '9' is not below the codebook size 8",
+    );
     std::fs::write(&bad, "").unwrap();
-    audiotok()
-        .args(["bpe", "train", "--merges", "5", "--input"])
-        .arg(&bad)
-        .arg("--out")
-        .arg(&model)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("no tokens"));
+    train_fails(&["--merges", "5"], &bad, &model, "no tokens");
     std::fs::write(&model, r#"{"format": "something-else", "version": 99}"#).unwrap();
     std::fs::write(&bad, "1 2\n").unwrap();
     audiotok()
