@@ -42,6 +42,12 @@ impl AudioInfo {
     pub fn duration_secs(&self) -> Option<f64> {
         self.frames.map(|n| n as f64 / f64::from(self.sample_rate))
     }
+
+    /// Whether the container's frame count is exact (WAV's data chunk, FLAC's STREAMINFO, raw
+    /// PCM) rather than an estimate (MP3, Vorbis): decoding must then yield exactly that many.
+    pub fn states_exact_length(&self) -> bool {
+        self.container == "wave" || self.codec == "flac" || self.codec.starts_with("pcm")
+    }
 }
 
 /// A streaming decoder over one file's first audio track.
@@ -132,8 +138,6 @@ impl Decoder {
         let sample_rate =
             params.sample_rate.filter(|&r| r > 0).ok_or_else(|| corrupt(path, "sample rate missing or zero"))?;
         let channels = params.channels.as_ref().map(|c| c.count()).unwrap_or(0);
-        // Containers that state an exact length: a decoded length short of it means truncation.
-        let exact_length = container == "wave" || codec == "flac" || codec.starts_with("pcm");
         let info = AudioInfo {
             path: path.to_path_buf(),
             container,
@@ -143,6 +147,8 @@ impl Decoder {
             frames: num_frames,
             bits_per_sample: params.bits_per_sample,
         };
+        // Containers that state an exact length: a decoded length short of it means truncation.
+        let exact_length = info.states_exact_length();
         Ok(Decoder { info, format, decoder, track_id, planes: Vec::new(), frames_done: 0, exact_length })
     }
 

@@ -33,10 +33,10 @@ pub struct AudioLength {
     pub from_header: bool,
 }
 
-/// True when `info` states an exact frame count: WAV, FLAC with a STREAMINFO total, raw PCM.
+/// The frame count when `info` states an exact, non-zero one: WAV, FLAC with a STREAMINFO
+/// total, raw PCM.
 fn exact_frames(info: &AudioInfo) -> Option<u64> {
-    let exact = info.container == "wave" || info.codec == "flac" || info.codec.starts_with("pcm");
-    info.frames.filter(|&n| exact && n > 0)
+    info.frames.filter(|&n| n > 0 && info.states_exact_length())
 }
 
 /// The mono length of `path` at `rate` Hz.
