@@ -3,7 +3,10 @@
 
 Needs numpy only (the project venv has it):
 
-    .venv/bin/python tools/bench_analyze.py [--tokens 10000000] [--files 200] [--runs 3] [--py-runs 1] [--out bench-data/analyze]
+    .venv/bin/python tools/bench_analyze.py [--tokens 10000000] [--files 200] [--runs 3] [--py-runs 1] [--out bench-data/analyze] [--memory 2G]
+
+`--py-runs 0` runs audiotok only (for sizes the Python implementation cannot hold in memory, e.g.
+`--tokens 100000000 --py-runs 0 --runs 1`: peak RSS and what was spilled).
 
 1. Generates the data deterministically (numpy default_rng, fixed seed): `--files` 1-D int32 .npy
    streams totalling `--tokens` codes over a 4096 codebook, with controlled skew and runs: codes are
@@ -139,6 +142,7 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--py-runs", type=int, default=1)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench-data", "analyze"))
+    ap.add_argument("--memory", default=None, help="audiotok analyze --memory (default: its own, 2G)")
     args = ap.parse_args()
 
     data = os.path.join(args.out, f"streams_{args.tokens}")
@@ -154,14 +158,37 @@ def main():
     peak_kb = 0
     for _ in range(args.runs):
         t0 = time.perf_counter()
-        proc = subprocess.Popen([exe, "analyze", data, "--codebook-size", str(CODEBOOK), "--json", js, "-q"])
+        cmd = [exe, "analyze", data, "--codebook-size", str(CODEBOOK), "--json", js, "-q"]
+        if args.memory:
+            cmd += ["--memory", args.memory]
+        proc = subprocess.Popen(cmd)
         _, status, usage = os.wait4(proc.pid, 0)
         rust_times.append(time.perf_counter() - t0)
         if status != 0:
             sys.exit(f"audiotok analyze failed with status {status}")
         peak_kb = max(peak_kb, usage.ru_maxrss)
     with open(js) as f:
-        rust = json.load(f)["scales"][0]
+        report = json.load(f)
+    rust = report["scales"][0]
+    counting = report.get("counting", {})
+    rt = min(rust_times)
+    rust_line = (
+        f"rust   audiotok analyze{' --memory ' + args.memory if args.memory else ''}: best {rt:.3f} s of {args.runs} "
+        f"({rust['total_tokens'] / rt / 1e6:.1f} M tokens/s), peak RSS {peak_kb / 1024:.0f} MiB, "
+        f"spilled {counting.get('spilled_runs', 0)} run(s) / {counting.get('spilled_bytes', 0) / 2**20:.0f} MiB; "
+        f"runs {', '.join(f'{t:.3f}' for t in rust_times)}"
+    )
+    if args.py_runs == 0:
+        # Rust only (memory and speed at sizes the Python implementation cannot hold).
+        load = os.getloadavg()
+        lines = [
+            f"tokens {rust['total_tokens']:,} in {len(paths)} files (codebook {CODEBOOK}, Zipf 1.2, geometric runs p=0.75), n-grams up to {MAX_N}",
+            f"figures: entropy {rust['entropy_bits']:.4f} bits, Gini {rust['gini']:.4f}, unique 7-grams {rust['ngrams'][6]['unique']:,}",
+            rust_line,
+            f"(no Python run; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, {os.cpu_count()} cores)",
+        ]
+        print("\n".join(lines))
+        return 0
 
     py_times = []
     for _ in range(args.py_runs):
@@ -170,13 +197,13 @@ def main():
         py_times.append(time.perf_counter() - t0)
 
     bad = compare(py, rust)
-    rt, pt = min(rust_times), min(py_times)
+    pt = min(py_times)
     load = os.getloadavg()
     lines = [
         f"tokens {py['total_tokens']:,} in {len(paths)} files (codebook {CODEBOOK}, Zipf 1.2, geometric runs p=0.75), n-grams up to {MAX_N}",
         f"figures: {'all agree' if not bad else f'{len(bad)} MISMATCHES'} (entropy {py['entropy_bits']:.4f} bits, "
         f"Gini {py['gini']:.4f}, repetition {py['repetition_rate']:.4f}, unique 7-grams {py['ngrams'][6]['unique']:,})",
-        f"rust   audiotok analyze: best {rt:.3f} s of {args.runs} ({py['total_tokens'] / rt / 1e6:.1f} M tokens/s), peak RSS {peak_kb / 1024:.0f} MiB; runs {', '.join(f'{t:.3f}' for t in rust_times)}",
+        rust_line,
         f"python numpy+collections: best {pt:.3f} s of {args.py_runs} ({py['total_tokens'] / pt / 1e6:.2f} M tokens/s); runs {', '.join(f'{t:.3f}' for t in py_times)}",
         f"ratio: {pt / rt:.1f}x (load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, {os.cpu_count()} cores)",
     ]

@@ -125,3 +125,55 @@ fn bad_input_is_named() {
         .code(2)
         .stderr(predicate::str::contains("scale 5 requested, the input has 3 scale(s)"));
 }
+
+#[test]
+fn memory_limit_spills_without_changing_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let spill = dir.path().join("spill");
+    std::fs::create_dir(&spill).unwrap();
+    // 60 lines of 2000 pseudo-random codes: about 120k distinct n-grams per order.
+    let mut x = 7u64;
+    let mut text = String::new();
+    for _ in 0..60 {
+        let line: Vec<String> = (0..2000)
+            .map(|_| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((x >> 33) % 1000).to_string()
+            })
+            .collect();
+        text += &line.join(" ");
+        text.push('\n');
+    }
+    let p = dir.path().join("codes.txt");
+    std::fs::write(&p, text).unwrap();
+    let free = json_of(&["--memory", "unlimited"], &p);
+    let mut tight = json_of(&["--memory", "1M", "--tmp-dir", spill.to_str().unwrap()], &p);
+    assert_eq!(free["counting"]["spilled_runs"], 0);
+    assert!(tight["counting"]["spilled_runs"].as_u64().unwrap() > 0, "{}", tight["counting"]);
+    assert_eq!(tight["counting"]["memory_limit"], 1 << 20);
+    tight["counting"] = free["counting"].clone();
+    assert_eq!(tight, free);
+    assert_eq!(std::fs::read_dir(&spill).unwrap().count(), 0);
+    // The human summary says what was spilled; bad sizes and directories are refused.
+    audiotok()
+        .arg("analyze")
+        .arg(&p)
+        .args(["--memory", "1M", "--tmp-dir", spill.to_str().unwrap()])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("n-gram counts spilled to disk"));
+    audiotok()
+        .arg("analyze")
+        .arg(&p)
+        .args(["--memory", "lots"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("expected a size such as 512M or 2G"));
+    audiotok()
+        .arg("analyze")
+        .arg(&p)
+        .args(["--tmp-dir", dir.path().join("nope").to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("nope: not a directory"));
+}

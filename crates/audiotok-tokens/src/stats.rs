@@ -29,12 +29,21 @@
 //! N-grams for `n >= 3` are hashed into `u64` keys by chaining that mixer over the tokens; two
 //! different n-grams share a key with probability about `2^-64` per pair, so over `m` distinct
 //! n-grams the chance of any collision is about `m^2 / 2^65` (`2.7e-4` for `m = 10^8`). Keys are
-//! buffered (8M per order), then partition-sorted and merged into a sorted table of distinct keys
-//! with their counts, orders in parallel: no hash-map probing, only sequential memory traffic.
-//! Memory is 16 bytes per distinct n-gram per order plus 64 MiB of buffer per order (twice that
-//! while merging). High-entropy codes have nearly as many distinct 4- to 7-grams as tokens, so
-//! 100M such tokens need about 8-10 GB at `max_n = 7`; lower `max_n` there (3: about 3 GB).
-
+//! buffered, then partition-sorted and merged into a sorted table of distinct keys with their
+//! counts, all orders in parallel: no hash-map probing, only sequential memory traffic.
+//!
+//! # Memory
+//!
+//! A table costs 16 bytes per distinct n-gram per order, and high-entropy codes have nearly as
+//! many distinct 4- to 7-grams as tokens (100M such tokens at `max_n = 7` would need 8-10 GB).
+//! So memory is bounded ([`AnalyzerOptions::memory_limit`], default 2 GiB): buffers take at most
+//! an eighth of the limit and the tables half; before a flush could pass that, the largest tables
+//! are written to anonymous temporary files as sorted runs (delta-coded varints, about 7 bytes
+//! per entry) and freed, and [`Analyzer::finish`] merges each order's runs in one streaming pass.
+//! The figures are identical with or without spilling; [`Report::counting`] says what was
+//! spilled. Long sequences are fed a chunk of positions at a time, so one huge file cannot
+//! overrun the buffers either.
+//!
 //! # Recommendation
 //!
 //! [`Report::recommendation`] applies the bands (Gini > 0.8 high skew, 0.6-0.8 moderate,
@@ -47,6 +56,16 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::input::TokenSequence;
+
+mod counter;
+
+use counter::{CounterSet, SpillError, Tally};
+
+/// Start positions whose n-gram keys are buffered between two checks of the memory limit.
+const POSITIONS_PER_CHECK: usize = 1 << 16;
+
+/// Default memory limit of the n-gram tables and buffers (2 GiB).
+pub const DEFAULT_MEMORY_LIMIT: u64 = 2 << 30;
 
 /// The K of `top_k_coverage`.
 pub const TOP_K: [usize; 4] = [1, 10, 100, 1000];
@@ -76,165 +95,6 @@ fn chain(h: u64, t: u32) -> u64 {
     fmix64(h ^ (u64::from(t) + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
 
-/// Keys buffered per order before they are sorted into the counted table (checked after each
-/// sequence).
-const FLUSH: usize = 1 << 23;
-
-/// Exact counts of `u64` keys: keys are appended to a buffer; when it fills (and at the end) the
-/// buffer is radix-sorted, run-length counted and merged into a sorted table of distinct keys.
-/// Sequential memory traffic only, unlike a hash map whose probes miss the cache once it outgrows
-/// it.
-#[derive(Clone, Default)]
-struct KeyCounter {
-    buf: Vec<u64>,
-    keys: Vec<u64>,
-    counts: Vec<u64>,
-}
-
-impl KeyCounter {
-    fn flush(&mut self, scratch: &mut Vec<u64>) {
-        if self.buf.is_empty() {
-            return;
-        }
-        partition_sort(&mut self.buf, scratch);
-        if self.keys.is_empty() {
-            // First flush: count runs in place, the buffer becomes the table of distinct keys.
-            let b = &mut self.buf;
-            let mut counts = Vec::new();
-            let (mut w, mut i) = (0, 0);
-            while i < b.len() {
-                let k = b[i];
-                let mut r = i + 1;
-                while r < b.len() && b[r] == k {
-                    r += 1;
-                }
-                b[w] = k;
-                counts.push((r - i) as u64);
-                w += 1;
-                i = r;
-            }
-            b.truncate(w);
-            self.keys = std::mem::take(&mut self.buf);
-            self.counts = counts;
-            return;
-        }
-        let (mut keys, mut counts) = (Vec::new(), Vec::new());
-        let (old_k, old_c) = (std::mem::take(&mut self.keys), std::mem::take(&mut self.counts));
-        keys.reserve(old_k.len() + self.buf.len() / 2);
-        counts.reserve(old_k.len() + self.buf.len() / 2);
-        let mut j = 0;
-        let mut i = 0;
-        let b = &self.buf;
-        while i < b.len() {
-            let k = b[i];
-            let mut r = i + 1;
-            while r < b.len() && b[r] == k {
-                r += 1;
-            }
-            while j < old_k.len() && old_k[j] < k {
-                keys.push(old_k[j]);
-                counts.push(old_c[j]);
-                j += 1;
-            }
-            let mut c = (r - i) as u64;
-            if j < old_k.len() && old_k[j] == k {
-                c += old_c[j];
-                j += 1;
-            }
-            keys.push(k);
-            counts.push(c);
-            i = r;
-        }
-        keys.extend_from_slice(&old_k[j..]);
-        counts.extend_from_slice(&old_c[j..]);
-        self.keys = keys;
-        self.counts = counts;
-        self.buf.clear();
-        if self.buf.capacity() > FLUSH {
-            self.buf.shrink_to(FLUSH);
-        }
-    }
-
-    /// Distinct keys and the sum of the 10 largest counts (after a flush).
-    fn distinct_and_top10(&self) -> (u64, u64) {
-        // The 10 largest counts, ascending, in a fixed array (no copy of the table).
-        let mut top = [0u64; 10];
-        for &c in &self.counts {
-            if c > top[0] {
-                let mut i = 0;
-                while i + 1 < top.len() && top[i + 1] < c {
-                    top[i] = top[i + 1];
-                    i += 1;
-                }
-                top[i] = c;
-            }
-        }
-        (self.keys.len() as u64, top.iter().sum())
-    }
-}
-
-/// Sorts `u64` keys: one counting pass scatters them by their top [`TOP_BITS`] bits (the keys
-/// are well mixed, so the buckets are even and each fits in cache), then each bucket is sorted.
-fn partition_sort(v: &mut Vec<u64>, scratch: &mut Vec<u64>) {
-    const TOP_BITS: u32 = 8;
-    let shift = 64 - TOP_BITS;
-    let mut hist = vec![0usize; 1 << TOP_BITS];
-    for &x in v.iter() {
-        hist[(x >> shift) as usize] += 1;
-    }
-    let mut off = Vec::with_capacity(hist.len() + 1);
-    let mut sum = 0;
-    for &c in &hist {
-        off.push(sum);
-        sum += c;
-    }
-    off.push(sum);
-    let mut next = off.clone();
-    scratch.clear();
-    scratch.resize(v.len(), 0);
-    for &x in v.iter() {
-        let b = (x >> shift) as usize;
-        scratch[next[b]] = x;
-        next[b] += 1;
-    }
-    for w in off.windows(2) {
-        scratch[w[0]..w[1]].sort_unstable();
-    }
-    std::mem::swap(v, scratch);
-}
-
-/// Flushes every counter, the orders shared out over the available cores.
-fn flush_all(counters: &mut [KeyCounter]) {
-    if counters.iter().all(|c| c.buf.is_empty()) {
-        return;
-    }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, counters.len().max(1));
-    if threads == 1 {
-        let mut scratch = Vec::new();
-        for c in counters.iter_mut() {
-            c.flush(&mut scratch);
-        }
-        return;
-    }
-    // Largest buffers first, dealt round-robin so each thread gets a similar load.
-    let mut order: Vec<&mut KeyCounter> = counters.iter_mut().collect();
-    order.sort_by_key(|c| std::cmp::Reverse(c.buf.len()));
-    let mut groups: Vec<Vec<&mut KeyCounter>> = (0..threads).map(|_| Vec::new()).collect();
-    for (i, c) in order.into_iter().enumerate() {
-        groups[i % threads].push(c);
-    }
-    std::thread::scope(|sc| {
-        for g in groups {
-            sc.spawn(move || {
-                let mut scratch = Vec::new();
-                for c in g {
-                    c.flush(&mut scratch);
-                }
-            });
-        }
-    });
-}
-
 /// Running counts of one stream.
 #[derive(Clone)]
 struct StreamAcc {
@@ -246,13 +106,15 @@ struct StreamAcc {
     repeats: u64,
     run_dense: Vec<u64>,
     run_sparse: BTreeMap<u64, u64>,
-    /// `ngrams[n - 2]` for `n = 2..=max_n`.
-    ngrams: Vec<KeyCounter>,
+    /// Counter `ngram_base + n - 2` of the analyzer's [`CounterSet`] counts the n-grams,
+    /// `n = 2..=max_n`.
+    ngram_base: usize,
+    orders: usize,
     ngram_totals: Vec<u64>,
 }
 
 impl StreamAcc {
-    fn new(max_n: usize) -> Self {
+    fn new(max_n: usize, ngram_base: usize) -> Self {
         StreamAcc {
             sequences: 0,
             tokens: 0,
@@ -262,14 +124,15 @@ impl StreamAcc {
             repeats: 0,
             run_dense: Vec::new(),
             run_sparse: BTreeMap::new(),
-            ngrams: (2..=max_n).map(|_| KeyCounter::default()).collect(),
+            ngram_base,
+            orders: max_n.saturating_sub(1),
             ngram_totals: vec![0; max_n.saturating_sub(1)],
         }
     }
 
-    fn add(&mut self, s: &[u32]) {
+    fn add(&mut self, s: &[u32], set: &mut CounterSet) -> Result<(), SpillError> {
         if s.is_empty() {
-            return;
+            return Ok(());
         }
         self.sequences += 1;
         self.tokens += s.len() as u64;
@@ -304,25 +167,33 @@ impl StreamAcc {
         }
         // N-grams: per start position, the key of the bigram (exact: a bijection of the pair),
         // then each longer order's key chained from the shorter one.
-        let orders = self.ngrams.len();
+        // Long sequences go a chunk of start positions at a time, so that the buffers stay
+        // within the memory limit whatever a sequence's length.
+        let orders = self.orders;
         for (j, t) in self.ngram_totals.iter_mut().enumerate() {
             *t += (s.len() + 1).saturating_sub(j + 2) as u64;
         }
-        for i in 0..s.len().saturating_sub(1) {
-            let mut h = fmix64((u64::from(s[i]) << 32) | u64::from(s[i + 1]));
-            self.ngrams[0].buf.push(h);
-            for j in 1..orders.min(s.len() - i - 1) {
-                h = chain(h, s[i + j + 1]);
-                self.ngrams[j].buf.push(h);
+        let starts = s.len().saturating_sub(1);
+        let mut from = 0;
+        while from < starts {
+            let to = (from + POSITIONS_PER_CHECK).min(starts);
+            let counters = &mut set.counters[self.ngram_base..self.ngram_base + orders];
+            for i in from..to {
+                let mut h = fmix64((u64::from(s[i]) << 32) | u64::from(s[i + 1]));
+                counters[0].buf.push(h);
+                for j in 1..orders.min(s.len() - i - 1) {
+                    h = chain(h, s[i + j + 1]);
+                    counters[j].buf.push(h);
+                }
             }
+            set.maybe_flush()?;
+            from = to;
         }
-        if self.ngrams.first().is_some_and(|c| c.buf.len() >= FLUSH) {
-            flush_all(&mut self.ngrams);
-        }
+        Ok(())
     }
 
-    fn report(&mut self, name: String, codebook_size: Option<u32>) -> StreamReport {
-        flush_all(&mut self.ngrams);
+    /// The report; `tallies` are this stream's n-gram counters' (orders 2..=max_n).
+    fn report(&self, name: String, codebook_size: Option<u32>, tallies: &[Tally]) -> StreamReport {
         let mut counts: Vec<(u32, u64)> = self
             .dense
             .iter()
@@ -375,8 +246,8 @@ impl StreamAcc {
             diversity: ratio(v, self.tokens),
             top10_coverage: coverage(10),
         }];
-        for (j, counter) in self.ngrams.iter().enumerate() {
-            let (unique, top) = counter.distinct_and_top10();
+        for (j, tally) in tallies.iter().enumerate() {
+            let (unique, top) = (tally.distinct, tally.top10);
             let t = self.ngram_totals[j];
             ngrams.push(NgramStat {
                 n: j + 2,
@@ -386,7 +257,7 @@ impl StreamAcc {
                 top10_coverage: ratio(top, t),
             });
         }
-        let unique_bigrams = self.ngrams.first().map_or(0, |m| m.keys.len() as u64);
+        let unique_bigrams = tallies.first().map_or(0, |t| t.distinct);
         let v2 = (v as f64) * (v as f64);
         let bigram_diversity = if v2 > 0.0 { unique_bigrams as f64 / v2 } else { 0.0 };
         let mut run_hist: Vec<(u64, u64)> = self
@@ -510,6 +381,20 @@ pub struct Report {
     pub interleaved: Option<StreamReport>,
     /// The recommendation in plain words.
     pub recommendation: Recommendation,
+    /// How the n-grams were counted: the memory limit and what was spilled to disk.
+    #[serde(default)]
+    pub counting: Counting,
+}
+
+/// How the n-grams were counted (the figures do not depend on it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counting {
+    /// The memory limit in bytes (`None`: unlimited).
+    pub memory_limit: Option<u64>,
+    /// Sorted runs of counts written to temporary files.
+    pub spilled_runs: u64,
+    /// Bytes written to them.
+    pub spilled_bytes: u64,
 }
 
 /// A recommendation and the figures behind it.
@@ -530,11 +415,24 @@ pub struct AnalyzerOptions {
     pub codebook_size: Option<u32>,
     /// Only these scales (default: all); the interleaved stream is computed only with all scales.
     pub scales: Option<Vec<usize>>,
+    /// Memory for counting n-grams, in bytes (default [`DEFAULT_MEMORY_LIMIT`]; `None`: no
+    /// limit). Past it, count tables are spilled to temporary files in `spill_dir` as sorted
+    /// runs and merged at the end; the figures are the same either way.
+    pub memory_limit: Option<u64>,
+    /// Directory of the spilled runs (default: the system's temporary directory). The files are
+    /// anonymous: nothing is left behind, even when the process is killed.
+    pub spill_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for AnalyzerOptions {
     fn default() -> Self {
-        AnalyzerOptions { max_n: MAX_N, codebook_size: None, scales: None }
+        AnalyzerOptions {
+            max_n: MAX_N,
+            codebook_size: None,
+            scales: None,
+            memory_limit: Some(DEFAULT_MEMORY_LIMIT),
+            spill_dir: None,
+        }
     }
 }
 
@@ -552,6 +450,20 @@ pub enum StatsError {
     /// Nothing was added.
     #[error("no tokens to analyse")]
     Empty,
+    /// Spilling n-gram counts to disk (or reading them back) failed.
+    #[error("{}: spilling n-gram counts: {source}", dir.display())]
+    Spill {
+        /// The spill directory.
+        dir: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+impl From<SpillError> for StatsError {
+    fn from(e: SpillError) -> Self {
+        StatsError::Spill { dir: e.dir, source: e.source }
+    }
 }
 
 /// Streaming statistics over token sequences (see the [module docs](self)).
@@ -562,13 +474,22 @@ pub struct Analyzer {
     scales: Vec<StreamAcc>,
     interleaved: Option<StreamAcc>,
     sequences: u64,
+    counters: Option<CounterSet>,
 }
 
 impl Analyzer {
     /// A new analyzer (`max_n` is clamped to `1..=7`).
     pub fn new(mut opts: AnalyzerOptions) -> Self {
         opts.max_n = opts.max_n.clamp(1, MAX_N);
-        Analyzer { opts, num_scales: None, ratios: None, scales: Vec::new(), interleaved: None, sequences: 0 }
+        Analyzer {
+            opts,
+            num_scales: None,
+            ratios: None,
+            scales: Vec::new(),
+            interleaved: None,
+            sequences: 0,
+            counters: None,
+        }
     }
 
     /// Adds one sequence. Every sequence must have the same number of scales. The interleaved
@@ -586,10 +507,16 @@ impl Analyzer {
                     });
                 }
                 self.num_scales = Some(k);
-                self.scales = (0..k).map(|_| StreamAcc::new(self.opts.max_n)).collect();
-                if k > 1 && self.opts.scales.is_none() {
-                    self.interleaved = Some(StreamAcc::new(self.opts.max_n));
-                }
+                let orders = self.opts.max_n - 1;
+                self.scales = (0..k).map(|i| StreamAcc::new(self.opts.max_n, i * orders)).collect();
+                let streams = if k > 1 && self.opts.scales.is_none() {
+                    self.interleaved = Some(StreamAcc::new(self.opts.max_n, k * orders));
+                    k + 1
+                } else {
+                    k
+                };
+                let dir = self.opts.spill_dir.clone().unwrap_or_else(std::env::temp_dir);
+                self.counters = Some(CounterSet::new(streams * orders, self.opts.memory_limit, dir));
             }
             Some(n) if n != k => {
                 return Err(StatsError::Scales {
@@ -600,9 +527,12 @@ impl Analyzer {
             Some(_) => {}
         }
         self.sequences += 1;
+        let Some(set) = self.counters.as_mut() else {
+            return Ok(());
+        };
         for (i, (acc, s)) in self.scales.iter_mut().zip(&seq.scales).enumerate() {
             if self.opts.scales.as_ref().is_none_or(|sel| sel.contains(&i)) {
-                acc.add(s);
+                acc.add(s, set)?;
             }
         }
         if self.interleaved.is_some() {
@@ -617,7 +547,7 @@ impl Analyzer {
             match (agree, seq.interleaved()) {
                 (true, Some(stream)) => {
                     if let Some(acc) = &mut self.interleaved {
-                        acc.add(&stream);
+                        acc.add(&stream, set)?;
                     }
                 }
                 _ => {
@@ -636,14 +566,20 @@ impl Analyzer {
         }
         let cb = self.opts.codebook_size;
         let sel = self.opts.scales.clone();
+        let (tallies, spilled) = match self.counters.as_mut() {
+            Some(set) => (set.finish()?, set.spilled),
+            None => (Vec::new(), Default::default()),
+        };
+        let orders = self.opts.max_n - 1;
+        let of = |a: &StreamAcc| tallies.get(a.ngram_base..a.ngram_base + orders).unwrap_or(&[]);
         let scales: Vec<StreamReport> = self
             .scales
-            .iter_mut()
+            .iter()
             .enumerate()
             .filter(|(i, _)| sel.as_ref().is_none_or(|sel| sel.contains(i)))
-            .map(|(i, a)| a.report(format!("scale {i}"), cb))
+            .map(|(i, a)| a.report(format!("scale {i}"), cb, of(a)))
             .collect();
-        let interleaved = self.interleaved.as_mut().map(|a| a.report("interleaved".into(), cb));
+        let interleaved = self.interleaved.as_ref().map(|a| a.report("interleaved".into(), cb, of(a)));
         let num_scales = self.num_scales.unwrap_or(0);
         let recommendation = recommend(&scales, interleaved.as_ref(), num_scales);
         Ok(Report {
@@ -653,6 +589,11 @@ impl Analyzer {
             scales,
             interleaved,
             recommendation,
+            counting: Counting {
+                memory_limit: self.opts.memory_limit,
+                spilled_runs: spilled.runs,
+                spilled_bytes: spilled.bytes,
+            },
         })
     }
 }
@@ -881,43 +822,54 @@ mod tests {
         assert!(r.recommendation.text.last().unwrap().starts_with("Try --variant"));
     }
 
-    #[test]
-    fn radix_sort_and_counter_merges_are_exact() {
-        let mut x = 12345u64;
-        let mut keys: Vec<u64> = (0..20000)
-            .map(|i| {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                // Many repeats, and keys sharing high bytes (skipped digits).
-                if i % 3 == 0 {
-                    x % 97
-                } else {
-                    x >> (i % 5 * 8)
-                }
-            })
-            .collect();
-        let mut want = keys.clone();
-        want.sort_unstable();
-        let mut sorted = keys.clone();
-        partition_sort(&mut sorted, &mut Vec::new());
-        assert_eq!(sorted, want);
-
-        let mut reference: BTreeMap<u64, u64> = BTreeMap::new();
-        let mut c = KeyCounter::default();
-        let mut scratch = Vec::new();
-        for (i, &k) in keys.iter().enumerate() {
-            *reference.entry(k).or_insert(0) += 1;
-            c.buf.push(k);
-            if i % 3001 == 0 {
-                c.flush(&mut scratch);
-            }
+    /// Analyses with a given memory limit.
+    fn analyse_with(seqs: &[TokenSequence], limit: Option<u64>, dir: &std::path::Path) -> Report {
+        let opts =
+            AnalyzerOptions { memory_limit: limit, spill_dir: Some(dir.to_path_buf()), ..AnalyzerOptions::default() };
+        let mut a = Analyzer::new(opts);
+        for s in seqs {
+            a.add(s).unwrap();
         }
-        c.flush(&mut scratch);
-        assert_eq!(c.keys, reference.keys().copied().collect::<Vec<_>>());
-        assert_eq!(c.counts, reference.values().copied().collect::<Vec<_>>());
-        let mut top: Vec<u64> = reference.values().copied().collect();
-        top.sort_unstable();
-        assert_eq!(c.distinct_and_top10(), (reference.len() as u64, top.iter().rev().take(10).sum()));
-        keys.clear();
+        a.finish().unwrap()
+    }
+
+    #[test]
+    fn spilling_changes_no_figure() {
+        // Two scales 1:2, high-entropy codes (many distinct n-grams), and one sequence far longer
+        // than the buffers (checked within a sequence).
+        let mut x = 99u64;
+        let mut next = |m: u64| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((x >> 33) % m) as u32
+        };
+        let mut seqs = Vec::new();
+        for len in [300usize, 5, 1, 40000, 2000] {
+            let a: Vec<u32> = (0..len).map(|_| next(50)).collect();
+            let b: Vec<u32> = (0..2 * len).map(|_| if len % 2 == 0 { next(4) } else { next(5000) }).collect();
+            seqs.push(seq(vec![a, b]));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let free = analyse_with(&seqs, None, dir.path());
+        assert_eq!(free.counting, Counting { memory_limit: None, spilled_runs: 0, spilled_bytes: 0 });
+        let tight = analyse_with(&seqs, Some(64 << 10), dir.path());
+        assert!(tight.counting.spilled_runs >= 10, "{:?}", tight.counting);
+        assert_eq!(Report { counting: free.counting, ..tight.clone() }, free);
+        // The default limit does not spill on this little data.
+        assert_eq!(analyse_with(&seqs, Some(DEFAULT_MEMORY_LIMIT), dir.path()).counting.spilled_runs, 0);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn spill_directory_errors_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("missing");
+        let opts =
+            AnalyzerOptions { memory_limit: Some(1), spill_dir: Some(gone.clone()), ..AnalyzerOptions::default() };
+        let mut a = Analyzer::new(opts);
+        let long: Vec<u32> = (0..100_000u32).map(|i| i.wrapping_mul(2654435761) % 100_000).collect();
+        let err = a.add(&seq(vec![long])).and_then(|()| a.finish().map(|_| ())).unwrap_err();
+        assert!(matches!(err, StatsError::Spill { .. }), "{err}");
+        assert!(err.to_string().contains("missing"), "{err}");
     }
 
     #[test]

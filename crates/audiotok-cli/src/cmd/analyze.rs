@@ -27,7 +27,7 @@ pub struct Args {
     /// Codebook size: ids must be below it; enables codebook utilisation.
     #[arg(long)]
     codebook_size: Option<u32>,
-    /// Largest n-gram order (1-7); lower it to save memory on very large high-entropy inputs.
+    /// Largest n-gram order (1-7); lower it for speed on very large high-entropy inputs.
     #[arg(long, default_value_t = MAX_N)]
     max_n: usize,
     /// Write the full report as JSON to this file (`-` for stdout).
@@ -36,9 +36,41 @@ pub struct Args {
     /// Write PNG plots here: zipf.png (rank-frequency, log-log) and runs_<stream>.png.
     #[arg(long)]
     plots: Option<PathBuf>,
+    /// Memory for counting n-grams (e.g. 512M, 2G, or `unlimited`). Past it, count tables are
+    /// spilled to --tmp-dir as sorted runs and merged at the end: same figures, bounded memory.
+    #[arg(long, default_value = "2G", value_parser = parse_memory)]
+    memory: Memory,
+    /// Directory for spilled n-gram counts (default: the system's temporary directory).
+    #[arg(long, value_name = "DIR")]
+    tmp_dir: Option<PathBuf>,
     /// Print nothing but the JSON (with --json -) or errors.
     #[arg(long, short)]
     quiet: bool,
+}
+
+/// A memory size in bytes, or no limit.
+#[derive(Clone, Copy, Debug)]
+struct Memory(Option<u64>);
+
+/// Parses `512M`, `2G`, `1.5GiB`, `800000000`, or `unlimited`.
+fn parse_memory(s: &str) -> Result<Memory, String> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("unlimited") || t.eq_ignore_ascii_case("none") {
+        return Ok(Memory(None));
+    }
+    let upper = t.to_ascii_uppercase();
+    let body = upper.trim_end_matches("IB").trim_end_matches('B');
+    let (num, mult) = match body.chars().last() {
+        Some('K') => (&body[..body.len() - 1], 1u64 << 10),
+        Some('M') => (&body[..body.len() - 1], 1 << 20),
+        Some('G') => (&body[..body.len() - 1], 1 << 30),
+        Some('T') => (&body[..body.len() - 1], 1 << 40),
+        _ => (body, 1),
+    };
+    match num.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(Memory(Some((v * mult as f64) as u64))),
+        _ => Err(format!("'{s}': expected a size such as 512M or 2G, or 'unlimited'")),
+    }
 }
 
 /// Runs the subcommand.
@@ -52,7 +84,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let t0 = std::time::Instant::now();
     let input = TokenInput::open(&args.input, InputOptions { codebook_size: args.codebook_size })?;
-    let mut analyzer = Analyzer::new(AnalyzerOptions { max_n: args.max_n, codebook_size: args.codebook_size, scales });
+    if let Some(dir) = &args.tmp_dir {
+        if !dir.is_dir() {
+            bail!("--tmp-dir {}: not a directory", dir.display());
+        }
+    }
+    let mut analyzer = Analyzer::new(AnalyzerOptions {
+        max_n: args.max_n,
+        codebook_size: args.codebook_size,
+        scales,
+        memory_limit: args.memory.0,
+        spill_dir: args.tmp_dir.clone(),
+    });
     let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new_spinner() };
     bar.set_style(
         ProgressStyle::with_template("{spinner} analyze: {pos} sequences, {msg} tokens  {elapsed_precise}")
@@ -92,8 +135,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
         } else {
             print!("{text}");
         }
+        let c = report.counting;
+        let spilled = if c.spilled_runs > 0 {
+            format!(
+                "; n-gram counts spilled to disk: {} run(s), {:.1} MiB",
+                c.spilled_runs,
+                c.spilled_bytes as f64 / 1048576.0
+            )
+        } else {
+            String::new()
+        };
         eprintln!(
-            "analyze: {} sequences, {tokens} tokens from {} input(s) in {secs:.2} s ({:.1} M tokens/s){}{}",
+            "analyze: {} sequences, {tokens} tokens from {} input(s) in {secs:.2} s ({:.1} M tokens/s){spilled}{}{}",
             report.sequences,
             input.paths().len(),
             tokens as f64 / secs.max(1e-9) / 1e6,
