@@ -253,8 +253,28 @@ fn multi_scale_variants_round_trip_through_a_store() {
             .arg(&store)
             .assert()
             .success()
-            .stdout(predicate::str::contains("compression: 105 base tokens"));
+            .stdout(
+                predicate::str::contains("compression: 105 base tokens")
+                    .and(predicate::str::contains("scale 0: 15 tokens (1 per frame)"))
+                    .and(predicate::str::contains("scale 2: 60 tokens (4 per frame)"))
+                    .and(predicate::str::contains("15 frames: 7 codes -> ")),
+            );
     }
+    // A single-stream model on the store: the interleaved stream, then each scale alone.
+    let model = dir.path().join("plain.json");
+    audiotok()
+        .args(["bpe", "train", "--variant", "plain", "--merges", "4", "--codebook-size", "4096", "--input"])
+        .arg(&store)
+        .arg("--out")
+        .arg(&model)
+        .assert()
+        .success();
+    audiotok().args(["bpe", "inspect", "--model"]).arg(&model).arg("--input").arg(&store).assert().success().stdout(
+        predicate::str::contains("compression: 105 base tokens")
+            .and(predicate::str::contains("scale 0 alone: 15 tokens -> "))
+            .and(predicate::str::contains("scale 1 alone: 30 tokens -> "))
+            .and(predicate::str::contains("scale 2 alone: 60 tokens -> ")),
+    );
 }
 
 #[test]

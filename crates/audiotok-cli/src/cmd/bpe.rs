@@ -135,6 +135,24 @@ fn read_streams(path: &Path, codebook_size: Option<u32>) -> Result<Vec<Vec<u32>>
     collect_streams(&[path.to_path_buf()], codebook_size)
 }
 
+/// Every sequence's scales as separate streams: `[scale][sequence]` (empty when the input has a
+/// single scale).
+fn read_scale_streams(path: &Path, codebook_size: Option<u32>) -> Result<Vec<Vec<Vec<u32>>>> {
+    let input = TokenInput::open(&[path.to_path_buf()], InputOptions { codebook_size })?;
+    let mut per_scale: Vec<Vec<Vec<u32>>> = Vec::new();
+    for seq in input.sequences() {
+        let seq = seq?;
+        if seq.scales.len() < 2 {
+            return Ok(Vec::new());
+        }
+        per_scale.resize_with(per_scale.len().max(seq.scales.len()), Vec::new);
+        for (k, s) in seq.scales.into_iter().enumerate() {
+            per_scale[k].push(s);
+        }
+    }
+    Ok(per_scale)
+}
+
 /// One sequence as one stream per scale.
 type MultiScale = Vec<Vec<u32>>;
 
@@ -361,11 +379,39 @@ pub fn run(args: Args) -> Result<ExitCode> {
             for s in stats.longest.iter().take(top.min(10)) {
                 println!("  {}: {:?}", s.id, s.tokens);
             }
-            if let Some(c) = stats.compression {
+            if let Some(c) = &stats.compression {
                 println!(
                     "compression: {} base tokens -> {} symbols: {:.4}x over {} sequences",
                     c.base_tokens, c.encoded_symbols, c.ratio, c.sequences
                 );
+            }
+            // Per scale: a multi-scale model's symbols span scales, so give each scale's share of
+            // the tokens and the symbols per coarsest frame; a single-stream model is also applied
+            // to each scale's stream alone.
+            match (&stats.compression, input.as_deref()) {
+                (Some(c), Some(_)) if m.variant().is_multi_scale() => {
+                    for (k, t) in c.scale_tokens.iter().enumerate() {
+                        println!(
+                            "  scale {k}: {t} tokens ({} per frame)",
+                            m.scale_ratios().get(k).copied().unwrap_or(0)
+                        );
+                    }
+                    if let Some(spf) = c.symbols_per_frame {
+                        let codes: u32 = m.scale_ratios().iter().sum();
+                        println!("  {} frames: {codes} codes -> {spf:.4} symbols per frame", c.frames);
+                    }
+                }
+                (Some(_), Some(p)) => {
+                    for (k, streams) in read_scale_streams(p, Some(m.codebook_size()))?.iter().enumerate() {
+                        if let Some(c) = m.stats(Some(&Corpus::Streams(streams)))?.compression {
+                            println!(
+                                "  scale {k} alone: {} tokens -> {} symbols: {:.4}x",
+                                c.base_tokens, c.encoded_symbols, c.ratio
+                            );
+                        }
+                    }
+                }
+                _ => {}
             }
         }
         Command::Export { model, format, out } => {
