@@ -61,6 +61,12 @@ mod counter;
 
 use counter::{CounterSet, SpillError, Tally};
 
+/// N-gram orders counted for `max_n`: 2..=max_n, and bigrams even when `max_n` is 1 (the
+/// transition figures need them).
+fn counted_orders(max_n: usize) -> usize {
+    max_n.max(2) - 1
+}
+
 /// Start positions whose n-gram keys are buffered between two checks of the memory limit.
 const POSITIONS_PER_CHECK: usize = 1 << 16;
 
@@ -125,7 +131,7 @@ impl StreamAcc {
             run_dense: Vec::new(),
             run_sparse: BTreeMap::new(),
             ngram_base,
-            orders: max_n.saturating_sub(1),
+            orders: counted_orders(max_n),
             ngram_totals: vec![0; max_n.saturating_sub(1)],
         }
     }
@@ -246,9 +252,9 @@ impl StreamAcc {
             diversity: ratio(v, self.tokens),
             top10_coverage: coverage(10),
         }];
-        for (j, tally) in tallies.iter().enumerate() {
+        // Bigrams are always counted (for the transition figures); n-grams are reported to max_n.
+        for (j, (tally, &t)) in tallies.iter().zip(&self.ngram_totals).enumerate() {
             let (unique, top) = (tally.distinct, tally.top10);
-            let t = self.ngram_totals[j];
             ngrams.push(NgramStat {
                 n: j + 2,
                 total: t,
@@ -507,7 +513,7 @@ impl Analyzer {
                     });
                 }
                 self.num_scales = Some(k);
-                let orders = self.opts.max_n - 1;
+                let orders = counted_orders(self.opts.max_n);
                 self.scales = (0..k).map(|i| StreamAcc::new(self.opts.max_n, i * orders)).collect();
                 let streams = if k > 1 && self.opts.scales.is_none() {
                     self.interleaved = Some(StreamAcc::new(self.opts.max_n, k * orders));
@@ -570,7 +576,7 @@ impl Analyzer {
             Some(set) => (set.finish()?, set.spilled),
             None => (Vec::new(), Default::default()),
         };
-        let orders = self.opts.max_n - 1;
+        let orders = counted_orders(self.opts.max_n);
         let of = |a: &StreamAcc| tallies.get(a.ngram_base..a.ngram_base + orders).unwrap_or(&[]);
         let scales: Vec<StreamReport> = self
             .scales
@@ -857,6 +863,20 @@ mod tests {
         // The default limit does not spill on this little data.
         assert_eq!(analyse_with(&seqs, Some(DEFAULT_MEMORY_LIMIT), dir.path()).counting.spilled_runs, 0);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn unigrams_only() {
+        let opts = AnalyzerOptions { max_n: 1, ..AnalyzerOptions::default() };
+        let mut a = Analyzer::new(opts);
+        a.add(&seq(vec![vec![1, 2, 3, 3]])).unwrap();
+        let r = a.finish().unwrap();
+        let s = &r.scales[0];
+        assert_eq!(s.ngrams.len(), 1);
+        // Bigrams are still counted for the transition figures: (1,2) (2,3) (3,3) of 3^2.
+        assert_eq!((s.total_tokens, s.unique_tokens, s.unique_bigrams), (4, 3, 3));
+        assert_eq!(s.transition_sparsity, 1.0 - 3.0 / 9.0);
+        assert_eq!(s.repetition_rate, 1.0 / 3.0);
     }
 
     #[test]
