@@ -15,7 +15,7 @@ use anyhow::{bail, Context, Result};
 use audiotok_features::npy;
 use audiotok_tokens::bpe::{train, BpeModel, Corpus, TrainerConfig, Variant};
 use audiotok_tokens::input::{InputOptions, TokenInput};
-use audiotok_tokens::store::{ScaleTokens, StoreOptions, StoreReader, StoreWriter, TokenRecord};
+use audiotok_tokens::store::{ScaleTokens, StoreMetadata, StoreOptions, StoreReader, StoreWriter, TokenRecord};
 
 /// Arguments of `audiotok bpe`.
 #[derive(clap::Args)]
@@ -108,7 +108,8 @@ struct Transform {
     #[arg(long)]
     output: PathBuf,
     /// decode, multi-scale, store output: take file_path and duration of each record from this
-    /// store (same number of sequences); without it file_path is `INPUT:LINE` and duration 0.
+    /// store (same number of sequences), and its batch size, codebook sizes and rates; without it
+    /// file_path is `INPUT:LINE` and duration 0.
     #[arg(long)]
     like: Option<PathBuf>,
 }
@@ -278,7 +279,17 @@ fn write_scales(path: &Path, items: &[Vec<Vec<u32>>], input: &Path, like: Option
         }
         None => (0..items.len()).map(|i| (format!("{}:{}", input.display(), i + 1), 0.0)).collect(),
     };
-    let mut w = StoreWriter::create(path, StoreOptions::new(ratios.len()))?;
+    let mut opts = StoreOptions::new(ratios.len());
+    // Like a store directory: its batch size, codebook sizes and rates too, so that a lossless
+    // round trip gives the same files.
+    if let Some(meta) = like.filter(|d| d.is_dir()).map(StoreMetadata::load).transpose()? {
+        if meta.scales.len() == ratios.len() {
+            opts.batch_size = meta.batch_size.max(1);
+            opts.codebook_sizes = meta.scales.iter().map(|s| s.codebook_size).collect();
+            opts.rates_hz = meta.scales.iter().map(|s| s.rate_hz).collect();
+        }
+    }
+    let mut w = StoreWriter::create(path, opts)?;
     for ((file_path, duration), scales) in names.into_iter().zip(items) {
         let scales = scales.iter().map(|s| ScaleTokens::stream(s.clone())).collect();
         w.push(TokenRecord { file_path, duration, scales })?;
