@@ -15,7 +15,9 @@ use anyhow::{bail, Context, Result};
 use audiotok_features::npy;
 use audiotok_tokens::bpe::{train, BpeModel, Corpus, TrainerConfig, Variant};
 use audiotok_tokens::input::{InputOptions, TokenInput};
-use audiotok_tokens::store::{ScaleTokens, StoreMetadata, StoreOptions, StoreReader, StoreWriter, TokenRecord};
+use audiotok_tokens::store::{
+    ScaleTokens, StoreMetadata, StoreOptions, StoreReader, StoreWriter, TokenRecord, METADATA_FILE,
+};
 
 /// Arguments of `audiotok bpe`.
 #[derive(clap::Args)]
@@ -282,7 +284,7 @@ fn write_scales(path: &Path, items: &[Vec<Vec<u32>>], input: &Path, like: Option
     let mut opts = StoreOptions::new(ratios.len());
     // Like a store directory: its batch size, codebook sizes and rates too, so that a lossless
     // round trip gives the same files.
-    if let Some(meta) = like.filter(|d| d.is_dir()).map(StoreMetadata::load).transpose()? {
+    if let Some(meta) = like.filter(|d| d.join(METADATA_FILE).is_file()).map(StoreMetadata::load).transpose()? {
         if meta.scales.len() == ratios.len() {
             opts.batch_size = meta.batch_size.max(1);
             opts.codebook_sizes = meta.scales.iter().map(|s| s.codebook_size).collect();
