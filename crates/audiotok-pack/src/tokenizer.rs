@@ -17,8 +17,14 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Value};
-use tokenizers::{AddedToken, Tokenizer};
+use serde_json::Value;
+use tokenizers::models::bpe::{Merges, Vocab, BPE};
+use tokenizers::normalizers::NFC;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::pre_tokenizers::sequence::Sequence as PreTokenizerSequence;
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
+use tokenizers::{AddedToken, SplitDelimiterBehavior, Tokenizer};
 
 use crate::error::PackError;
 
@@ -168,78 +174,55 @@ impl AudioTokenizer {
 
 /// Builds Qwen2's fast tokenizer from `vocab.json` + `merges.txt`, with the added tokens of
 /// `tokenizer_config.json` or, without one, the six Qwen2-Audio special tokens.
+///
+/// The result is the tokenizer `tokenizers` deserialises from the equivalent `tokenizer.json`
+/// (the tests compare both, serialised, and their ids), built directly: the vocabulary is read
+/// into the model's own map, the merges straight from the text, while the other file is read on
+/// another worker (`rayon::join`, inside the caller's pool), and the BPE model and pipeline are
+/// made with the same settings. Going through `tokenizers`' serde path instead buffers the 151k
+/// merges as generic content first and costs several times more.
 fn build_from_slow_files(dir: &Path, config: Option<&Value>) -> Result<Tokenizer, PackError> {
-    // The vocabulary and merges are spliced into the JSON text as they are, and deserialised by
-    // `tokenizers` itself: building a 150k-entry `serde_json::Value` first is needlessly slow.
     let vocab_path = dir.join("vocab.json");
-    let vocab_text = fs::read_to_string(&vocab_path).map_err(|e| tok_err(&vocab_path, e.to_string()))?;
-    if !vocab_text.trim_start().starts_with('{') {
-        return Err(tok_err(&vocab_path, "expected a JSON object of token -> id"));
-    }
     let merges_path = dir.join("merges.txt");
-    let merges_text = fs::read_to_string(&merges_path).map_err(|e| tok_err(&merges_path, e.to_string()))?;
-    let mut merges = String::with_capacity(merges_text.len() * 2);
-    merges.push('[');
-    for (i, line) in merges_text.lines().enumerate() {
-        if (i == 0 && line.starts_with("#version")) || line.is_empty() {
-            continue;
-        }
-        let mut parts = line.split(' ');
-        match (parts.next(), parts.next(), parts.next()) {
-            (Some(a), Some(b), None) => {
-                if merges.len() > 1 {
-                    merges.push(',');
-                }
-                let pair = serde_json::to_string(&[a, b]).map_err(|e| tok_err(&merges_path, e.to_string()))?;
-                merges.push_str(&pair);
-            }
-            _ => return Err(tok_err(&merges_path, format!("line {}: expected two symbols", i + 1))),
-        }
-    }
-    merges.push(']');
-    let mut added: Vec<(u32, String, bool)> = Vec::new();
-    if let Some(map) = config.and_then(|c| c.get("added_tokens_decoder")).and_then(Value::as_object) {
-        for (id, t) in map {
-            let id: u32 =
-                id.parse().map_err(|_| tok_err(&dir.join("tokenizer_config.json"), format!("bad token id `{id}`")))?;
-            let content = t.get("content").and_then(Value::as_str).unwrap_or_default().to_string();
-            let special = t.get("special").and_then(Value::as_bool).unwrap_or(true);
-            added.push((id, content, special));
-        }
-        added.sort();
-    }
-    let added_tokens: Vec<Value> = added
-        .iter()
-        .map(|(id, content, special)| {
-            json!({"id": id, "content": content, "single_word": false, "lstrip": false, "rstrip": false,
-                   "normalized": false, "special": special})
-        })
-        .collect();
-    let byte_level = json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false});
-    let spec = json!({
-        "version": "1.0",
-        "truncation": null,
-        "padding": null,
-        "added_tokens": added_tokens,
-        "normalizer": {"type": "NFC"},
-        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
-            {"type": "Split", "pattern": {"Regex": QWEN2_SPLIT_PATTERN}, "behavior": "Isolated", "invert": false},
-            byte_level,
-        ]},
-        "post_processor": byte_level,
-        "decoder": byte_level,
-        "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": "",
-                  "end_of_word_suffix": "", "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
-                  "vocab": "@VOCAB@", "merges": "@MERGES@"},
-    });
-    let text = spec.to_string().replacen("\"@VOCAB@\"", &vocab_text, 1).replacen("\"@MERGES@\"", &merges, 1);
-    let mut tok: Tokenizer =
-        text.parse().map_err(|e| tok_err(dir, format!("building the tokenizer from vocab.json + merges.txt: {e}")))?;
+    let (vocab, merges) = rayon::join(|| read_vocab(&vocab_path), || read_merges(&merges_path));
+    let (vocab, merges) = (vocab?, merges?);
+    let added = config_added_tokens(dir, config)?;
+    let bpe = BPE::builder()
+        .vocab_and_merges(vocab, merges)
+        .continuing_subword_prefix(String::new())
+        .end_of_word_suffix(String::new())
+        .fuse_unk(false)
+        .byte_fallback(false)
+        .ignore_merges(false)
+        .build()
+        .map_err(|e| tok_err(dir, format!("building the tokenizer from vocab.json + merges.txt: {e}")))?;
+    let mut tok = Tokenizer::new(bpe);
+    let split = Split::new(SplitPattern::Regex(QWEN2_SPLIT_PATTERN.into()), SplitDelimiterBehavior::Isolated, false)
+        .map_err(|e| tok_err(dir, format!("the Qwen2 split pattern: {e}")))?;
+    let byte_level = ByteLevel::new(false, false, false);
+    tok.with_normalizer(Some(NFC)).map_err(|e| tok_err(dir, e.to_string()))?;
+    tok.with_pre_tokenizer(Some(PreTokenizerSequence::new(vec![
+        PreTokenizerWrapper::Split(split),
+        PreTokenizerWrapper::ByteLevel(byte_level),
+    ])));
+    tok.with_post_processor(Some(byte_level));
+    tok.with_decoder(Some(byte_level));
     if added.is_empty() {
         // No tokenizer_config.json: Qwen2-Audio's special tokens take the ids after the vocabulary.
         let specials: Vec<AddedToken> =
             QWEN2_AUDIO_SPECIAL_TOKENS.iter().map(|t| AddedToken::from(t.to_string(), true)).collect();
         tok.add_special_tokens(specials).map_err(|e| tok_err(dir, format!("adding the special tokens: {e}")))?;
+    } else {
+        // As `tokenizers` adds a tokenizer.json's `added_tokens`: all of them, in id order.
+        let tokens = added.iter().map(|(_, content, special)| {
+            AddedToken::from(content.clone(), *special)
+                .single_word(false)
+                .lstrip(false)
+                .rstrip(false)
+                .normalized(false)
+                .special(*special)
+        });
+        tok.add_tokens(tokens).map_err(|e| tok_err(dir, format!("adding the added tokens: {e}")))?;
     }
     for (id, content, _) in &added {
         if tok.token_to_id(content) != Some(*id) {
@@ -253,6 +236,45 @@ fn build_from_slow_files(dir: &Path, config: Option<&Value>) -> Result<Tokenizer
         }
     }
     Ok(tok)
+}
+
+/// `vocab.json`: a JSON object of token -> id.
+fn read_vocab(path: &Path) -> Result<Vocab, PackError> {
+    let bytes = fs::read(path).map_err(|e| tok_err(path, e.to_string()))?;
+    serde_json::from_slice(&bytes).map_err(|e| tok_err(path, format!("expected a JSON object of token -> id: {e}")))
+}
+
+/// `merges.txt`: an optional `#version` line, then one `a b` pair per line (empty lines skipped).
+fn read_merges(path: &Path) -> Result<Merges, PackError> {
+    let text = fs::read_to_string(path).map_err(|e| tok_err(path, e.to_string()))?;
+    let mut merges = Vec::with_capacity(text.len() / 8);
+    for (i, line) in text.lines().enumerate() {
+        if (i == 0 && line.starts_with("#version")) || line.is_empty() {
+            continue;
+        }
+        let mut parts = line.split(' ');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(a), Some(b), None) => merges.push((a.to_string(), b.to_string())),
+            _ => return Err(tok_err(path, format!("line {}: expected two symbols", i + 1))),
+        }
+    }
+    Ok(merges)
+}
+
+/// `tokenizer_config.json`'s `added_tokens_decoder` as `(id, content, special)`, by id.
+fn config_added_tokens(dir: &Path, config: Option<&Value>) -> Result<Vec<(u32, String, bool)>, PackError> {
+    let mut added = Vec::new();
+    if let Some(map) = config.and_then(|c| c.get("added_tokens_decoder")).and_then(Value::as_object) {
+        for (id, t) in map {
+            let id: u32 =
+                id.parse().map_err(|_| tok_err(&dir.join("tokenizer_config.json"), format!("bad token id `{id}`")))?;
+            let content = t.get("content").and_then(Value::as_str).unwrap_or_default().to_string();
+            let special = t.get("special").and_then(Value::as_bool).unwrap_or(true);
+            added.push((id, content, special));
+        }
+        added.sort();
+    }
+    Ok(added)
 }
 
 fn find_chat_template(dir: &Path, config: Option<&Value>) -> Result<Option<(String, String)>, PackError> {
@@ -283,5 +305,128 @@ fn template_text(v: &Value) -> Option<String> {
             .and_then(Value::as_str)
             .map(str::to_string),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::path::{Path, PathBuf};
+
+    use serde_json::{json, Value};
+    use tokenizers::{AddedToken, Tokenizer};
+
+    use super::{build_from_slow_files, AudioTokenizer, QWEN2_AUDIO_SPECIAL_TOKENS, QWEN2_SPLIT_PATTERN};
+
+    fn qwen2_dir() -> PathBuf {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/pack/qwen2-tokenizer");
+        assert!(dir.join("vocab.json").is_file(), "{} is missing: run tools/fetch_qwen_tokenizer.sh", dir.display());
+        dir
+    }
+
+    /// The reference build: the equivalent tokenizer.json text, deserialised by `tokenizers`.
+    fn build_through_serde(dir: &Path, added: &[(u32, &str, bool)]) -> Tokenizer {
+        let vocab: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("vocab.json")).unwrap()).unwrap();
+        let merges: Vec<Value> = std::fs::read_to_string(dir.join("merges.txt"))
+            .unwrap()
+            .lines()
+            .enumerate()
+            .filter(|(i, l)| !(*i == 0 && l.starts_with("#version")) && !l.is_empty())
+            .map(|(_, l)| {
+                let (a, b) = l.split_once(' ').unwrap();
+                json!([a, b])
+            })
+            .collect();
+        let added_tokens: Vec<Value> = added
+            .iter()
+            .map(|(id, content, special)| {
+                json!({"id": id, "content": content, "single_word": false, "lstrip": false, "rstrip": false,
+                       "normalized": false, "special": special})
+            })
+            .collect();
+        let byte_level =
+            json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false});
+        let spec = json!({
+            "version": "1.0", "truncation": null, "padding": null, "added_tokens": added_tokens,
+            "normalizer": {"type": "NFC"},
+            "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+                {"type": "Split", "pattern": {"Regex": QWEN2_SPLIT_PATTERN}, "behavior": "Isolated", "invert": false},
+                byte_level,
+            ]},
+            "post_processor": byte_level,
+            "decoder": byte_level,
+            "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": "",
+                      "end_of_word_suffix": "", "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
+                      "vocab": vocab, "merges": merges},
+        });
+        let mut tok: Tokenizer = spec.to_string().parse().unwrap();
+        if added.is_empty() {
+            let specials: Vec<AddedToken> =
+                QWEN2_AUDIO_SPECIAL_TOKENS.iter().map(|t| AddedToken::from(t.to_string(), true)).collect();
+            tok.add_special_tokens(specials).unwrap();
+        }
+        tok
+    }
+
+    fn golden_strings() -> Vec<String> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/pack/tokenizer_ids.json");
+        let g: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        g["strings"].as_array().unwrap().iter().map(|c| c["text"].as_str().unwrap().to_string()).collect()
+    }
+
+    fn assert_same(fast: &Tokenizer, reference: &Tokenizer) {
+        // Serialised, the two are the same tokenizer: model (vocab, merges by rank, settings),
+        // pipeline and added tokens.
+        assert_eq!(fast.to_string(false).unwrap(), reference.to_string(false).unwrap());
+        let strings = golden_strings();
+        assert!(strings.len() >= 40);
+        for text in &strings {
+            let (a, b) = (fast.encode(text.as_str(), false).unwrap(), reference.encode(text.as_str(), false).unwrap());
+            assert_eq!(a.get_ids(), b.get_ids(), "{text:?}");
+            assert_eq!(a.get_offsets(), b.get_offsets(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn direct_build_equals_the_serde_build_with_the_qwen2_audio_specials() {
+        let dir = qwen2_dir();
+        let fast = build_from_slow_files(&dir, None).unwrap();
+        assert_same(&fast, &build_through_serde(&dir, &[]));
+        assert_eq!(fast.token_to_id("<|audio_eos|>"), Some(151648));
+    }
+
+    #[test]
+    fn direct_build_equals_the_serde_build_with_a_config_s_added_tokens() {
+        let dir = qwen2_dir();
+        let added = [
+            (151643, "<|endoftext|>", true),
+            (151644, "<|im_start|>", true),
+            (151645, "<|im_end|>", true),
+            (151646, "<|AUDIO|>", true),
+            (151647, "<|audio_bos|>", true),
+            (151648, "<|audio_eos|>", true),
+            (151649, "plain added", false),
+        ];
+        let decoder: serde_json::Map<String, Value> =
+            added.iter().map(|(id, c, s)| (id.to_string(), json!({"content": c, "special": s}))).collect();
+        let config = json!({ "added_tokens_decoder": decoder });
+        let fast = build_from_slow_files(&dir, Some(&config)).unwrap();
+        assert_same(&fast, &build_through_serde(&dir, &added));
+    }
+
+    #[test]
+    fn bad_slow_files_are_errors() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::write(dir.join("vocab.json"), r#"{"a": 0, "b": 1, "ab": 2}"#).unwrap();
+        std::fs::write(dir.join("merges.txt"), "#version: 0.2\na b c\n").unwrap();
+        let err = AudioTokenizer::load(dir).unwrap_err().to_string();
+        assert!(err.contains("line 2: expected two symbols"), "{err}");
+        std::fs::write(dir.join("merges.txt"), "a x\n").unwrap();
+        let err = AudioTokenizer::load(dir).unwrap_err().to_string();
+        assert!(err.contains("building the tokenizer"), "{err}");
+        std::fs::write(dir.join("vocab.json"), "[1, 2]").unwrap();
+        let err = AudioTokenizer::load(dir).unwrap_err().to_string();
+        assert!(err.contains("expected a JSON object"), "{err}");
     }
 }
