@@ -331,7 +331,7 @@ mod tests {
             .unwrap()
             .lines()
             .enumerate()
-            .filter(|(i, l)| !(*i == 0 && l.starts_with("#version")) && !l.is_empty())
+            .filter(|(i, l)| !(l.is_empty() || (*i == 0 && l.starts_with("#version"))))
             .map(|(_, l)| {
                 let (a, b) = l.split_once(' ').unwrap();
                 json!([a, b])
