@@ -111,7 +111,7 @@ impl AudioTokenizer {
         };
         let json_file = file.or_else(|| dir.as_ref().map(|d| d.join("tokenizer.json")).filter(|p| p.is_file()));
         let inner = match (&json_file, &dir) {
-            (Some(f), _) => Tokenizer::from_file(f).map_err(|e| tok_err(f, e.to_string()))?,
+            (Some(f), _) => load_tokenizer_json(f)?,
             (None, Some(d)) if d.join("vocab.json").is_file() && d.join("merges.txt").is_file() => {
                 build_from_slow_files(d, config.as_ref())?
             }
@@ -238,6 +238,155 @@ fn build_from_slow_files(dir: &Path, config: Option<&Value>) -> Result<Tokenizer
     Ok(tok)
 }
 
+/// Loads a `tokenizer.json`. A BPE model's vocabulary and merges (most of the file) are read
+/// directly into the model's own types and the model built with the file's settings; the rest
+/// of the file (normaliser, pre-tokenizer, post-processor, decoder, padding, truncation) goes
+/// through `tokenizers`' own deserialisation, and the added tokens are added last, as
+/// `tokenizers` adds them. Any other model, or a file this does not understand, is left to
+/// `tokenizers` entirely (which then also gives the error message).
+fn load_tokenizer_json(path: &Path) -> Result<Tokenizer, PackError> {
+    let text = fs::read_to_string(path).map_err(|e| tok_err(path, e.to_string()))?;
+    match bpe_tokenizer_json(&text) {
+        Some(tok) => Ok(tok),
+        None => text.parse().map_err(|e: tokenizers::Error| tok_err(path, e.to_string())),
+    }
+}
+
+/// A BPE model as `tokenizers` reads it (unknown fields ignored, as there).
+#[derive(serde::Deserialize)]
+struct BpeModelFile {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    dropout: Option<f32>,
+    #[serde(default)]
+    unk_token: Option<String>,
+    #[serde(default)]
+    continuing_subword_prefix: Option<String>,
+    #[serde(default)]
+    end_of_word_suffix: Option<String>,
+    #[serde(default)]
+    fuse_unk: Option<bool>,
+    #[serde(default)]
+    byte_fallback: Option<bool>,
+    #[serde(default)]
+    ignore_merges: Option<bool>,
+    vocab: Vocab,
+    merges: MergesFile,
+}
+
+/// `merges`: all `["a", "b"]` pairs, or all legacy `"a b"` strings (`#version` lines dropped).
+struct MergesFile(Merges);
+
+impl<'de> serde::Deserialize<'de> for MergesFile {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, SeqAccess, Visitor};
+
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Item {
+            Pair(String, String),
+            Legacy(String),
+        }
+        struct MergesVisitor;
+        impl<'de> Visitor<'de> for MergesVisitor {
+            type Value = MergesFile;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of merges")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<MergesFile, A::Error> {
+                let mut merges = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                let (mut pairs, mut legacy) = (false, false);
+                let mut rank = 0;
+                while let Some(item) = seq.next_element::<Item>()? {
+                    match item {
+                        Item::Pair(a, b) => {
+                            pairs = true;
+                            merges.push((a, b));
+                        }
+                        Item::Legacy(line) => {
+                            legacy = true;
+                            if line.starts_with("#version") {
+                                continue;
+                            }
+                            rank += 1;
+                            let mut parts = line.split(' ');
+                            match (parts.next(), parts.next(), parts.next()) {
+                                (Some(a), Some(b), None) => merges.push((a.to_string(), b.to_string())),
+                                _ => return Err(A::Error::custom(format!("bad merge {rank}"))),
+                            }
+                        }
+                    }
+                    if pairs && legacy {
+                        return Err(A::Error::custom("merges mix pairs and strings"));
+                    }
+                }
+                Ok(MergesFile(merges))
+            }
+        }
+        deserializer.deserialize_seq(MergesVisitor)
+    }
+}
+
+/// An added token with its id, as `tokenizer.json` lists them.
+#[derive(serde::Deserialize)]
+struct AddedTokenWithId {
+    #[allow(dead_code)]
+    id: u32,
+    #[serde(flatten)]
+    token: AddedToken,
+}
+
+/// The tokenizer of a `tokenizer.json` text whose model is BPE (see [`load_tokenizer_json`]);
+/// `None` where `tokenizers` itself should read the text.
+fn bpe_tokenizer_json(text: &str) -> Option<Tokenizer> {
+    use serde_json::value::RawValue;
+    use std::collections::BTreeMap;
+
+    let mut top: BTreeMap<String, &RawValue> = serde_json::from_str(text).ok()?;
+    let model: BpeModelFile = serde_json::from_str(top.get("model")?.get()).ok()?;
+    if model.kind.as_deref() != Some("BPE") {
+        return None;
+    }
+    let added: Vec<AddedTokenWithId> = match top.get("added_tokens") {
+        Some(raw) => serde_json::from_str(raw.get()).ok()?,
+        None => Vec::new(),
+    };
+    // BPEVisitor's settings, in its terms.
+    let mut builder = BPE::builder().vocab_and_merges(model.vocab, model.merges.0);
+    if let Some(d) = model.dropout {
+        builder = builder.dropout(d);
+    }
+    if let Some(u) = model.unk_token {
+        builder = builder.unk_token(u);
+    }
+    if let Some(p) = model.continuing_subword_prefix {
+        builder = builder.continuing_subword_prefix(p);
+    }
+    if let Some(s) = model.end_of_word_suffix {
+        builder = builder.end_of_word_suffix(s);
+    }
+    if let Some(f) = model.fuse_unk {
+        builder = builder.fuse_unk(f);
+    }
+    if let Some(b) = model.byte_fallback {
+        builder = builder.byte_fallback(b);
+    }
+    if let Some(i) = model.ignore_merges {
+        builder = builder.ignore_merges(i);
+    }
+    let bpe = builder.build().ok()?;
+    // Everything else through tokenizers, around an empty model that is then replaced.
+    let empty = RawValue::from_string(r#"{"type": "BPE", "vocab": {}, "merges": []}"#.into()).ok()?;
+    let no_tokens = RawValue::from_string("[]".into()).ok()?;
+    top.insert("model".into(), &empty);
+    top.insert("added_tokens".into(), &no_tokens);
+    let mut tok: Tokenizer = serde_json::to_string(&top).ok()?.parse().ok()?;
+    tok.with_model(bpe);
+    tok.add_tokens(added.into_iter().map(|t| t.token)).ok()?;
+    Some(tok)
+}
+
 /// `vocab.json`: a JSON object of token -> id.
 fn read_vocab(path: &Path) -> Result<Vocab, PackError> {
     let bytes = fs::read(path).map_err(|e| tok_err(path, e.to_string()))?;
@@ -316,7 +465,10 @@ mod tests {
     use serde_json::{json, Value};
     use tokenizers::{AddedToken, Tokenizer};
 
-    use super::{build_from_slow_files, AudioTokenizer, QWEN2_AUDIO_SPECIAL_TOKENS, QWEN2_SPLIT_PATTERN};
+    use super::{
+        bpe_tokenizer_json, build_from_slow_files, load_tokenizer_json, AudioTokenizer, QWEN2_AUDIO_SPECIAL_TOKENS,
+        QWEN2_SPLIT_PATTERN,
+    };
 
     fn qwen2_dir() -> PathBuf {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/pack/qwen2-tokenizer");
@@ -412,6 +564,70 @@ mod tests {
         let config = json!({ "added_tokens_decoder": decoder });
         let fast = build_from_slow_files(&dir, Some(&config)).unwrap();
         assert_same(&fast, &build_through_serde(&dir, &added));
+    }
+
+    /// A tokenizer.json read the fast way and by `tokenizers` itself, compared.
+    fn check_tokenizer_json(text: &str) {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("tokenizer.json");
+        std::fs::write(&path, text).unwrap();
+        assert!(bpe_tokenizer_json(text).is_some(), "the fast path should take this file");
+        let fast = load_tokenizer_json(&path).unwrap();
+        assert_same(&fast, &Tokenizer::from_file(&path).unwrap());
+        // And as a folder, through AudioTokenizer.
+        let tok = AudioTokenizer::load(tmp.path()).unwrap();
+        assert_eq!(tok.special_ids().audio, 151646);
+    }
+
+    #[test]
+    fn tokenizer_json_fast_read_equals_tokenizers_read() {
+        let dir = qwen2_dir();
+        let mut added: Vec<(u32, &str, bool)> =
+            QWEN2_AUDIO_SPECIAL_TOKENS.iter().enumerate().map(|(i, t)| (151643 + i as u32, *t, true)).collect();
+        added.push((151649, "plain added", false));
+        let text = build_through_serde(&dir, &added).to_string(false).unwrap();
+        check_tokenizer_json(&text);
+
+        // Legacy merges ("a b" strings, as tokenizers < 0.20 wrote them), settings spelled out
+        // differently, and padding / truncation set.
+        let mut v: Value = serde_json::from_str(&text).unwrap();
+        let legacy: Vec<Value> = v["model"]["merges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| json!(format!("{} {}", m[0].as_str().unwrap(), m[1].as_str().unwrap())))
+            .collect();
+        v["model"]["merges"] = Value::Array(legacy);
+        v["model"]["continuing_subword_prefix"] = Value::Null;
+        v["model"]["unk_token"] = json!("<|endoftext|>");
+        v["model"]["dropout"] = json!(0.0);
+        v["truncation"] = json!({"direction": "Right", "max_length": 7, "strategy": "LongestFirst", "stride": 0});
+        check_tokenizer_json(&v.to_string());
+    }
+
+    #[test]
+    fn other_tokenizer_json_files_go_to_tokenizers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("tokenizer.json");
+        // A WordLevel model: read by tokenizers itself.
+        let word_level = json!({"version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+            "normalizer": null, "pre_tokenizer": {"type": "Whitespace"}, "post_processor": null, "decoder": null,
+            "model": {"type": "WordLevel", "vocab": {"<unk>": 0, "hello": 1}, "unk_token": "<unk>"}})
+        .to_string();
+        assert!(bpe_tokenizer_json(&word_level).is_none());
+        std::fs::write(&path, &word_level).unwrap();
+        let tok = load_tokenizer_json(&path).unwrap();
+        assert_eq!(tok.encode("hello there", false).unwrap().get_ids(), &[1, 0]);
+        // Mixed merges, a merge of unknown tokens, a bad version: tokenizers' own error.
+        for bad in [
+            r#"{"version": "1.0", "model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b", ["a", "b"]]}}"#,
+            r#"{"version": "1.0", "model": {"type": "BPE", "vocab": {"a": 0}, "merges": [["a", "x"]]}}"#,
+            r#"{"version": "2.0", "model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": [["a", "b"]]}}"#,
+        ] {
+            assert!(bpe_tokenizer_json(bad).is_none(), "{bad}");
+            std::fs::write(&path, bad).unwrap();
+            assert!(load_tokenizer_json(&path).is_err(), "{bad}");
+        }
     }
 
     #[test]
