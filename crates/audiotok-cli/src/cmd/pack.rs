@@ -205,10 +205,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
         },
         audio_root: args.audio_root.clone(),
     };
-    let template_source = match &args.chat_template {
-        Some(p) => Some((std::fs::read_to_string(p).with_context(|| format!("{}: cannot read", p.display()))?, p)),
-        None => None,
-    };
     let pool = rayon::ThreadPoolBuilder::new().num_threads(args.jobs).build().context("starting the thread pool")?;
 
     // 1. The tokenizer on one worker; meanwhile the rows (in input order) and the audio lengths
@@ -225,8 +221,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     });
     let (tokenizer, t_tokenizer) = (loaded.0?, loaded.1);
     let Input { rows, paths, lengths, read_seconds: t_read, lengths_seconds: t_lengths } = input?;
-    let template = match &template_source {
-        Some((text, p)) => Some(ChatTemplate::new(text, &p.display().to_string())?),
+    let template = match &args.chat_template {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("{}: cannot read", p.display()))?;
+            Some(ChatTemplate::new(&text, &p.display().to_string())?)
+        }
         None => None,
     };
     let packer = Packer::new(cfg, tokenizer, template)?;
