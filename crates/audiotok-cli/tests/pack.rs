@@ -105,6 +105,40 @@ fn bad_rows_are_rejected_with_reasons_and_output_is_reproducible() {
     audiotok().args(["mds", "verify"]).arg(&out1).assert().success();
 }
 
+/// With greedy packing and --on-error skip, blocks are written while later rows are still being
+/// tokenized (2048 rows at a time); with --on-error fail every row is prepared first. On rows
+/// that are all good, over several such chunks, both give the same bytes, whatever --jobs.
+#[test]
+fn blocks_written_while_rows_are_tokenized_equal_blocks_written_after() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clips = [audio("speech_1s.wav"), audio("speech_7s.flac"), audio("speech_0.1s.wav")];
+    let mut text = String::new();
+    for i in 0..5000 {
+        let words = "word ".repeat(i % 37);
+        text.push_str(&format!(
+            r#"{{"text": "<|im_start|>user\n<|AUDIO|>\nrow {i}: {words}<|im_end|>\n<|im_start|>assistant\nok<|im_end|>\n", "audio": "{}"}}"#,
+            clips[i % clips.len()]
+        ));
+        text.push('\n');
+    }
+    let rows = tmp.path().join("rows.jsonl");
+    std::fs::write(&rows, text).unwrap();
+    let outputs: Vec<_> = [("skip", "1"), ("skip", "2"), ("fail", "2")]
+        .iter()
+        .map(|(on_error, jobs)| {
+            let out = tmp.path().join(format!("{on_error}_{jobs}"));
+            let a =
+                pack(&rows, &out, &["--block-size", "512", "--on-error", on_error, "--jobs", jobs, "--json"]).success();
+            let summary: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+            assert_eq!(summary["packed_rows"], 5000);
+            assert!(summary["blocks"].as_u64().unwrap() > 1000);
+            files(&out)
+        })
+        .collect();
+    assert_eq!(outputs[0], outputs[1]);
+    assert_eq!(outputs[0], outputs[2]);
+}
+
 #[test]
 fn on_error_fail_stops_before_writing() {
     let tmp = tempfile::tempdir().unwrap();

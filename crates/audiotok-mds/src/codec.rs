@@ -133,9 +133,26 @@ impl HashAlgo {
 
     /// The lowercase hex digest of `data`.
     pub fn hex_digest(self, data: &[u8]) -> String {
+        self.hex_digest_parts(&[data])
+    }
+
+    /// The lowercase hex digest of the concatenation of `parts` (computed without joining them).
+    pub fn hex_digest_parts(self, parts: &[&[u8]]) -> String {
         match self {
-            HashAlgo::Sha1 => Sha1::digest(data).iter().map(|b| format!("{b:02x}")).collect(),
-            HashAlgo::Xxh64 => format!("{:016x}", xxhash_rust::xxh64::xxh64(data, 0)),
+            HashAlgo::Sha1 => {
+                let mut h = Sha1::new();
+                for p in parts {
+                    h.update(p);
+                }
+                h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+            }
+            HashAlgo::Xxh64 => {
+                let mut h = xxhash_rust::xxh64::Xxh64::new(0);
+                for p in parts {
+                    h.update(p);
+                }
+                format!("{:016x}", h.digest())
+            }
         }
     }
 }
@@ -179,5 +196,24 @@ mod tests {
     fn known_digests() {
         assert_eq!(HashAlgo::Sha1.hex_digest(b"abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
         assert_eq!(HashAlgo::Xxh64.hex_digest(b""), "ef46db3751d8e999");
+    }
+
+    #[test]
+    fn digests_of_parts_equal_digests_of_the_whole() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+        for algo in [HashAlgo::Sha1, HashAlgo::Xxh64] {
+            let whole = algo.hex_digest(&data);
+            for cuts in [vec![], vec![0], vec![1, 31, 32, 33], vec![4096, 50_000, 99_999], vec![100_000]] {
+                let mut parts: Vec<&[u8]> = Vec::new();
+                let mut from = 0;
+                for &c in &cuts {
+                    parts.push(&data[from..c]);
+                    from = c;
+                }
+                parts.push(&data[from..]);
+                assert_eq!(algo.hex_digest_parts(&parts), whole, "{algo} {cuts:?}");
+            }
+            assert_eq!(algo.hex_digest_parts(&[]), algo.hex_digest(b""));
+        }
     }
 }

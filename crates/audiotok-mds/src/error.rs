@@ -99,6 +99,9 @@ pub enum MdsError {
         /// The number of samples.
         len: u64,
     },
+    /// A background thread of the writer (finishing a shard, hashing it) panicked.
+    #[error("MDS writer thread failed: {0}")]
+    Worker(String),
     /// Invalid JSON text (an index, a shard's config, or a `json` column).
     #[error("invalid JSON at byte {offset}: {reason}")]
     Json {

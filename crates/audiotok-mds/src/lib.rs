@@ -46,4 +46,4 @@ pub use json::Json;
 pub use merge::merge_index;
 pub use reader::{MdsDataset, VerifyReport};
 pub use value::{Element, NdArray, NdArrayError, Sample, Value};
-pub use writer::{MdsWriter, WriterOptions, DEFAULT_SIZE_LIMIT};
+pub use writer::{EncodedSample, MdsWriter, SampleEncoder, WriterOptions, DEFAULT_SIZE_LIMIT};

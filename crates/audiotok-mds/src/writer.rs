@@ -18,10 +18,23 @@
 //! Outputs are atomic: each shard is written to `.NAME.tmp`, synced and renamed, and
 //! `index.json` is written last the same way, so an interrupted run never leaves an index that
 //! points at a partial shard. Output depends only on the samples and options.
+//!
+//! Work is spread so that callers can keep the writer fed from many threads:
+//! - encoding: [`MdsWriter::encoder`] gives a [`SampleEncoder`] (`Send + Sync`) that encodes
+//!   samples anywhere, in parallel; [`MdsWriter::write_encoded`] then only appends them in order;
+//! - finishing a shard (its header, the hashes, the file write, fsync and rename) happens on a
+//!   background thread while the next shard fills, each hash on a thread of its own beside the
+//!   write, straight from the encoded samples (no shard-sized copy). At most one shard is in
+//!   flight: the next full shard, or [`MdsWriter::finish`], waits for it first and returns its
+//!   error, if any. `index.json` is written after every shard is on disk.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use crate::codec::{Compression, HashAlgo};
 use crate::encoding::Encoding;
@@ -72,24 +85,106 @@ struct Column {
     fixed: Option<usize>,
 }
 
+/// One sample encoded as `MDSWriter.encode_sample` encodes it, for [`MdsWriter::write_encoded`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedSample {
+    data: Vec<u8>,
+    schema: u64,
+}
+
+impl EncodedSample {
+    /// The encoded bytes (variable-size column lengths, then the columns' bytes).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// Size in bytes.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Whether the sample encoded to no bytes (no columns).
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+}
+
+/// Encodes samples for one writer's columns. Cheap to clone and `Send + Sync`: encode samples
+/// on any threads, then hand them to [`MdsWriter::write_encoded`] in order.
+#[derive(Debug, Clone)]
+pub struct SampleEncoder {
+    columns: Arc<[Column]>,
+    /// Identifies the writer whose columns these are.
+    schema: u64,
+}
+
+/// Source of [`SampleEncoder::schema`] ids.
+static NEXT_SCHEMA: AtomicU64 = AtomicU64::new(0);
+
+impl SampleEncoder {
+    /// Encodes `sample` (keys must be exactly the columns) as `MDSWriter.encode_sample` does.
+    pub fn encode(&self, sample: &Sample) -> Result<EncodedSample> {
+        let columns = &self.columns;
+        if sample.len() != columns.len() || columns.iter().any(|c| !sample.contains_key(&c.name)) {
+            let missing: Vec<&str> =
+                columns.iter().filter(|c| !sample.contains_key(&c.name)).map(|c| c.name.as_str()).collect();
+            let extra: Vec<&str> =
+                sample.keys().filter(|k| !columns.iter().any(|c| &c.name == *k)).map(String::as_str).collect();
+            return Err(MdsError::SampleColumns(format!("missing {missing:?}, unknown {extra:?}")));
+        }
+        let mut datums = Vec::with_capacity(columns.len());
+        let mut head = Vec::new();
+        for (col, value) in columns.iter().zip(sample.values()) {
+            let enc_err = |reason: String| MdsError::Encode {
+                column: col.name.clone(),
+                encoding: col.encoding.to_string(),
+                reason,
+            };
+            let datum = encode_value(&col.encoding, value).map_err(enc_err)?;
+            match col.fixed {
+                None => {
+                    let n = u32::try_from(datum.len())
+                        .map_err(|_| MdsError::SampleTooLarge { size: datum.len() as u64 })?;
+                    head.extend_from_slice(&n.to_le_bytes());
+                }
+                Some(size) if size != datum.len() => {
+                    return Err(enc_err(format!(
+                        "encoded to {} bytes, the column's fixed size is {size}",
+                        datum.len()
+                    )));
+                }
+                Some(_) => {}
+            }
+            datums.push(datum);
+        }
+        let mut data = Vec::with_capacity(head.len() + datums.iter().map(Vec::len).sum::<usize>());
+        data.extend_from_slice(&head);
+        for d in &datums {
+            data.extend_from_slice(d);
+        }
+        Ok(EncodedSample { data, schema: self.schema })
+    }
+}
+
 /// Writes an MDS dataset into a folder. Call [`MdsWriter::finish`] to write the last shard and
-/// `index.json`; dropping the writer without it leaves no index.
+/// `index.json`; dropping the writer without it leaves no index (a shard still being finished
+/// in the background is waited for).
 #[derive(Debug)]
 pub struct MdsWriter {
     dir: PathBuf,
-    columns: Vec<Column>,
-    compression: Option<(String, Compression)>,
+    encoder: SampleEncoder,
+    compression: Option<Compression>,
     hashes: Vec<HashAlgo>,
     size_limit: Option<u64>,
-    config_text: Vec<u8>,
+    config_text: Arc<[u8]>,
     template: ShardInfo,
     shards: Vec<ShardInfo>,
-    /// Encoded samples of the shard being built, back to back.
-    body: Vec<u8>,
-    /// Encoded size of each sample in `body`.
-    sizes: Vec<u32>,
+    /// Encoded samples of the shard being built.
+    samples: Vec<Vec<u8>>,
     /// The shard's size counted as streaming counts it (= its file size).
     shard_size: u64,
+    /// The previous shard, being finished on a background thread.
+    in_flight: Option<JoinHandle<Result<ShardInfo>>>,
 }
 
 impl MdsWriter {
@@ -149,22 +244,23 @@ impl MdsWriter {
             version: 2,
             zip_data: None,
         };
-        let config_text = template.config_json().to_python(true).into_bytes();
+        let config_text: Arc<[u8]> = template.config_json().to_python(true).into_bytes().into();
 
         prepare_dir(&dir, options.overwrite)?;
         let shard_size = 8 + config_text.len() as u64;
+        let encoder = SampleEncoder { columns: cols.into(), schema: NEXT_SCHEMA.fetch_add(1, Ordering::Relaxed) };
         Ok(MdsWriter {
             dir,
-            columns: cols,
-            compression,
+            encoder,
+            compression: compression.map(|(_, c)| c),
             hashes,
             size_limit,
             config_text,
             template,
             shards: Vec::new(),
-            body: Vec::new(),
-            sizes: Vec::new(),
+            samples: Vec::new(),
             shard_size,
+            in_flight: None,
         })
     }
 
@@ -173,47 +269,26 @@ impl MdsWriter {
         &self.dir
     }
 
-    /// Encodes `sample` as `MDSWriter.encode_sample` does.
-    fn encode_sample(&self, sample: &Sample) -> Result<Vec<u8>> {
-        if sample.len() != self.columns.len() || self.columns.iter().any(|c| !sample.contains_key(&c.name)) {
-            let missing: Vec<&str> =
-                self.columns.iter().filter(|c| !sample.contains_key(&c.name)).map(|c| c.name.as_str()).collect();
-            let extra: Vec<&str> =
-                sample.keys().filter(|k| !self.columns.iter().any(|c| &c.name == *k)).map(String::as_str).collect();
-            return Err(MdsError::SampleColumns(format!("missing {missing:?}, unknown {extra:?}")));
-        }
-        let mut head = Vec::new();
-        let mut body = Vec::new();
-        for (col, value) in self.columns.iter().zip(sample.values()) {
-            let enc_err = |reason: String| MdsError::Encode {
-                column: col.name.clone(),
-                encoding: col.encoding.to_string(),
-                reason,
-            };
-            let datum = encode_value(&col.encoding, value).map_err(enc_err)?;
-            match col.fixed {
-                None => {
-                    let n = u32::try_from(datum.len())
-                        .map_err(|_| MdsError::SampleTooLarge { size: datum.len() as u64 })?;
-                    head.extend_from_slice(&n.to_le_bytes());
-                }
-                Some(size) if size != datum.len() => {
-                    return Err(enc_err(format!(
-                        "encoded to {} bytes, the column's fixed size is {size}",
-                        datum.len()
-                    )));
-                }
-                Some(_) => {}
-            }
-            body.extend_from_slice(&datum);
-        }
-        head.extend_from_slice(&body);
-        Ok(head)
+    /// An encoder for this writer's columns, to encode samples on other threads.
+    pub fn encoder(&self) -> SampleEncoder {
+        self.encoder.clone()
     }
 
-    /// Adds one sample (keys must be exactly the columns), possibly writing out a full shard first.
+    /// Adds one sample (keys must be exactly the columns), possibly sending a full shard off
+    /// to be written first.
     pub fn write(&mut self, sample: &Sample) -> Result<()> {
-        let data = self.encode_sample(sample)?;
+        let encoded = self.encoder.encode(sample)?;
+        self.write_encoded(encoded)
+    }
+
+    /// Adds one sample encoded by this writer's [`SampleEncoder`], possibly sending a full shard
+    /// off to be written first. Fails with the error of the previous shard's background write,
+    /// if it failed.
+    pub fn write_encoded(&mut self, sample: EncodedSample) -> Result<()> {
+        if sample.schema != self.encoder.schema {
+            return Err(MdsError::Config("sample encoded by another writer's encoder".into()));
+        }
+        let data = sample.data;
         let add = data.len() as u64 + 4;
         let header = 8 + self.config_text.len() as u64;
         if header + add > u64::from(u32::MAX) {
@@ -223,73 +298,165 @@ impl MdsWriter {
         let over = match self.size_limit {
             // streaming flushes whenever the limit would be passed, even an empty shard.
             Some(_) => limit < self.shard_size + add,
-            None => !self.sizes.is_empty() && limit < self.shard_size + add,
+            None => !self.samples.is_empty() && limit < self.shard_size + add,
         };
         if over {
             self.flush_shard()?;
         }
         self.shard_size += add;
-        self.sizes.push(data.len() as u32);
-        self.body.extend_from_slice(&data);
+        self.samples.push(data);
         Ok(())
     }
 
-    /// Writes the pending shard, as `JointWriter.flush_shard` + `MDSWriter.encode_joint_shard`.
+    /// Sends the pending shard to a background thread, as `JointWriter.flush_shard` +
+    /// `MDSWriter.encode_joint_shard`, after the shard before it is done.
     fn flush_shard(&mut self) -> Result<()> {
-        let n = self.sizes.len();
-        let header_len = 4 + 4 * (n + 1) + self.config_text.len();
-        let mut raw = Vec::with_capacity(header_len + self.body.len());
-        raw.extend_from_slice(&(n as u32).to_le_bytes());
-        let mut offset = header_len as u64;
-        raw.extend_from_slice(&(offset as u32).to_le_bytes());
-        for &s in &self.sizes {
-            offset += u64::from(s);
-            raw.extend_from_slice(&(offset as u32).to_le_bytes());
-        }
-        raw.extend_from_slice(&self.config_text);
-        raw.extend_from_slice(&self.body);
-        debug_assert_eq!(raw.len() as u64, self.shard_size);
-
-        let raw_basename = format!("shard.{:05}.mds", self.shards.len());
-        let raw_info = self.file_info(&raw, raw_basename.clone());
-        let zip_info = match &self.compression {
-            Some((_, c)) => {
-                let zip = c.compress(&raw).map_err(|e| MdsError::io(self.dir.join(&raw_basename), e))?;
-                let info = self.file_info(&zip, format!("{raw_basename}.{}", c.extension()));
-                write_atomic(&self.dir, &info.basename, &zip)?;
-                Some(info)
-            }
-            None => {
-                write_atomic(&self.dir, &raw_basename, &raw)?;
-                None
-            }
+        self.collect_in_flight()?;
+        let job = ShardJob {
+            dir: self.dir.clone(),
+            index: self.shards.len(),
+            config_text: Arc::clone(&self.config_text),
+            samples: std::mem::take(&mut self.samples),
+            compression: self.compression,
+            hashes: self.hashes.clone(),
+            template: self.template.clone(),
         };
-        let mut shard = self.template.clone();
-        shard.samples = n as u64;
-        shard.raw_data = raw_info;
-        shard.zip_data = zip_info;
-        self.shards.push(shard);
-
-        self.body.clear();
-        self.sizes.clear();
+        debug_assert_eq!(job.file_size(), self.shard_size);
+        let handle = std::thread::Builder::new()
+            .name("mds-shard".into())
+            .spawn(move || job.run())
+            .map_err(|e| MdsError::io(&self.dir, e))?;
+        self.in_flight = Some(handle);
         self.shard_size = 8 + self.config_text.len() as u64;
         Ok(())
     }
 
-    fn file_info(&self, data: &[u8], basename: String) -> FileInfo {
-        let hashes = self.hashes.iter().map(|h| (h.name().to_string(), h.hex_digest(data))).collect();
-        FileInfo { basename, bytes: data.len() as u64, hashes }
+    /// Waits for the shard being finished in the background and records it.
+    fn collect_in_flight(&mut self) -> Result<()> {
+        if let Some(handle) = self.in_flight.take() {
+            let shard = handle.join().map_err(|e| MdsError::Worker(panic_text(&*e)))??;
+            self.shards.push(shard);
+        }
+        Ok(())
     }
 
-    /// Writes the last shard (if it has samples) and then `index.json`; returns the index.
+    /// Writes the last shard (if it has samples), waits for every shard, then writes
+    /// `index.json`; returns the index.
     pub fn finish(mut self) -> Result<Index> {
-        if !self.sizes.is_empty() {
+        if !self.samples.is_empty() {
             self.flush_shard()?;
         }
+        self.collect_in_flight()?;
         let index = Index { shards: std::mem::take(&mut self.shards) };
         write_atomic(&self.dir, INDEX_BASENAME, index.to_python_json().as_bytes())?;
         Ok(index)
     }
+}
+
+impl Drop for MdsWriter {
+    fn drop(&mut self) {
+        // Never leave a thread writing into the folder after the writer is gone.
+        if let Some(handle) = self.in_flight.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// A full shard to finish: everything it needs, owned, for a background thread.
+struct ShardJob {
+    dir: PathBuf,
+    index: usize,
+    config_text: Arc<[u8]>,
+    samples: Vec<Vec<u8>>,
+    compression: Option<Compression>,
+    hashes: Vec<HashAlgo>,
+    template: ShardInfo,
+}
+
+impl ShardJob {
+    /// The shard file's size before compression.
+    fn file_size(&self) -> u64 {
+        8 + self.config_text.len() as u64 + self.samples.iter().map(|s| s.len() as u64 + 4).sum::<u64>()
+    }
+
+    /// Header, hashes, atomic write; the shard's index entry.
+    fn run(self) -> Result<ShardInfo> {
+        let n = self.samples.len();
+        let header_len = 4 + 4 * (n + 1) + self.config_text.len();
+        let mut header = Vec::with_capacity(4 * (n + 2));
+        header.extend_from_slice(&(n as u32).to_le_bytes());
+        let mut offset = header_len as u64;
+        header.extend_from_slice(&(offset as u32).to_le_bytes());
+        for s in &self.samples {
+            offset += s.len() as u64;
+            header.extend_from_slice(&(offset as u32).to_le_bytes());
+        }
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(n + 2);
+        parts.push(&header);
+        parts.push(&self.config_text);
+        parts.extend(self.samples.iter().map(Vec::as_slice));
+        let raw_basename = format!("shard.{:05}.mds", self.index);
+        let (raw_data, zip_data) = match &self.compression {
+            None => {
+                let hashes = hash_and_write(&self.dir, &raw_basename, &parts, &self.hashes)?;
+                (FileInfo { basename: raw_basename, bytes: offset, hashes }, None)
+            }
+            Some(c) => {
+                let raw = parts.concat();
+                let zip = c.compress(&raw).map_err(|e| MdsError::io(self.dir.join(&raw_basename), e))?;
+                let zip_basename = format!("{raw_basename}.{}", c.extension());
+                let zip_hashes = hash_and_write(&self.dir, &zip_basename, &[&zip], &self.hashes)?;
+                let raw_hashes = self.hashes.iter().map(|h| (h.name().to_string(), h.hex_digest(&raw))).collect();
+                (
+                    FileInfo { basename: raw_basename, bytes: raw.len() as u64, hashes: raw_hashes },
+                    Some(FileInfo { basename: zip_basename, bytes: zip.len() as u64, hashes: zip_hashes }),
+                )
+            }
+        };
+        let mut shard = self.template;
+        shard.samples = n as u64;
+        shard.raw_data = raw_data;
+        shard.zip_data = zip_data;
+        Ok(shard)
+    }
+}
+
+/// Writes `DIR/NAME` atomically from `parts` while each of `algos` hashes them on a thread of
+/// its own; returns the digests by name.
+fn hash_and_write(dir: &Path, name: &str, parts: &[&[u8]], algos: &[HashAlgo]) -> Result<BTreeMap<String, String>> {
+    std::thread::scope(|scope| {
+        let mut hashers = Vec::with_capacity(algos.len());
+        for &algo in algos {
+            let spawned = std::thread::Builder::new()
+                .name("mds-hash".into())
+                .spawn_scoped(scope, move || algo.hex_digest_parts(parts));
+            match spawned {
+                Ok(h) => hashers.push((algo, Some(h))),
+                // No thread to be had: hash here instead.
+                Err(_) => hashers.push((algo, None)),
+            }
+        }
+        let written = write_atomic_parts(dir, name, parts);
+        let mut digests = BTreeMap::new();
+        for (algo, handle) in hashers {
+            let digest = match handle {
+                Some(h) => h.join().map_err(|e| MdsError::Worker(panic_text(&*e)))?,
+                None => algo.hex_digest_parts(parts),
+            };
+            digests.insert(algo.name().to_string(), digest);
+        }
+        written?;
+        Ok(digests)
+    })
+}
+
+/// The message of a panic payload.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panicked".into())
 }
 
 /// Creates `dir` and checks it is empty, or clears our own outputs from it when `overwrite`.
@@ -326,6 +493,11 @@ fn prepare_dir(dir: &Path, overwrite: bool) -> Result<()> {
 
 /// Writes `DIR/NAME` atomically: `.NAME.tmp`, fsync, rename.
 pub(crate) fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> Result<()> {
+    write_atomic_parts(dir, name, &[data])
+}
+
+/// Writes the concatenation of `parts` to `DIR/NAME` atomically: `.NAME.tmp`, fsync, rename.
+fn write_atomic_parts(dir: &Path, name: &str, parts: &[&[u8]]) -> Result<()> {
     let path = dir.join(name);
     let tmp = match path.file_name() {
         Some(f) => path.with_file_name(format!(".{}.tmp", f.to_string_lossy())),
@@ -333,7 +505,9 @@ pub(crate) fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> Result<()> {
     };
     let result = (|| {
         let mut f = fs::File::create(&tmp)?;
-        f.write_all(data)?;
+        for p in parts {
+            f.write_all(p)?;
+        }
         f.sync_all()?;
         drop(f);
         fs::rename(&tmp, &path)

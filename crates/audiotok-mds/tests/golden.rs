@@ -124,6 +124,38 @@ fn writer_is_byte_identical_to_python() {
     }
 }
 
+/// Samples encoded on other threads ([`MdsWriter::encoder`]) and written in order with
+/// `write_encoded` give the same bytes as MDSWriter too.
+#[test]
+fn writer_from_samples_encoded_on_other_threads_is_byte_identical_to_python() {
+    let exp = expected();
+    for name in PLAIN {
+        let entry = dataset(&exp, name);
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join(name);
+        let cols = columns(entry);
+        let mut w = MdsWriter::new(&out, cols.iter().map(|(n, e)| (n.as_str(), e.as_str())), options(entry)).unwrap();
+        let all = samples(entry, "samples");
+        let encoder = w.encoder();
+        let encoded: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = all
+                .chunks(3)
+                .map(|chunk| {
+                    let encoder = encoder.clone();
+                    scope.spawn(move || chunk.iter().map(|s| encoder.encode(s).unwrap()).collect::<Vec<_>>())
+                })
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        });
+        for e in encoded {
+            w.write_encoded(e).unwrap();
+        }
+        let index = w.finish().unwrap();
+        assert_same_files(&fixtures().join(name), &out, name);
+        assert_eq!(index, Index::load(&fixtures().join(name)).unwrap());
+    }
+}
+
 /// The 1.4 MB zstd shard: libzstd's multi-threaded output, as python-zstd produces it.
 #[test]
 fn writer_large_zstd_is_byte_identical_to_python() {

@@ -33,7 +33,7 @@ pub use document::{build_document, Document, TrainOn};
 pub use error::{PackError, Reject, RejectReason, RowAt, RowSource};
 pub use lengths::{audio_length, AudioLength, LengthCache, LengthMode};
 pub use output::{BlockWriter, Layout};
-pub use packing::{efficiency, pack, Strategy};
+pub use packing::{efficiency, pack, GreedyPacker, Strategy};
 pub use rows::{read_rows, Row, RowContent};
 pub use template::ChatTemplate;
 pub use tokenizer::AudioTokenizer;
@@ -69,6 +69,21 @@ impl PackConfig {
             length_mode: LengthMode::Header,
             audio_root: None,
         }
+    }
+}
+
+impl PackConfig {
+    /// Where the audio path `p` of a row is read from.
+    pub fn resolve(&self, p: &str) -> PathBuf {
+        match &self.audio_root {
+            Some(root) if Path::new(p).is_relative() => root.join(p),
+            _ => PathBuf::from(p),
+        }
+    }
+
+    /// The length of one audio file at the profile's rate.
+    pub fn audio_length(&self, path: &Path) -> Result<AudioLength, String> {
+        audio_length(path, self.profile.sample_rate(), self.length_mode)
     }
 }
 
@@ -126,15 +141,12 @@ impl Packer {
 
     /// Where the audio path `p` of a row is read from.
     pub fn resolve(&self, p: &str) -> PathBuf {
-        match &self.cfg.audio_root {
-            Some(root) if Path::new(p).is_relative() => root.join(p),
-            _ => PathBuf::from(p),
-        }
+        self.cfg.resolve(p)
     }
 
     /// The length of one audio file at the profile's rate.
     pub fn audio_length(&self, path: &Path) -> Result<AudioLength, String> {
-        audio_length(path, self.cfg.profile.sample_rate(), self.cfg.length_mode)
+        self.cfg.audio_length(path)
     }
 
     /// Placeholder tokens for an audio of `samples` samples at the profile's rate.

@@ -17,7 +17,7 @@
 
 use std::path::Path;
 
-use audiotok_mds::{Index, Json, MdsWriter, NdArray, Sample, Value, WriterOptions};
+use audiotok_mds::{EncodedSample, Index, Json, MdsWriter, NdArray, Sample, SampleEncoder, Value, WriterOptions};
 
 use crate::document::Document;
 use crate::error::PackError;
@@ -40,6 +40,7 @@ pub enum Layout {
 #[derive(Debug)]
 pub struct BlockWriter {
     writer: MdsWriter,
+    encoder: SampleEncoder,
     layout: Layout,
     block_size: usize,
     ids: SpecialIds,
@@ -82,7 +83,8 @@ impl BlockWriter {
             ..WriterOptions::default()
         };
         let writer = MdsWriter::new(dir, columns, options)?;
-        Ok(BlockWriter { writer, layout, block_size, ids })
+        let encoder = writer.encoder();
+        Ok(BlockWriter { writer, encoder, layout, block_size, ids })
     }
 
     /// Writes one block. The documents' total length must be at most the block size.
@@ -94,6 +96,20 @@ impl BlockWriter {
     /// Writes a sample made by [`BlockWriter::sample`] (samples are written in call order).
     pub fn write_sample(&mut self, sample: &Sample) -> Result<(), PackError> {
         self.writer.write(sample)?;
+        Ok(())
+    }
+
+    /// The encoded MDS sample of one block, without writing it: callers may encode blocks in
+    /// parallel and write them in order with [`BlockWriter::write_encoded`].
+    pub fn encode(&self, docs: &[&Document]) -> Result<EncodedSample, PackError> {
+        Ok(self.encoder.encode(&self.sample(docs)?)?)
+    }
+
+    /// Writes a block encoded by [`BlockWriter::encode`] (blocks are written in call order).
+    /// Full shards are finished on a background thread; an error there is returned by a
+    /// later call or by [`BlockWriter::finish`].
+    pub fn write_encoded(&mut self, block: EncodedSample) -> Result<(), PackError> {
+        self.writer.write_encoded(block)?;
         Ok(())
     }
 

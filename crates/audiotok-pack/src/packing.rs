@@ -31,21 +31,47 @@ pub fn pack(lengths: &[usize], capacity: usize, strategy: Strategy) -> Vec<Vec<u
 }
 
 fn greedy(lengths: &[usize], capacity: usize) -> Vec<Vec<usize>> {
-    let mut blocks = Vec::new();
-    let mut current = Vec::new();
-    let mut used = 0;
-    for (i, &len) in lengths.iter().enumerate() {
-        if !current.is_empty() && used + len > capacity {
-            blocks.push(std::mem::take(&mut current));
-            used = 0;
-        }
-        current.push(i);
-        used += len;
-    }
-    if !current.is_empty() {
-        blocks.push(current);
-    }
+    let mut packer = GreedyPacker::new(capacity);
+    let mut blocks: Vec<Vec<usize>> = lengths.iter().enumerate().filter_map(|(i, &len)| packer.push(i, len)).collect();
+    blocks.extend(packer.finish());
     blocks
+}
+
+/// [`Strategy::Greedy`] one document at a time, for callers that write blocks while later
+/// documents are still being made: feed documents in input order with [`GreedyPacker::push`],
+/// which hands back each block as soon as it is complete, then [`GreedyPacker::finish`]. The
+/// blocks are exactly those of [`pack`] with [`Strategy::Greedy`].
+#[derive(Debug, Clone)]
+pub struct GreedyPacker {
+    capacity: usize,
+    current: Vec<usize>,
+    used: usize,
+}
+
+impl GreedyPacker {
+    /// An empty packer for blocks of `capacity` tokens.
+    pub fn new(capacity: usize) -> GreedyPacker {
+        GreedyPacker { capacity, current: Vec::new(), used: 0 }
+    }
+
+    /// Adds document `index` of `len` tokens (at most the capacity); returns the block it
+    /// closed, if it did not fit in the open one.
+    pub fn push(&mut self, index: usize, len: usize) -> Option<Vec<usize>> {
+        let closed = if !self.current.is_empty() && self.used + len > self.capacity {
+            self.used = 0;
+            Some(std::mem::take(&mut self.current))
+        } else {
+            None
+        };
+        self.current.push(index);
+        self.used += len;
+        closed
+    }
+
+    /// The last block, if any document is in it.
+    pub fn finish(self) -> Option<Vec<usize>> {
+        (!self.current.is_empty()).then_some(self.current)
+    }
 }
 
 fn bfd(lengths: &[usize], capacity: usize) -> Vec<Vec<usize>> {

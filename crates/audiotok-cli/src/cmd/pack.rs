@@ -8,8 +8,8 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use audiotok_features::profiles::Profile;
 use audiotok_pack::{
-    efficiency, pack, read_rows, BlockWriter, ChatTemplate, Document, Layout, LengthCache, LengthMode, PackConfig,
-    Packer, Reject, Row, Strategy, TrainOn,
+    efficiency, pack, read_rows, BlockWriter, ChatTemplate, Document, GreedyPacker, Layout, LengthCache, LengthMode,
+    PackConfig, Packer, Reject, Row, Strategy, TrainOn,
 };
 use clap::ValueEnum;
 use rayon::prelude::*;
@@ -111,6 +111,75 @@ pub struct Args {
     json: bool,
 }
 
+/// Rows prepared per parallel step (with greedy packing, blocks are written between steps).
+const ROWS_PER_CHUNK: usize = 2048;
+/// Blocks encoded per parallel step when every row is prepared first.
+const BLOCKS_PER_CHUNK: usize = 256;
+
+/// The rows of all inputs, the distinct audio files they name and their lengths.
+struct Input {
+    rows: Vec<Result<Row, Reject>>,
+    paths: Vec<PathBuf>,
+    lengths: LengthCache,
+    read_seconds: f64,
+    lengths_seconds: f64,
+}
+
+/// Reads the rows in input order, then measures each distinct audio file once, in parallel.
+fn read_rows_and_lengths(inputs: &[PathBuf], cfg: &PackConfig) -> Result<Input> {
+    let t = Instant::now();
+    let mut rows: Vec<Result<Row, Reject>> = Vec::new();
+    for input in inputs {
+        rows.extend(read_rows(input)?);
+    }
+    let read_seconds = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut seen = HashSet::new();
+    let paths: Vec<PathBuf> = rows
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .flat_map(|r| r.audio.iter())
+        .map(|p| cfg.resolve(p))
+        .filter(|p| seen.insert(p.clone()))
+        .collect();
+    let bar = progress_bar(paths.len() as u64, "audio", "files");
+    let measured: Vec<_> = paths
+        .par_iter()
+        .map(|p| {
+            let r = cfg.audio_length(p);
+            bar.inc(1);
+            (p.clone(), r)
+        })
+        .collect();
+    bar.finish_and_clear();
+    let mut lengths = LengthCache::new();
+    lengths.extend(measured);
+    Ok(Input { rows, paths, lengths, read_seconds, lengths_seconds: t.elapsed().as_secs_f64() })
+}
+
+/// Encodes `blocks` (documents by index into `docs`) in parallel and writes them in order;
+/// returns how many were written.
+fn write_blocks(
+    pool: &rayon::ThreadPool,
+    writer: &mut BlockWriter,
+    docs: &[Document],
+    blocks: &[Vec<usize>],
+) -> Result<usize> {
+    let encoded: Vec<_> = pool.install(|| {
+        blocks
+            .par_iter()
+            .map(|b| {
+                let members: Vec<&Document> = b.iter().map(|&i| &docs[i]).collect();
+                writer.encode(&members)
+            })
+            .collect()
+    });
+    for e in encoded {
+        writer.write_encoded(e?)?;
+    }
+    Ok(blocks.len())
+}
+
 /// Runs `audiotok pack`.
 pub fn run(args: Args) -> Result<ExitCode> {
     let start = Instant::now();
@@ -136,7 +205,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
         },
         audio_root: args.audio_root.clone(),
     };
-    let tokenizer = audiotok_pack::AudioTokenizer::load(&args.tokenizer)?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.jobs).build().context("starting the thread pool")?;
+
+    // 1. The tokenizer on one worker; meanwhile the rows (in input order) and the audio lengths
+    //    (each distinct file once) on the other: they do not depend on each other.
+    let (loaded, input) = pool.install(|| {
+        rayon::join(
+            || {
+                let t = Instant::now();
+                let tok = audiotok_pack::AudioTokenizer::load(&args.tokenizer);
+                (tok, t.elapsed().as_secs_f64())
+            },
+            || read_rows_and_lengths(&args.inputs, &cfg),
+        )
+    });
+    let (tokenizer, t_tokenizer) = (loaded.0?, loaded.1);
+    let Input { rows, paths, lengths, read_seconds: t_read, lengths_seconds: t_lengths } = input?;
     let template = match &args.chat_template {
         Some(p) => {
             let text = std::fs::read_to_string(p).with_context(|| format!("{}: cannot read", p.display()))?;
@@ -145,105 +229,92 @@ pub fn run(args: Args) -> Result<ExitCode> {
         None => None,
     };
     let packer = Packer::new(cfg, tokenizer, template)?;
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.jobs).build().context("starting the thread pool")?;
-
-    // 1. Rows, in input order.
-    let mut rows: Vec<Result<Row, Reject>> = Vec::new();
-    for input in &args.inputs {
-        rows.extend(read_rows(input)?);
-    }
     let n_rows = rows.len();
-    let t_load = start.elapsed().as_secs_f64();
+    let t_setup = start.elapsed().as_secs_f64();
 
-    // 2. Audio lengths, each distinct file once.
-    let mut seen = HashSet::new();
-    let paths: Vec<PathBuf> = rows
-        .iter()
-        .filter_map(|r| r.as_ref().ok())
-        .flat_map(|r| r.audio.iter())
-        .map(|p| packer.resolve(p))
-        .filter(|p| seen.insert(p.clone()))
-        .collect();
-    let bar = progress_bar(paths.len() as u64, "audio", "files");
-    let measured: Vec<_> = pool.install(|| {
-        paths
-            .par_iter()
-            .map(|p| {
-                let r = packer.audio_length(p);
-                bar.inc(1);
-                (p.clone(), r)
-            })
-            .collect()
-    });
-    bar.finish_and_clear();
-    let mut lengths = LengthCache::new();
-    lengths.extend(measured);
-    let t_lengths = start.elapsed().as_secs_f64();
-
-    // 3. Documents.
-    let bar = progress_bar(n_rows as u64, "rows", "rows");
-    let prepared: Vec<Result<Document, Reject>> = pool.install(|| {
-        rows.par_iter()
-            .map(|r| {
-                let out = match r {
-                    Ok(row) => {
-                        packer.prepare(row, &lengths).map_err(|reason| Reject { source: row.source.clone(), reason })
-                    }
-                    Err(rej) => Err(rej.clone()),
-                };
-                bar.inc(1);
-                out
-            })
-            .collect()
-    });
-    bar.finish_and_clear();
-    let mut docs = Vec::with_capacity(prepared.len());
+    // 2. Documents, blocks and output. With greedy packing (and --on-error skip) blocks are
+    //    written while later rows are still being tokenized: each chunk of rows is prepared in
+    //    parallel, its completed blocks are encoded in parallel and written in order, and full
+    //    shards are hashed and written in the background. Otherwise every row is prepared
+    //    first (BFD needs all lengths; --on-error fail writes nothing if a row is bad).
+    let strategy = packer.config().strategy;
+    let ids = packer.tokenizer().special_ids();
+    let streaming = strategy == Strategy::Greedy && args.on_error == OnError::Skip;
+    let mut writer =
+        if streaming { Some(BlockWriter::create(&args.out, layout, args.block_size, ids, true)?) } else { None };
+    let mut greedy = GreedyPacker::new(args.block_size);
+    let mut docs: Vec<Document> = Vec::with_capacity(n_rows);
     let mut rejects = Vec::new();
-    for p in prepared {
-        match p {
-            Ok(d) => docs.push(d),
-            Err(r) => rejects.push(r),
+    let mut n_blocks = 0usize;
+    let mut t_tokenize = 0.0;
+    let bar = progress_bar(n_rows as u64, "rows", "rows");
+    for chunk in rows.chunks(ROWS_PER_CHUNK) {
+        let t = Instant::now();
+        let prepared: Vec<Result<Document, Reject>> = pool.install(|| {
+            chunk
+                .par_iter()
+                .map(|r| {
+                    let out = match r {
+                        Ok(row) => packer
+                            .prepare(row, &lengths)
+                            .map_err(|reason| Reject { source: row.source.clone(), reason }),
+                        Err(rej) => Err(rej.clone()),
+                    };
+                    bar.inc(1);
+                    out
+                })
+                .collect()
+        });
+        t_tokenize += t.elapsed().as_secs_f64();
+        let mut ready = Vec::new();
+        for p in prepared {
+            match p {
+                Ok(d) => {
+                    if streaming {
+                        ready.extend(greedy.push(docs.len(), d.ids.len()));
+                    }
+                    docs.push(d);
+                }
+                Err(r) => rejects.push(r),
+            }
+        }
+        if let Some(w) = writer.as_mut() {
+            n_blocks += write_blocks(&pool, w, &docs, &ready)?;
         }
     }
-    let t_rows = start.elapsed().as_secs_f64();
+    bar.finish_and_clear();
     if args.on_error == OnError::Fail {
         if let Some(first) = rejects.first() {
             bail!("{first} (--on-error fail: nothing written; {} bad row(s) in all)", rejects.len());
         }
     }
-
-    // 4. Packing, and the other strategy's efficiency for comparison.
     let doc_lengths: Vec<usize> = docs.iter().map(|d| d.ids.len()).collect();
-    let strategy = packer.config().strategy;
-    let blocks = pack(&doc_lengths, args.block_size, strategy);
+    let writer = match writer {
+        Some(mut w) => {
+            let last: Vec<Vec<usize>> = greedy.finish().into_iter().collect();
+            n_blocks += write_blocks(&pool, &mut w, &docs, &last)?;
+            w
+        }
+        None => {
+            let blocks = pack(&doc_lengths, args.block_size, strategy);
+            let mut w = BlockWriter::create(&args.out, layout, args.block_size, ids, true)?;
+            let bar = progress_bar(blocks.len() as u64, "blocks", "blocks");
+            for chunk in blocks.chunks(BLOCKS_PER_CHUNK) {
+                n_blocks += write_blocks(&pool, &mut w, &docs, chunk)?;
+                bar.inc(chunk.len() as u64);
+            }
+            bar.finish_and_clear();
+            w
+        }
+    };
+    let index = writer.finish()?;
+
+    // The other strategy's block count, for the efficiency comparison.
     let other = match strategy {
         Strategy::Greedy => Strategy::Bfd,
         Strategy::Bfd => Strategy::Greedy,
     };
     let other_blocks = pack(&doc_lengths, args.block_size, other).len();
-
-    // 5. Output.
-    let ids = packer.tokenizer().special_ids();
-    let mut writer = BlockWriter::create(&args.out, layout, args.block_size, ids, true)?;
-    let bar = progress_bar(blocks.len() as u64, "blocks", "blocks");
-    // Samples are built in parallel, a chunk at a time, and written in order.
-    for chunk in blocks.chunks(256) {
-        let samples: Vec<_> = pool.install(|| {
-            chunk
-                .par_iter()
-                .map(|b| {
-                    let members: Vec<&Document> = b.iter().map(|&i| &docs[i]).collect();
-                    writer.sample(&members)
-                })
-                .collect()
-        });
-        for s in samples {
-            writer.write_sample(&s?)?;
-            bar.inc(1);
-        }
-    }
-    bar.finish_and_clear();
-    let index = writer.finish()?;
     let mut rejects_text = String::new();
     for r in &rejects {
         rejects_text.push_str(&r.to_json_line());
@@ -262,15 +333,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let eff = |n: usize| efficiency(&doc_lengths, n, args.block_size);
     let (greedy_blocks, bfd_blocks) = match strategy {
-        Strategy::Greedy => (blocks.len(), other_blocks),
-        Strategy::Bfd => (other_blocks, blocks.len()),
+        Strategy::Greedy => (n_blocks, other_blocks),
+        Strategy::Bfd => (other_blocks, n_blocks),
     };
     let summary = json!({
         "rows": n_rows,
         "packed_rows": docs.len(),
         "rejected_rows": rejects.len(),
         "rejects_by_kind": by_kind,
-        "blocks": blocks.len(),
+        "blocks": n_blocks,
         "shards": index.shards.len(),
         "block_size": args.block_size,
         "tokens": tokens,
@@ -282,11 +353,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
         "efficiency": {"greedy": eff(greedy_blocks), "bfd": eff(bfd_blocks)},
         "blocks_by_strategy": {"greedy": greedy_blocks, "bfd": bfd_blocks},
         "seconds": elapsed,
+        // Wall-clock seconds: setup + tokenize_and_expand + pack_and_write = seconds. Within
+        // setup, the tokenizer loads while rows are read and audio lengths measured (their own
+        // durations are given); with greedy packing, blocks are written between chunks of rows.
         "phase_seconds": {
-            "load_tokenizer_and_rows": t_load,
-            "audio_lengths": t_lengths - t_load,
-            "tokenize_and_expand": t_rows - t_lengths,
-            "pack_and_write": elapsed - t_rows,
+            "setup": t_setup,
+            "load_tokenizer": t_tokenizer,
+            "read_rows": t_read,
+            "audio_lengths": t_lengths,
+            "tokenize_and_expand": t_tokenize,
+            "pack_and_write": elapsed - t_setup - t_tokenize,
         },
         "rows_per_second": n_rows as f64 / elapsed.max(1e-9),
         "out": args.out.display().to_string(),
@@ -301,7 +377,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         "pack: {} of {} rows in {} blocks of {} ({} tokens, {} audio) -> {}",
         docs.len(),
         n_rows,
-        blocks.len(),
+        n_blocks,
         args.block_size,
         tokens,
         audio_tokens,

@@ -1,0 +1,85 @@
+//! Errors of the writer's background shard threads reach the caller; nothing panics.
+#![allow(clippy::unwrap_used)]
+
+use audiotok_mds::{MdsError, MdsWriter, Sample, Value, WriterOptions};
+
+fn sample(i: usize) -> Sample {
+    let mut s = Sample::new();
+    s.insert("data".into(), Value::Bytes(vec![i as u8; 1000]));
+    s
+}
+
+fn small_shards() -> WriterOptions {
+    // About four samples per shard.
+    WriterOptions { hashes: vec!["sha1".into(), "xxh64".into()], size_limit: Some(4500), ..Default::default() }
+}
+
+/// The output folder vanishes while shards are being written: the failed background write is
+/// reported by a later `write` or by `finish`, and no index is written.
+#[test]
+fn a_failed_background_shard_write_is_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let mut w = MdsWriter::new(&out, [("data", "bytes")], small_shards()).unwrap();
+    for i in 0..6 {
+        w.write(&sample(i)).unwrap();
+    }
+    std::fs::remove_dir_all(&out).unwrap();
+    let mut result = Ok(());
+    for i in 6..40 {
+        result = w.write(&sample(i));
+        if result.is_err() {
+            break;
+        }
+    }
+    let err = match result {
+        Err(e) => e,
+        Ok(()) => w.finish().unwrap_err(),
+    };
+    assert!(matches!(err, MdsError::Io { .. }), "{err:?}");
+    assert!(!out.join("index.json").exists());
+}
+
+/// Only the last shard fails (finished by `finish` itself): `finish` returns its error.
+#[test]
+fn a_failed_last_shard_is_reported_by_finish() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let mut w = MdsWriter::new(&out, [("data", "bytes")], WriterOptions::default()).unwrap();
+    w.write(&sample(0)).unwrap();
+    std::fs::remove_dir_all(&out).unwrap();
+    let err = w.finish().unwrap_err();
+    assert!(matches!(err, MdsError::Io { .. }), "{err:?}");
+}
+
+/// A sample encoded for another writer's columns is refused, not written.
+#[test]
+fn samples_from_another_writer_s_encoder_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = MdsWriter::new(tmp.path().join("a"), [("data", "bytes")], WriterOptions::default()).unwrap();
+    let mut b = MdsWriter::new(tmp.path().join("b"), [("data", "bytes")], WriterOptions::default()).unwrap();
+    let foreign = a.encoder().encode(&sample(1)).unwrap();
+    assert!(matches!(b.write_encoded(foreign), Err(MdsError::Config(_))));
+    let own = b.encoder().encode(&sample(1)).unwrap();
+    assert_eq!(own.len(), 4 + 1000);
+    b.write_encoded(own).unwrap();
+    assert_eq!(b.finish().unwrap().shards[0].samples, 1);
+}
+
+/// Dropping a writer while a shard is being finished waits for it: the shard is complete and
+/// there is no index.
+#[test]
+fn dropping_the_writer_waits_for_the_shard_in_flight() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let mut w = MdsWriter::new(&out, [("data", "bytes")], small_shards()).unwrap();
+    for i in 0..5 {
+        w.write(&sample(i)).unwrap();
+    }
+    drop(w);
+    let shard = std::fs::read(out.join("shard.00000.mds")).unwrap();
+    assert_eq!(u32::from_le_bytes(shard[..4].try_into().unwrap()), 4);
+    assert!(!out.join("index.json").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+}
