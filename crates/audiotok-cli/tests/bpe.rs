@@ -25,15 +25,23 @@ fn train_fails(flags: &[&str], input: &std::path::Path, model: &std::path::Path,
 }
 
 fn transform(verb: &str, model: &std::path::Path, input: &std::path::Path, output: &std::path::Path) {
-    audiotok()
-        .args(["bpe", verb, "--model"])
-        .arg(model)
-        .arg("--input")
-        .arg(input)
-        .arg("--output")
-        .arg(output)
-        .assert()
-        .success();
+    transform_like(verb, model, input, output, None);
+}
+
+/// `bpe encode|decode`, with `--like STORE` when given.
+fn transform_like(
+    verb: &str,
+    model: &std::path::Path,
+    input: &std::path::Path,
+    output: &std::path::Path,
+    like: Option<&std::path::Path>,
+) {
+    let mut cmd = audiotok();
+    cmd.args(["bpe", verb, "--model"]).arg(model).arg("--input").arg(input).arg("--output").arg(output);
+    if let Some(l) = like {
+        cmd.arg("--like").arg(l);
+    }
+    cmd.assert().success();
 }
 
 /// A skewed corpus with runs, deterministic.
@@ -80,24 +88,8 @@ fn train_encode_decode_round_trip() {
         cmd.assert().success();
         let enc = dir.path().join("enc.txt");
         let dec = dir.path().join("dec.txt");
-        audiotok()
-            .args(["bpe", "encode", "--model"])
-            .arg(&model)
-            .arg("--input")
-            .arg(&input)
-            .arg("--output")
-            .arg(&enc)
-            .assert()
-            .success();
-        audiotok()
-            .args(["bpe", "decode", "--model"])
-            .arg(&model)
-            .arg("--input")
-            .arg(&enc)
-            .arg("--output")
-            .arg(&dec)
-            .assert()
-            .success();
+        transform("encode", &model, &input, &enc);
+        transform("decode", &model, &enc, &dec);
         assert_eq!(std::fs::read_to_string(&dec).unwrap(), corpus(), "{variant}");
         let enc_len: usize = std::fs::read_to_string(&enc).unwrap().split_whitespace().count();
         assert!(enc_len < corpus().split_whitespace().count(), "{variant} does not compress");
@@ -212,29 +204,11 @@ fn multi_scale_variants_round_trip_through_a_store() {
         let m: serde_json::Value = serde_json::from_slice(&std::fs::read(&model).unwrap()).unwrap();
         assert_eq!(m["variant"], variant);
         let enc = dir.path().join(format!("{variant}.txt"));
-        audiotok()
-            .args(["bpe", "encode", "--model"])
-            .arg(&model)
-            .arg("--input")
-            .arg(&store)
-            .arg("--output")
-            .arg(&enc)
-            .assert()
-            .success();
+        transform("encode", &model, &store, &enc);
         // One line of symbols per record.
         assert_eq!(std::fs::read_to_string(&enc).unwrap().lines().count(), 5);
         let dec = dir.path().join(format!("{variant}_store"));
-        audiotok()
-            .args(["bpe", "decode", "--model"])
-            .arg(&model)
-            .arg("--input")
-            .arg(&enc)
-            .arg("--output")
-            .arg(&dec)
-            .arg("--like")
-            .arg(&store)
-            .assert()
-            .success();
+        transform_like("decode", &model, &enc, &dec, Some(&store));
         // Lossless: same codes per scale, file paths and durations from --like. Shapes are 1-D on
         // output (the fixture's scale 2 is [2, 2T]): compare the codes.
         let (a, b) = (records(&store), records(&dec));
@@ -346,27 +320,9 @@ fn decode_like_a_store_gives_the_same_files() {
         .assert()
         .success();
     let enc = dir.path().join("enc.txt");
-    audiotok()
-        .args(["bpe", "encode", "--model"])
-        .arg(&model)
-        .arg("--input")
-        .arg(&store)
-        .arg("--output")
-        .arg(&enc)
-        .assert()
-        .success();
+    transform("encode", &model, &store, &enc);
     let dec = dir.path().join("dec");
-    audiotok()
-        .args(["bpe", "decode", "--model"])
-        .arg(&model)
-        .arg("--input")
-        .arg(&enc)
-        .arg("--output")
-        .arg(&dec)
-        .arg("--like")
-        .arg(&store)
-        .assert()
-        .success();
+    transform_like("decode", &model, &enc, &dec, Some(&store));
     // Same batch files and metadata.json, byte for byte.
     let names = |d: &std::path::Path| {
         let mut v: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect();
