@@ -68,6 +68,11 @@ impl GreedyPacker {
         closed
     }
 
+    /// The first document of the open block: documents before it are in closed blocks.
+    pub fn first_open(&self) -> Option<usize> {
+        self.current.first().copied()
+    }
+
     /// The last block, if any document is in it.
     pub fn finish(self) -> Option<Vec<usize>> {
         (!self.current.is_empty()).then_some(self.current)
@@ -121,6 +126,19 @@ mod tests {
     #[test]
     fn greedy_is_next_fit_in_order() {
         assert_eq!(pack(&[3, 3, 5, 1, 10, 2], 10, Strategy::Greedy), vec![vec![0, 1], vec![2, 3], vec![4], vec![5]]);
+    }
+
+    #[test]
+    fn streaming_greedy_reports_the_open_block() {
+        let mut g = super::GreedyPacker::new(10);
+        assert_eq!(g.first_open(), None);
+        assert_eq!(g.push(0, 3), None);
+        assert_eq!(g.push(1, 3), None);
+        assert_eq!(g.first_open(), Some(0));
+        // Document 2 does not fit: block [0, 1] closes, 2 opens the next; 0 and 1 may be freed.
+        assert_eq!(g.push(2, 5), Some(vec![0, 1]));
+        assert_eq!(g.first_open(), Some(2));
+        assert_eq!(g.finish(), Some(vec![2]));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `audiotok pack`: instruction rows with audio → packed token blocks in MDS shards.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -157,19 +157,51 @@ fn read_rows_and_lengths(inputs: &[PathBuf], cfg: &PackConfig) -> Result<Input> 
     Ok(Input { rows, paths, lengths, read_seconds, lengths_seconds: t.elapsed().as_secs_f64() })
 }
 
-/// Encodes `blocks` (documents by index into `docs`) in parallel and writes them in order;
-/// returns how many were written.
+/// The prepared documents by row order, from `base` on: with greedy streaming, documents of
+/// written blocks are released, so memory holds one chunk of rows and the open block, not the
+/// whole dataset.
+#[derive(Default)]
+struct Documents {
+    base: usize,
+    docs: VecDeque<Document>,
+}
+
+impl Documents {
+    /// Index the next document gets.
+    fn next_index(&self) -> usize {
+        self.base + self.docs.len()
+    }
+
+    fn push(&mut self, d: Document) {
+        self.docs.push_back(d);
+    }
+
+    /// Document `i` (not yet released).
+    fn get(&self, i: usize) -> &Document {
+        &self.docs[i - self.base]
+    }
+
+    /// Drops the documents before index `i`.
+    fn release_before(&mut self, i: usize) {
+        while self.base < i && self.docs.pop_front().is_some() {
+            self.base += 1;
+        }
+    }
+}
+
+/// Encodes `blocks` (documents by index) in parallel and writes them in order; returns how many
+/// were written.
 fn write_blocks(
     pool: &rayon::ThreadPool,
     writer: &mut BlockWriter,
-    docs: &[Document],
+    docs: &Documents,
     blocks: &[Vec<usize>],
 ) -> Result<usize> {
     let encoded: Vec<_> = pool.install(|| {
         blocks
             .par_iter()
             .map(|b| {
-                let members: Vec<&Document> = b.iter().map(|&i| &docs[i]).collect();
+                let members: Vec<&Document> = b.iter().map(|&i| docs.get(i)).collect();
                 writer.encode(&members)
             })
             .collect()
@@ -243,12 +275,21 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut writer =
         if streaming { Some(BlockWriter::create(&args.out, layout, args.block_size, ids, true)?) } else { None };
     let mut greedy = GreedyPacker::new(args.block_size);
-    let mut docs: Vec<Document> = Vec::with_capacity(n_rows);
+    let mut docs = Documents::default();
+    // Kept per document for the summary (documents themselves are released once written).
+    let mut doc_lengths: Vec<usize> = Vec::with_capacity(n_rows);
+    let mut audio_tokens = 0usize;
     let mut rejects = Vec::new();
     let mut n_blocks = 0usize;
     let mut t_tokenize = 0.0;
     let bar = progress_bar(n_rows as u64, "rows", "rows");
-    for chunk in rows.chunks(ROWS_PER_CHUNK) {
+    // Rows are consumed a chunk at a time (their text is dropped once tokenized).
+    let mut remaining = rows.into_iter();
+    loop {
+        let chunk: Vec<Result<Row, Reject>> = remaining.by_ref().take(ROWS_PER_CHUNK).collect();
+        if chunk.is_empty() {
+            break;
+        }
         let t = Instant::now();
         let prepared: Vec<Result<Document, Reject>> = pool.install(|| {
             chunk
@@ -271,8 +312,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
             match p {
                 Ok(d) => {
                     if streaming {
-                        ready.extend(greedy.push(docs.len(), d.ids.len()));
+                        ready.extend(greedy.push(docs.next_index(), d.ids.len()));
                     }
+                    doc_lengths.push(d.ids.len());
+                    audio_tokens += d.ids.iter().filter(|&&t| t == ids.audio).count();
                     docs.push(d);
                 }
                 Err(r) => rejects.push(r),
@@ -280,6 +323,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         if let Some(w) = writer.as_mut() {
             n_blocks += write_blocks(&pool, w, &docs, &ready)?;
+            docs.release_before(greedy.first_open().unwrap_or(docs.next_index()));
         }
     }
     bar.finish_and_clear();
@@ -288,7 +332,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
             bail!("{first} (--on-error fail: nothing written; {} bad row(s) in all)", rejects.len());
         }
     }
-    let doc_lengths: Vec<usize> = docs.iter().map(|d| d.ids.len()).collect();
     let writer = match writer {
         Some(mut w) => {
             let last: Vec<Vec<usize>> = greedy.finish().into_iter().collect();
@@ -325,7 +368,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
     // 6. Summary.
     let elapsed = start.elapsed().as_secs_f64();
     let tokens: usize = doc_lengths.iter().sum();
-    let audio_tokens: usize = docs.iter().flat_map(|d| d.ids.iter()).filter(|&&t| t == ids.audio).count();
     let (from_header, decoded) = lengths.counts();
     let mut by_kind: BTreeMap<&str, usize> = BTreeMap::new();
     for r in &rejects {
@@ -338,7 +380,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let summary = json!({
         "rows": n_rows,
-        "packed_rows": docs.len(),
+        "packed_rows": doc_lengths.len(),
         "rejected_rows": rejects.len(),
         "rejects_by_kind": by_kind,
         "blocks": n_blocks,
@@ -375,7 +417,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     eprintln!(
         "pack: {} of {} rows in {} blocks of {} ({} tokens, {} audio) -> {}",
-        docs.len(),
+        doc_lengths.len(),
         n_rows,
         n_blocks,
         args.block_size,
