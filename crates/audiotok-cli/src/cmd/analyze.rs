@@ -111,8 +111,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
             bar.set_message(tokens.to_string());
         }
     }
+    // The last flush and the merge of spilled runs can take seconds on large inputs.
+    bar.set_message(format!("{tokens}"));
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} analyze: {pos} sequences, {msg} tokens; counting n-grams  {elapsed_precise}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let report = analyzer.finish();
     bar.finish_and_clear();
-    let report = analyzer.finish()?;
+    let report = report?;
     let secs = t0.elapsed().as_secs_f64();
 
     if let Some(j) = &args.json {
