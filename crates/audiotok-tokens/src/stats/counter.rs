@@ -637,3 +637,43 @@ mod tests {
         assert_eq!((keys, counts), (vec![5], vec![3]));
     }
 }
+
+#[cfg(test)]
+mod run_bound_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// Each spilled run stays an open file (and gets a 1 MiB read buffer at the end) until
+    /// `finish`, so the runs of a counter must stay few however much is spilled; here about
+    /// 600 pile up (an open-file limit of 1024 is then near) and the 1 MiB limit is far exceeded
+    /// by the read buffers.
+    #[test]
+    fn spilled_runs_per_counter_stay_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut set = CounterSet::new(6, Some(1 << 20), dir.path().to_path_buf());
+        let mut x = 3u64;
+        let mut all: Vec<Vec<u64>> = vec![Vec::new(); 6];
+        for _ in 0..300 {
+            for _ in 0..2000 {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                for (j, c) in set.counters.iter_mut().enumerate() {
+                    let k = x.rotate_left(j as u32 * 7) % (1000 << (j * 8).min(40));
+                    c.buf.push(k);
+                    all[j].push(k);
+                }
+            }
+            set.maybe_flush().unwrap();
+        }
+        set.flush().unwrap();
+        let most = set.counters.iter().map(|c| c.runs.len()).max().unwrap();
+        let got = set.finish().unwrap();
+        for (j, keys) in all.iter().enumerate() {
+            let mut s = keys.clone();
+            s.sort_unstable();
+            s.dedup();
+            assert_eq!(got[j].distinct, s.len() as u64, "counter {j}");
+        }
+        assert!(most <= 16, "{most} runs in one counter, {} in all", set.spilled.runs);
+    }
+}
