@@ -177,3 +177,40 @@ fn memory_limit_spills_without_changing_figures() {
         .failure()
         .stderr(predicate::str::contains("nope: not a directory"));
 }
+
+/// A tight --memory on a few MB of high-entropy codes spills hundreds of runs; every run is an
+/// open file until the end, so a modest open-file limit (64 here, 1024 is a common default for
+/// far larger inputs at the default 2G) makes the analysis fail with "Too many open files".
+#[cfg(unix)]
+#[test]
+fn many_spilled_runs_do_not_exhaust_open_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut x = 11u64;
+    let mut text = String::new();
+    for _ in 0..300 {
+        let line: Vec<String> = (0..2000)
+            .map(|_| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((x >> 33) % 1000).to_string()
+            })
+            .collect();
+        text += &line.join(" ");
+        text.push('\n');
+    }
+    let p = dir.path().join("codes.txt");
+    std::fs::write(&p, text).unwrap();
+    let free = json_of(&["--memory", "unlimited"], &p);
+    let bin = assert_cmd::cargo::cargo_bin("audiotok");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n 64 && exec \"$0\" analyze \"$1\" --memory 1M --json - -q")
+        .arg(&bin)
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut tight: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(tight["counting"]["spilled_runs"].as_u64().unwrap() > 0);
+    tight["counting"] = free["counting"].clone();
+    assert_eq!(tight, free);
+}

@@ -185,6 +185,8 @@ pub struct MdsWriter {
     shard_size: u64,
     /// The previous shard, being finished on a background thread.
     in_flight: Option<JoinHandle<Result<ShardInfo>>>,
+    /// A shard whose background write failed: its samples are gone, so every later call fails.
+    failed_shard: Option<PathBuf>,
 }
 
 impl MdsWriter {
@@ -261,6 +263,7 @@ impl MdsWriter {
             samples: Vec::new(),
             shard_size,
             in_flight: None,
+            failed_shard: None,
         })
     }
 
@@ -285,6 +288,7 @@ impl MdsWriter {
     /// off to be written first. Fails with the error of the previous shard's background write,
     /// if it failed.
     pub fn write_encoded(&mut self, sample: EncodedSample) -> Result<()> {
+        self.check_not_failed()?;
         if sample.schema != self.encoder.schema {
             return Err(MdsError::Config("sample encoded by another writer's encoder".into()));
         }
@@ -322,27 +326,51 @@ impl MdsWriter {
             template: self.template.clone(),
         };
         debug_assert_eq!(job.file_size(), self.shard_size);
-        let handle = std::thread::Builder::new()
-            .name("mds-shard".into())
-            .spawn(move || job.run())
-            .map_err(|e| MdsError::io(&self.dir, e))?;
+        let spawned = std::thread::Builder::new().name("mds-shard".into()).spawn(move || job.run());
+        let handle = match spawned {
+            Ok(h) => h,
+            Err(e) => {
+                // The shard's samples went with the job.
+                self.failed_shard = Some(self.dir.join(format!("shard.{:05}.mds", self.shards.len())));
+                return Err(MdsError::io(&self.dir, e));
+            }
+        };
         self.in_flight = Some(handle);
         self.shard_size = 8 + self.config_text.len() as u64;
         Ok(())
     }
 
-    /// Waits for the shard being finished in the background and records it.
+    /// Waits for the shard being finished in the background and records it. When it failed,
+    /// its samples are lost with its thread: the writer is marked failed.
     fn collect_in_flight(&mut self) -> Result<()> {
         if let Some(handle) = self.in_flight.take() {
-            let shard = handle.join().map_err(|e| MdsError::Worker(panic_text(&*e)))??;
-            self.shards.push(shard);
+            let done = handle.join().map_err(|e| MdsError::Worker(panic_text(&*e))).and_then(|r| r);
+            match done {
+                Ok(shard) => self.shards.push(shard),
+                Err(e) => {
+                    self.failed_shard = Some(self.dir.join(format!("shard.{:05}.mds", self.shards.len())));
+                    return Err(e);
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Fails once a shard could not be written (its error was returned then).
+    fn check_not_failed(&self) -> Result<()> {
+        match &self.failed_shard {
+            Some(path) => Err(MdsError::io(
+                path,
+                std::io::Error::other("this shard could not be written (reported earlier): the dataset is incomplete"),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Writes the last shard (if it has samples), waits for every shard, then writes
     /// `index.json`; returns the index.
     pub fn finish(mut self) -> Result<Index> {
+        self.check_not_failed()?;
         if !self.samples.is_empty() {
             self.flush_shard()?;
         }

@@ -83,3 +83,39 @@ fn dropping_the_writer_waits_for_the_shard_in_flight() {
     let leftovers: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers.len(), 1, "{leftovers:?}");
 }
+
+/// A background shard write fails once (here: its temporary file's name is taken by a folder)
+/// and the caller, having been told by `write`, carries on. The failed shard's samples are
+/// gone with its thread, so later calls must keep failing: `finish` must not write an index
+/// that silently lacks them (the synchronous writer kept them and wrote them on the next try).
+#[test]
+fn samples_of_a_failed_background_shard_are_never_silently_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(out.join(".shard.00001.mds.tmp")).unwrap();
+    let opts = WriterOptions { overwrite: true, ..small_shards() };
+    let mut w = MdsWriter::new(&out, [("data", "bytes")], opts).unwrap();
+    let mut accepted = 0u64;
+    let mut failed = false;
+    for i in 0..40 {
+        match w.write(&sample(i)) {
+            Ok(()) => accepted += 1,
+            Err(e) => {
+                assert!(matches!(e, MdsError::Io { .. }), "{e:?}");
+                if !failed {
+                    // The cause goes away (space freed, say); the caller goes on.
+                    std::fs::remove_dir(out.join(".shard.00001.mds.tmp")).unwrap();
+                }
+                failed = true;
+            }
+        }
+    }
+    assert!(failed, "the blocked shard write was never reported");
+    match w.finish() {
+        Err(_) => assert!(!out.join("index.json").exists()),
+        Ok(index) => {
+            let written: u64 = index.shards.iter().map(|s| s.samples).sum();
+            assert_eq!(written, accepted, "samples accepted by `write` are missing from the index");
+        }
+    }
+}

@@ -399,7 +399,7 @@ pub struct Counting {
     pub memory_limit: Option<u64>,
     /// Sorted runs of counts written to temporary files.
     pub spilled_runs: u64,
-    /// Bytes written to them.
+    /// Bytes written to them (merges of runs into longer runs included).
     pub spilled_bytes: u64,
 }
 

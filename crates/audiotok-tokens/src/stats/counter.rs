@@ -32,6 +32,10 @@ const ENTRY_BYTES: u64 = 16;
 /// I/O chunk of a spilled run, written and read.
 const IO_CHUNK: usize = 1 << 20;
 
+/// Runs of one level a counter holds at most before they are merged into one run of the next
+/// level (see [`KeyCounter::spill`]).
+const RUN_FAN_IN: usize = 4;
+
 /// The two figures the statistics need of one counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Tally {
@@ -67,6 +71,43 @@ impl Top10 {
 /// A sorted run of `(key, count)` written to a temporary file.
 struct Run {
     file: File,
+    /// 0 for a spilled table, `l + 1` for a merge of runs of level `l`.
+    level: u32,
+}
+
+/// Writes a sorted run: delta-coded keys and counts as varints, a chunk at a time.
+struct RunWriter {
+    file: File,
+    out: Vec<u8>,
+    prev: u64,
+    written: u64,
+}
+
+impl RunWriter {
+    fn new(dir: &Path) -> io::Result<Self> {
+        Ok(RunWriter { file: tempfile::tempfile_in(dir)?, out: Vec::with_capacity(IO_CHUNK + 20), prev: 0, written: 0 })
+    }
+
+    /// Appends `(k, c)`; keys must come in ascending order.
+    fn push(&mut self, k: u64, c: u64) -> io::Result<()> {
+        put_varint(&mut self.out, k - self.prev);
+        put_varint(&mut self.out, c);
+        self.prev = k;
+        if self.out.len() >= IO_CHUNK {
+            self.file.write_all(&self.out)?;
+            self.written += self.out.len() as u64;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
+    /// The file and the bytes written.
+    fn finish(mut self) -> io::Result<(File, u64)> {
+        self.file.write_all(&self.out)?;
+        self.written += self.out.len() as u64;
+        self.file.flush()?;
+        Ok((self.file, self.written))
+    }
 }
 
 /// One counter: the buffer of keys not yet counted, the sorted table of distinct keys with their
@@ -116,31 +157,39 @@ impl KeyCounter {
     }
 
     /// Writes the table to a temporary file in `dir` as a sorted run and frees it; returns the
-    /// bytes written.
+    /// bytes written (merges included).
+    ///
+    /// The runs form levels, like the digits of a counter in base [`RUN_FAN_IN`]: when the last
+    /// `RUN_FAN_IN` runs are of one level, they are merged into one run of the next. A counter
+    /// so holds at most `RUN_FAN_IN - 1` runs per level, a number of open files and of read
+    /// buffers (at [`CounterSet::finish`]) logarithmic in what was spilled, and each entry is
+    /// rewritten once per level.
     fn spill(&mut self, dir: &Path) -> io::Result<u64> {
         if self.keys.is_empty() {
             return Ok(0);
         }
-        let mut file = tempfile::tempfile_in(dir)?;
-        let mut out = Vec::with_capacity(IO_CHUNK + 20);
-        let mut written = 0u64;
-        let mut prev = 0u64;
+        let mut w = RunWriter::new(dir)?;
         for (&k, &c) in self.keys.iter().zip(&self.counts) {
-            put_varint(&mut out, k - prev);
-            put_varint(&mut out, c);
-            prev = k;
-            if out.len() >= IO_CHUNK {
-                file.write_all(&out)?;
-                written += out.len() as u64;
-                out.clear();
-            }
+            w.push(k, c)?;
         }
-        file.write_all(&out)?;
-        written += out.len() as u64;
-        file.flush()?;
-        self.runs.push(Run { file });
+        let (file, mut written) = w.finish()?;
+        self.runs.push(Run { file, level: 0 });
         self.keys = Vec::new();
         self.counts = Vec::new();
+        loop {
+            let n = self.runs.len();
+            if n < RUN_FAN_IN {
+                break;
+            }
+            let level = self.runs[n - 1].level;
+            if self.runs[n - RUN_FAN_IN..].iter().any(|r| r.level != level) {
+                break;
+            }
+            let (file, bytes) = merge_runs(&mut self.runs[n - RUN_FAN_IN..], dir)?;
+            self.runs.truncate(n - RUN_FAN_IN);
+            self.runs.push(Run { file, level: level + 1 });
+            written += bytes;
+        }
         Ok(written)
     }
 
@@ -199,6 +248,46 @@ impl KeyCounter {
         }
         Ok(Tally { distinct, top10: top.sum() })
     }
+}
+
+/// Merges sorted runs into one new run in `dir` (counts of equal keys added); returns its file
+/// and the bytes written.
+fn merge_runs(runs: &mut [Run], dir: &Path) -> io::Result<(File, u64)> {
+    let mut readers = Vec::with_capacity(runs.len());
+    for run in runs.iter_mut() {
+        run.file.seek(SeekFrom::Start(0))?;
+        readers.push(RunReader::new(&mut run.file));
+    }
+    let mut heads: Vec<u64> = vec![0; readers.len()];
+    let mut heap = BinaryHeap::with_capacity(readers.len());
+    for (i, r) in readers.iter_mut().enumerate() {
+        if let Some((k, c)) = r.next()? {
+            heads[i] = c;
+            heap.push(Reverse((k, i)));
+        }
+    }
+    let mut w = RunWriter::new(dir)?;
+    let mut current: Option<(u64, u64)> = None;
+    while let Some(Reverse((k, src))) = heap.pop() {
+        let c = heads[src];
+        match &mut current {
+            Some((ck, cc)) if *ck == k => *cc += c,
+            _ => {
+                if let Some((pk, pc)) = current {
+                    w.push(pk, pc)?;
+                }
+                current = Some((k, c));
+            }
+        }
+        if let Some((nk, nc)) = readers[src].next()? {
+            heads[src] = nc;
+            heap.push(Reverse((nk, src)));
+        }
+    }
+    if let Some((pk, pc)) = current {
+        w.push(pk, pc)?;
+    }
+    w.finish()
 }
 
 /// Merges a sorted table of distinct keys with counts (`nk`, `nc`) into another (`keys`,
@@ -635,5 +724,45 @@ mod tests {
         let mut counts = vec![2];
         merge_into(&mut keys, &mut counts, &[5], &[1]);
         assert_eq!((keys, counts), (vec![5], vec![3]));
+    }
+}
+
+#[cfg(test)]
+mod run_bound_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// Each spilled run stays an open file (and gets a 1 MiB read buffer at the end) until
+    /// `finish`, so the runs of a counter must stay few however much is spilled; here about
+    /// 600 pile up (an open-file limit of 1024 is then near) and the 1 MiB limit is far exceeded
+    /// by the read buffers.
+    #[test]
+    fn spilled_runs_per_counter_stay_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut set = CounterSet::new(6, Some(1 << 20), dir.path().to_path_buf());
+        let mut x = 3u64;
+        let mut all: Vec<Vec<u64>> = vec![Vec::new(); 6];
+        for _ in 0..300 {
+            for _ in 0..2000 {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                for (j, c) in set.counters.iter_mut().enumerate() {
+                    let k = x.rotate_left(j as u32 * 7) % (1000 << (j * 8).min(40));
+                    c.buf.push(k);
+                    all[j].push(k);
+                }
+            }
+            set.maybe_flush().unwrap();
+        }
+        set.flush().unwrap();
+        let most = set.counters.iter().map(|c| c.runs.len()).max().unwrap();
+        let got = set.finish().unwrap();
+        for (j, keys) in all.iter().enumerate() {
+            let mut s = keys.clone();
+            s.sort_unstable();
+            s.dedup();
+            assert_eq!(got[j].distinct, s.len() as u64, "counter {j}");
+        }
+        assert!(most <= 16, "{most} runs in one counter, {} in all", set.spilled.runs);
     }
 }
