@@ -202,50 +202,13 @@ impl KeyCounter {
             }
             return Ok(Tally { distinct: self.keys.len() as u64, top10: top.sum() });
         }
-        let mut readers = Vec::with_capacity(self.runs.len());
-        for run in &mut self.runs {
-            run.file.seek(SeekFrom::Start(0))?;
-            readers.push(RunReader::new(&mut run.file));
-        }
-        let mut table = self.keys.iter().zip(&self.counts).map(|(&k, &c)| (k, c));
-        // Heap of (key, source); source `readers.len()` is the in-memory table.
-        let table_src = readers.len();
-        let mut heads: Vec<u64> = vec![0; table_src + 1];
-        let mut heap = BinaryHeap::with_capacity(table_src + 1);
-        for (i, r) in readers.iter_mut().enumerate() {
-            if let Some((k, c)) = r.next()? {
-                heads[i] = c;
-                heap.push(Reverse((k, i)));
-            }
-        }
-        if let Some((k, c)) = table.next() {
-            heads[table_src] = c;
-            heap.push(Reverse((k, table_src)));
-        }
+        let table = self.keys.iter().zip(&self.counts).map(|(&k, &c)| (k, c));
         let mut distinct = 0u64;
-        let mut current: Option<(u64, u64)> = None;
-        while let Some(Reverse((k, src))) = heap.pop() {
-            let c = heads[src];
-            match &mut current {
-                Some((ck, cc)) if *ck == k => *cc += c,
-                _ => {
-                    if let Some((_, cc)) = current {
-                        distinct += 1;
-                        top.push(cc);
-                    }
-                    current = Some((k, c));
-                }
-            }
-            let next = if src == table_src { table.next() } else { readers[src].next()? };
-            if let Some((nk, nc)) = next {
-                heads[src] = nc;
-                heap.push(Reverse((nk, src)));
-            }
-        }
-        if let Some((_, cc)) = current {
+        merge_sorted(&mut self.runs, table, |_, c| {
             distinct += 1;
-            top.push(cc);
-        }
+            top.push(c);
+            Ok(())
+        })?;
         Ok(Tally { distinct, top10: top.sum() })
     }
 }
@@ -253,20 +216,37 @@ impl KeyCounter {
 /// Merges sorted runs into one new run in `dir` (counts of equal keys added); returns its file
 /// and the bytes written.
 fn merge_runs(runs: &mut [Run], dir: &Path) -> io::Result<(File, u64)> {
+    let mut w = RunWriter::new(dir)?;
+    merge_sorted(runs, std::iter::empty(), |k, c| w.push(k, c))?;
+    w.finish()
+}
+
+/// K-way merge of sorted runs and a sorted in-memory table: calls `emit` once per distinct key,
+/// in ascending order, with its counts added up.
+fn merge_sorted(
+    runs: &mut [Run],
+    mut table: impl Iterator<Item = (u64, u64)>,
+    mut emit: impl FnMut(u64, u64) -> io::Result<()>,
+) -> io::Result<()> {
     let mut readers = Vec::with_capacity(runs.len());
     for run in runs.iter_mut() {
         run.file.seek(SeekFrom::Start(0))?;
         readers.push(RunReader::new(&mut run.file));
     }
-    let mut heads: Vec<u64> = vec![0; readers.len()];
-    let mut heap = BinaryHeap::with_capacity(readers.len());
+    // Heap of (key, source); source `readers.len()` is the in-memory table.
+    let table_src = readers.len();
+    let mut heads: Vec<u64> = vec![0; table_src + 1];
+    let mut heap = BinaryHeap::with_capacity(table_src + 1);
     for (i, r) in readers.iter_mut().enumerate() {
         if let Some((k, c)) = r.next()? {
             heads[i] = c;
             heap.push(Reverse((k, i)));
         }
     }
-    let mut w = RunWriter::new(dir)?;
+    if let Some((k, c)) = table.next() {
+        heads[table_src] = c;
+        heap.push(Reverse((k, table_src)));
+    }
     let mut current: Option<(u64, u64)> = None;
     while let Some(Reverse((k, src))) = heap.pop() {
         let c = heads[src];
@@ -274,20 +254,21 @@ fn merge_runs(runs: &mut [Run], dir: &Path) -> io::Result<(File, u64)> {
             Some((ck, cc)) if *ck == k => *cc += c,
             _ => {
                 if let Some((pk, pc)) = current {
-                    w.push(pk, pc)?;
+                    emit(pk, pc)?;
                 }
                 current = Some((k, c));
             }
         }
-        if let Some((nk, nc)) = readers[src].next()? {
+        let next = if src == table_src { table.next() } else { readers[src].next()? };
+        if let Some((nk, nc)) = next {
             heads[src] = nc;
             heap.push(Reverse((nk, src)));
         }
     }
     if let Some((pk, pc)) = current {
-        w.push(pk, pc)?;
+        emit(pk, pc)?;
     }
-    w.finish()
+    Ok(())
 }
 
 /// Merges a sorted table of distinct keys with counts (`nk`, `nc`) into another (`keys`,
