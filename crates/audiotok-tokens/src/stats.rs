@@ -39,7 +39,8 @@
 //! So memory is bounded ([`AnalyzerOptions::memory_limit`], default 2 GiB): buffers take at most
 //! an eighth of the limit and the tables half; before a flush could pass that, the largest tables
 //! are written to anonymous temporary files as sorted runs (delta-coded varints, about 7 bytes
-//! per entry) and freed, and [`Analyzer::finish`] merges each order's runs in one streaming pass.
+//! per entry) and freed; runs are merged by levels (four into one) so that few stay open, and
+//! [`Analyzer::finish`] merges each order's runs in one streaming pass.
 //! The figures are identical with or without spilling; [`Report::counting`] says what was
 //! spilled. Long sequences are fed a chunk of positions at a time, so one huge file cannot
 //! overrun the buffers either.
