@@ -331,7 +331,7 @@ impl MdsWriter {
             Ok(h) => h,
             Err(e) => {
                 // The shard's samples went with the job.
-                self.failed_shard = Some(self.dir.join(format!("shard.{:05}.mds", self.shards.len())));
+                self.failed_shard = Some(self.dir.join(raw_shard_name(self.shards.len())));
                 return Err(MdsError::io(&self.dir, e));
             }
         };
@@ -348,7 +348,7 @@ impl MdsWriter {
             match done {
                 Ok(shard) => self.shards.push(shard),
                 Err(e) => {
-                    self.failed_shard = Some(self.dir.join(format!("shard.{:05}.mds", self.shards.len())));
+                    self.failed_shard = Some(self.dir.join(raw_shard_name(self.shards.len())));
                     return Err(e);
                 }
             }
@@ -390,6 +390,11 @@ impl Drop for MdsWriter {
     }
 }
 
+/// The file name of shard `index` (uncompressed), as `MDSWriter` names it.
+fn raw_shard_name(index: usize) -> String {
+    format!("shard.{index:05}.mds")
+}
+
 /// A full shard to finish: everything it needs, owned, for a background thread.
 struct ShardJob {
     dir: PathBuf,
@@ -423,7 +428,7 @@ impl ShardJob {
         parts.push(&header);
         parts.push(&self.config_text);
         parts.extend(self.samples.iter().map(Vec::as_slice));
-        let raw_basename = format!("shard.{:05}.mds", self.index);
+        let raw_basename = raw_shard_name(self.index);
         let (raw_data, zip_data) = match &self.compression {
             None => {
                 let hashes = hash_and_write(&self.dir, &raw_basename, &parts, &self.hashes)?;

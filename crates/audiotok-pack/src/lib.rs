@@ -70,9 +70,7 @@ impl PackConfig {
             audio_root: None,
         }
     }
-}
 
-impl PackConfig {
     /// Where the audio path `p` of a row is read from.
     pub fn resolve(&self, p: &str) -> PathBuf {
         match &self.audio_root {

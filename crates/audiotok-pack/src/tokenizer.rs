@@ -310,10 +310,9 @@ impl<'de> serde::Deserialize<'de> for MergesFile {
                                 continue;
                             }
                             rank += 1;
-                            let mut parts = line.split(' ');
-                            match (parts.next(), parts.next(), parts.next()) {
-                                (Some(a), Some(b), None) => merges.push((a.to_string(), b.to_string())),
-                                _ => return Err(A::Error::custom(format!("bad merge {rank}"))),
+                            match merge_pair(&line) {
+                                Some(pair) => merges.push(pair),
+                                None => return Err(A::Error::custom(format!("bad merge {rank}"))),
                             }
                         }
                     }
@@ -401,13 +400,21 @@ fn read_merges(path: &Path) -> Result<Merges, PackError> {
         if (i == 0 && line.starts_with("#version")) || line.is_empty() {
             continue;
         }
-        let mut parts = line.split(' ');
-        match (parts.next(), parts.next(), parts.next()) {
-            (Some(a), Some(b), None) => merges.push((a.to_string(), b.to_string())),
-            _ => return Err(tok_err(path, format!("line {}: expected two symbols", i + 1))),
+        match merge_pair(line) {
+            Some(pair) => merges.push(pair),
+            None => return Err(tok_err(path, format!("line {}: expected two symbols", i + 1))),
         }
     }
     Ok(merges)
+}
+
+/// A merge written as text, `"a b"`: exactly two symbols separated by one space.
+fn merge_pair(line: &str) -> Option<(String, String)> {
+    let mut parts = line.split(' ');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(a), Some(b), None) => Some((a.to_string(), b.to_string())),
+        _ => None,
+    }
 }
 
 /// `tokenizer_config.json`'s `added_tokens_decoder` as `(id, content, special)`, by id.

@@ -19,6 +19,7 @@ use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Keys buffered per counter before a flush when memory is not limited.
 const FLUSH_PER_COUNTER: usize = 1 << 23;
@@ -541,10 +542,9 @@ impl CounterSet {
             }
         }
         let dir = &self.spill_dir;
-        let written = std::sync::atomic::AtomicU64::new(0);
-        let runs = std::sync::atomic::AtomicU64::new(0);
-        let items: Vec<(&mut KeyCounter, bool)> = self.counters.iter_mut().zip(spill).collect();
-        let mut items = items;
+        let written = AtomicU64::new(0);
+        let runs = AtomicU64::new(0);
+        let mut items: Vec<(&mut KeyCounter, bool)> = self.counters.iter_mut().zip(spill).collect();
         let refs: Vec<&mut (&mut KeyCounter, bool)> = items.iter_mut().collect();
         for_each_parallel(
             refs,
@@ -552,8 +552,8 @@ impl CounterSet {
             |(c, s), scratch| {
                 if *s {
                     let n = c.spill(dir)?;
-                    written.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-                    runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    written.fetch_add(n, Ordering::Relaxed);
+                    runs.fetch_add(1, Ordering::Relaxed);
                 }
                 c.flush(scratch);
                 Ok(())
@@ -569,8 +569,7 @@ impl CounterSet {
     pub(crate) fn finish(&mut self) -> Result<Vec<Tally>, SpillError> {
         self.flush()?;
         let mut tallies = vec![Tally::default(); self.counters.len()];
-        let items: Vec<(&mut KeyCounter, &mut Tally)> = self.counters.iter_mut().zip(tallies.iter_mut()).collect();
-        let mut items = items;
+        let mut items: Vec<(&mut KeyCounter, &mut Tally)> = self.counters.iter_mut().zip(tallies.iter_mut()).collect();
         let refs: Vec<&mut (&mut KeyCounter, &mut Tally)> = items.iter_mut().collect();
         for_each_parallel(
             refs,
