@@ -35,7 +35,8 @@
 //! # Memory
 //!
 //! A table costs 16 bytes per distinct n-gram per order, and high-entropy codes have nearly as
-//! many distinct 4- to 7-grams as tokens (100M such tokens at `max_n = 7` would need 8-10 GB).
+//! many distinct 4- to 7-grams as tokens (100M Zipf-distributed codes at `max_n = 7`: 4.6 GB held in
+//! memory, see BENCHMARKS.md).
 //! So memory is bounded ([`AnalyzerOptions::memory_limit`], default 2 GiB): buffers take at most
 //! an eighth of the limit and the tables half; before a flush could pass that, the largest tables
 //! are written to anonymous temporary files as sorted runs (delta-coded varints, about 7 bytes

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use audiotok_tokens::input::{InputOptions, TokenInput};
-use audiotok_tokens::stats::{gini_band, sparsity_band, Analyzer, AnalyzerOptions, Report, StreamReport, MAX_N};
+use audiotok_tokens::stats::{
+    gini_band, sparsity_band, Analyzer, AnalyzerOptions, Report, StreamReport, DEFAULT_MEMORY_LIMIT, MAX_N,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::plot;
@@ -38,7 +40,7 @@ pub struct Args {
     plots: Option<PathBuf>,
     /// Memory for counting n-grams (e.g. 512M, 2G, or `unlimited`). Past it, count tables are
     /// spilled to --tmp-dir as sorted runs and merged at the end: same figures, bounded memory.
-    #[arg(long, default_value = "2G", value_parser = parse_memory)]
+    #[arg(long, default_value_t = Memory(Some(DEFAULT_MEMORY_LIMIT)), value_parser = parse_memory)]
     memory: Memory,
     /// Directory for spilled n-gram counts (default: the system's temporary directory).
     #[arg(long, value_name = "DIR")]
@@ -51,6 +53,22 @@ pub struct Args {
 /// A memory size in bytes, or no limit.
 #[derive(Clone, Copy, Debug)]
 struct Memory(Option<u64>);
+
+impl std::fmt::Display for Memory {
+    /// As `parse_memory` reads it back: `2G`, `512M`, `1000K`, bytes, or `unlimited`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            None => f.write_str("unlimited"),
+            Some(b) => match [(1u64 << 40, 'T'), (1 << 30, 'G'), (1 << 20, 'M'), (1 << 10, 'K')]
+                .into_iter()
+                .find(|&(unit, _)| b >= unit && b % unit == 0)
+            {
+                Some((unit, suffix)) => write!(f, "{}{suffix}", b / unit),
+                None => write!(f, "{b}"),
+            },
+        }
+    }
+}
 
 /// Parses `512M`, `2G`, `1.5GiB`, `800000000`, or `unlimited`.
 fn parse_memory(s: &str) -> Result<Memory, String> {
@@ -254,4 +272,19 @@ fn write_plots(dir: &Path, r: &Report) -> Result<()> {
         plot::bars_logy(&dir.join(format!("runs_{name}.png")), &title, "run length", "runs", &bars)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_memory, Memory};
+
+    #[test]
+    fn memory_sizes_print_as_they_parse() {
+        for m in [None, Some(2 << 30), Some(512 << 20), Some(1000 << 10), Some(1500), Some(3 << 40)] {
+            let text = Memory(m).to_string();
+            assert_eq!(parse_memory(&text).map(|p| p.0), Ok(m), "{text}");
+        }
+        assert_eq!(Memory(Some(2 << 30)).to_string(), "2G");
+        assert_eq!(parse_memory("1.5G").map(|p| p.0), Ok(Some(3 << 29)));
+    }
 }
