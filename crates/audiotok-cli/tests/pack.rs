@@ -241,3 +241,275 @@ fn output_is_byte_identical_to_the_reference() {
         assert_eq!(ours, theirs, "{name}: rejected lines");
     }
 }
+
+// ---- issue 16: hostile input ----
+
+/// `n` good rows (1 s of audio each) as JSONL.
+fn good_rows(dir: &Path, name: &str, n: usize) -> PathBuf {
+    let mut text = String::new();
+    for i in 0..n {
+        let row = serde_json::json!({
+            "text": format!("<|im_start|>user\n<|AUDIO|>\nrow {i}<|im_end|>\n<|im_start|>assistant\nok<|im_end|>\n"),
+            "audio": audio("speech_1s.wav"),
+        });
+        text.push_str(&format!("{row}\n"));
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The names in `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+/// `audiotok pack` under bash with a file-size limit of `kib` KiB: past it a write raises SIGXFSZ
+/// (the run is killed midway, as by SIGKILL) or, with `ignore` (the signal ignored), fails with
+/// EFBIG (as on a full disk).
+fn pack_with_file_limit(rows: &Path, out: &Path, kib: u64, ignore: bool) -> std::process::Output {
+    let bin = assert_cmd::cargo::cargo_bin("audiotok");
+    let trap = if ignore { "trap '' XFSZ; " } else { "" };
+    let script = format!("{trap}ulimit -f {kib}; exec \"$0\" \"$@\"");
+    std::process::Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .arg(bin)
+        .args(["pack", "--block-size", "512", "--tokenizer"])
+        .arg(tokenizer_dir())
+        .arg("--out")
+        .arg(out)
+        .arg(rows)
+        .output()
+        .unwrap()
+}
+
+/// Bug 7: a rerun that dies or fails midway leaves the previous dataset complete and
+/// byte-identical at --out; the next good run replaces it and removes what the dead run left.
+#[test]
+fn a_rerun_that_dies_or_fails_midway_leaves_the_old_dataset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let parent = tmp.path().join("datasets");
+    std::fs::create_dir(&parent).unwrap();
+    let out = parent.join("packed");
+    let small = good_rows(tmp.path(), "small.jsonl", 4);
+    let big = good_rows(tmp.path(), "big.jsonl", 3000);
+    pack(&small, &out, &["--block-size", "512"]).success();
+    let old = files(&out);
+    assert!(old.iter().any(|(n, _)| n == "index.json"));
+
+    // Killed midway (SIGXFSZ when the big shard passes 256 KiB).
+    let killed = pack_with_file_limit(&big, &out, 256, false);
+    assert!(!killed.status.success(), "{killed:?}");
+    assert_eq!(files(&out), old, "the killed rerun changed the old dataset");
+    // A write error midway (EFBIG, like ENOSPC): an error naming the file, old dataset intact,
+    // nothing of the failed run left beside it.
+    let failed = pack_with_file_limit(&big, &out, 256, true);
+    assert_eq!(failed.status.code(), Some(2), "{failed:?}");
+    assert_eq!(files(&out), old, "the failed rerun changed the old dataset");
+
+    // A good rerun replaces it, and clears what the killed run left in the parent folder.
+    pack(&big, &out, &["--block-size", "512"]).success();
+    assert_ne!(files(&out), old);
+    audiotok().args(["mds", "verify"]).arg(&out).assert().success();
+    assert_eq!(names(&parent), ["packed"]);
+    let ds = MdsDataset::open(&out).unwrap();
+    assert!(ds.len() > 100);
+}
+
+/// Bug 7: --out that holds other files is not replaced (a swap would delete them).
+#[test]
+fn an_out_folder_with_foreign_files_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    let rows = good_rows(tmp.path(), "rows.jsonl", 2);
+    let a = pack(&rows, &out, &[]).code(2);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(err.contains("notes.txt") && err.contains("not a pack output"), "{err}");
+    assert_eq!(names(&out), ["notes.txt"]);
+}
+
+/// Bug 10: a JSONL line over --max-row-bytes is skipped without being read whole and rejected with
+/// its line number; the lines after it are read normally.
+#[test]
+fn a_jsonl_line_over_the_row_limit_is_rejected_with_its_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rows = tmp.path().join("rows.jsonl");
+    let good = serde_json::json!({"text": "hello", "audio": null}).to_string();
+    let huge = serde_json::json!({"text": "a ".repeat(2 << 20)}).to_string();
+    std::fs::write(&rows, format!("{good}\n{huge}\n{good}\n")).unwrap();
+    let out = tmp.path().join("out");
+    let a = pack(&rows, &out, &["--max-row-bytes", "1048576", "--json"]).success();
+    let summary: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    assert_eq!(summary["packed_rows"], 2);
+    let rejects = std::fs::read_to_string(out.join("rejects.jsonl")).unwrap();
+    let r: serde_json::Value = serde_json::from_str(rejects.trim()).unwrap();
+    assert_eq!(r["line"], 2);
+    assert_eq!(r["kind"], "too_large");
+    assert!(r["reason"].as_str().unwrap().contains("1048576"), "{r}");
+}
+
+/// Bug 10: a row whose text cannot fit a block is rejected before it is tokenized.
+#[test]
+fn a_row_too_long_for_a_block_is_rejected_before_tokenizing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rows = tmp.path().join("rows.jsonl");
+    let good = serde_json::json!({"text": "hello"}).to_string();
+    let long = serde_json::json!({"text": "word ".repeat(1 << 20)}).to_string();
+    std::fs::write(&rows, format!("{good}\n{long}\n")).unwrap();
+    let out = tmp.path().join("out");
+    pack(&rows, &out, &["--block-size", "512"]).success();
+    let rejects = std::fs::read_to_string(out.join("rejects.jsonl")).unwrap();
+    let r: serde_json::Value = serde_json::from_str(rejects.trim()).unwrap();
+    assert_eq!((r["line"].as_u64(), r["kind"].as_str()), (Some(2), Some("too_long")));
+    assert!(r["reason"].as_str().unwrap().contains("before tokenizing"), "{r}");
+}
+
+/// Every row rejected: exit 1 (the dataset and rejects.jsonl are still written), 0 with
+/// --keep-going.
+#[test]
+fn every_row_rejected_exits_1_unless_keep_going() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rows = tmp.path().join("rows.jsonl");
+    std::fs::write(&rows, "{oops\n{\"text\": 5}\n").unwrap();
+    let out = tmp.path().join("out");
+    let a = pack(&rows, &out, &[]).code(1);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(err.contains("no row was packed"), "{err}");
+    assert_eq!(std::fs::read_to_string(out.join("rejects.jsonl")).unwrap().lines().count(), 2);
+    pack(&rows, &out, &["--keep-going"]).success();
+}
+
+/// Invalid UTF-8 on one JSONL line is a reject naming the file and line; the other lines pack.
+#[test]
+fn invalid_utf8_is_a_reject_with_its_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rows = tmp.path().join("rows.jsonl");
+    let mut bytes = b"{\"text\": \"fine\"}\n{\"text\": \"bad ".to_vec();
+    bytes.extend_from_slice(&[0xff, 0xfe]);
+    bytes.extend_from_slice(b"\"}\n{\"text\": \"also fine\"}\n");
+    std::fs::write(&rows, bytes).unwrap();
+    let out = tmp.path().join("out");
+    let a = pack(&rows, &out, &["--json"]).success();
+    let summary: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    assert_eq!(summary["packed_rows"], 2);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(err.contains("rows.jsonl:2") && err.contains("UTF-8"), "{err}");
+    let r: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(out.join("rejects.jsonl")).unwrap().trim()).unwrap();
+    assert_eq!((r["line"].as_u64(), r["kind"].as_str()), (Some(2), Some("malformed_json")));
+}
+
+/// Numeric options are bounded with a message naming the option, not an abort.
+#[test]
+fn out_of_range_numeric_options_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rows = good_rows(tmp.path(), "rows.jsonl", 1);
+    let out = tmp.path().join("out");
+    for (opt, value) in
+        [("--block-size", "2147483648"), ("--block-size", "0"), ("--jobs", "100000"), ("--max-row-bytes", "0")]
+    {
+        let a = pack(&rows, &out, &[opt, value]).code(2);
+        let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+        assert!(err.contains(opt) && err.contains(value), "{opt} {value}: {err}");
+        assert!(!out.exists());
+    }
+}
+
+/// An audio so short that the profile gives it 0 tokens is a reject with its reason.
+#[test]
+fn zero_token_audio_is_rejected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = tmp.path().join("tiny.wav");
+    audiotok_audio::wav::write_wav_f32(&clip, &[0.1; 100], 16_000, 1).unwrap();
+    let rows = tmp.path().join("rows.jsonl");
+    let row = serde_json::json!({"text": "<|AUDIO|> tiny", "audio": clip.display().to_string()});
+    std::fs::write(&rows, format!("{row}\n{{\"text\": \"ok\"}}\n")).unwrap();
+    let out = tmp.path().join("out");
+    pack(&rows, &out, &[]).success();
+    let r: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(out.join("rejects.jsonl")).unwrap().trim()).unwrap();
+    assert_eq!((r["line"].as_u64(), r["kind"].as_str()), (Some(1), Some("audio")));
+    assert!(r["reason"].as_str().unwrap().contains("0 tokens"), "{r}");
+}
+
+/// Messages that are not `{"role": str, "content": str | [object]}` are rejects with a reason.
+#[test]
+fn malformed_messages_are_rejected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rows = tmp.path().join("rows.jsonl");
+    let lines = [
+        r#"{"messages": [5]}"#,
+        r#"{"messages": [{"content": "no role"}]}"#,
+        r#"{"messages": [{"role": "user"}]}"#,
+        r#"{"messages": [{"role": "user", "content": 7}]}"#,
+        r#"{"messages": [{"role": "user", "content": [3]}]}"#,
+        r#"{"messages": [{"role": "user", "content": [{"type": "text", "text": "fine"}]}]}"#,
+    ];
+    std::fs::write(&rows, lines.join("\n") + "\n").unwrap();
+    let out = tmp.path().join("out");
+    let a = pack(&rows, &out, &["--json"]).success();
+    let summary: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    assert_eq!(summary["packed_rows"], 1);
+    let rejects: Vec<serde_json::Value> = std::fs::read_to_string(out.join("rejects.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let got: Vec<(u64, &str)> =
+        rejects.iter().map(|r| (r["line"].as_u64().unwrap(), r["kind"].as_str().unwrap())).collect();
+    assert_eq!(got, [(1, "bad_row"), (2, "bad_row"), (3, "bad_row"), (4, "bad_row"), (5, "bad_row")]);
+    assert!(rejects[0]["reason"].as_str().unwrap().contains("message 0"), "{}", rejects[0]);
+}
+
+/// A chat template that loops without end runs out of fuel: a reject naming the row.
+#[test]
+fn a_runaway_chat_template_is_a_reject() {
+    let tmp = tempfile::tempdir().unwrap();
+    let template = tmp.path().join("t.jinja");
+    std::fs::write(
+        &template,
+        "{% for a in range(100000) %}{% for b in range(100000) %}{% for c in range(100000) %}{% endfor %}{% endfor %}{% endfor %}",
+    )
+    .unwrap();
+    let rows = tmp.path().join("rows.jsonl");
+    std::fs::write(&rows, "{\"text\": \"plain\"}\n{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}\n")
+        .unwrap();
+    let out = tmp.path().join("out");
+    let bin = assert_cmd::cargo::cargo_bin("audiotok");
+    // Without fuel this never ends: give it a minute, then kill it.
+    let mut child = std::process::Command::new(bin)
+        .args(["pack", "--json", "--tokenizer"])
+        .arg(tokenizer_dir())
+        .arg("--chat-template")
+        .arg(&template)
+        .arg("--out")
+        .arg(&out)
+        .arg(&rows)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if t.elapsed().as_secs() > 60 {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(status.is_some_and(|s| s.success()), "the template did not stop: {status:?}");
+    let r: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(out.join("rejects.jsonl")).unwrap().trim()).unwrap();
+    assert_eq!((r["line"].as_u64(), r["kind"].as_str()), (Some(2), Some("template")));
+    assert!(r["reason"].as_str().unwrap().contains("fuel"), "{r}");
+}

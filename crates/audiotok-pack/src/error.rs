@@ -99,6 +99,26 @@ pub enum RejectReason {
     Template(String),
     /// Tokenization failed.
     Tokenizer(String),
+    /// The row (a JSONL line) is longer than the row byte limit; it was skipped without being
+    /// read whole.
+    TooLarge {
+        /// Bytes on the line (without its line ending).
+        bytes: u64,
+        /// The limit (`--max-row-bytes`).
+        limit: u64,
+    },
+    /// Known before tokenizing: the row cannot fit a block whatever its tokenization (a lower
+    /// bound on its tokens from its text length and its audio token counts).
+    CannotFit {
+        /// The lower bound on the row's tokens.
+        at_least: u64,
+        /// Bytes of text.
+        text_bytes: usize,
+        /// Audio tokens of the row.
+        audio_tokens: u64,
+        /// The block size.
+        block_size: usize,
+    },
     /// After expansion the row is longer than a block.
     TooLong {
         /// Tokens in the row.
@@ -118,7 +138,8 @@ impl RejectReason {
             RejectReason::PlaceholderMismatch { .. } => "placeholder_mismatch",
             RejectReason::Template(_) => "template",
             RejectReason::Tokenizer(_) => "tokenizer",
-            RejectReason::TooLong { .. } => "too_long",
+            RejectReason::TooLarge { .. } => "too_large",
+            RejectReason::CannotFit { .. } | RejectReason::TooLong { .. } => "too_long",
         }
     }
 }
@@ -135,6 +156,15 @@ impl fmt::Display for RejectReason {
             ),
             RejectReason::Template(e) => write!(f, "chat template: {e}"),
             RejectReason::Tokenizer(e) => write!(f, "tokenizer: {e}"),
+            RejectReason::TooLarge { bytes, limit } => write!(
+                f,
+                "the line has {bytes} bytes, over the row limit of {limit} bytes (--max-row-bytes); skipped unread"
+            ),
+            RejectReason::CannotFit { at_least, text_bytes, audio_tokens, block_size } => write!(
+                f,
+                "at least {at_least} tokens ({text_bytes} bytes of text, {audio_tokens} audio tokens), longer than \
+                 the block size {block_size}: rejected before tokenizing"
+            ),
             RejectReason::TooLong { tokens, block_size } => {
                 write!(f, "{tokens} tokens after audio expansion, longer than the block size {block_size}")
             }

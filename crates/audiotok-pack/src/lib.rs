@@ -22,6 +22,7 @@ pub mod lengths;
 pub mod output;
 pub mod packing;
 pub mod rows;
+pub mod staging;
 pub mod template;
 pub mod tokenizer;
 
@@ -34,9 +35,13 @@ pub use error::{PackError, Reject, RejectReason, RowAt, RowSource};
 pub use lengths::{audio_length, AudioLength, LengthCache, LengthMode};
 pub use output::{BlockWriter, Layout};
 pub use packing::{efficiency, pack, GreedyPacker, Strategy};
-pub use rows::{read_rows, Row, RowContent};
-pub use template::ChatTemplate;
+pub use rows::{read_rows, read_rows_with, Row, RowContent, DEFAULT_MAX_ROW_BYTES};
+pub use staging::StagedDir;
+pub use template::{ChatTemplate, TEMPLATE_FUEL};
 pub use tokenizer::AudioTokenizer;
+
+/// The largest block size: 2^20 tokens (a block's three int32 columns are 12 MiB then).
+pub const MAX_BLOCK_SIZE: usize = 1 << 20;
 
 /// What a packing run does.
 #[derive(Debug, Clone)]
@@ -55,6 +60,8 @@ pub struct PackConfig {
     pub length_mode: LengthMode,
     /// Folder that relative audio paths are resolved against (default: the current folder).
     pub audio_root: Option<PathBuf>,
+    /// JSONL lines longer than this many bytes are rejected unread ([`DEFAULT_MAX_ROW_BYTES`]).
+    pub max_row_bytes: u64,
 }
 
 impl PackConfig {
@@ -68,6 +75,7 @@ impl PackConfig {
             train_on: TrainOn::All,
             length_mode: LengthMode::Header,
             audio_root: None,
+            max_row_bytes: DEFAULT_MAX_ROW_BYTES,
         }
     }
 
@@ -109,8 +117,11 @@ impl Packer {
                 cfg.profile
             )));
         }
-        if cfg.block_size == 0 {
-            return Err(PackError::Config("the block size must be at least 1".into()));
+        if cfg.block_size == 0 || cfg.block_size > MAX_BLOCK_SIZE {
+            return Err(PackError::Config(format!(
+                "the block size must be 1..={MAX_BLOCK_SIZE} tokens, not {}",
+                cfg.block_size
+            )));
         }
         let template = match template {
             Some(t) => t,
@@ -162,6 +173,11 @@ impl Packer {
 
     /// One row to a document; audio lengths come from `lengths` (filled for every resolved path
     /// beforehand) or are computed here.
+    ///
+    /// Before tokenizing, a row is rejected when an audio gives 0 tokens, or when it cannot fit a
+    /// block: its audio tokens plus the fewest tokens its text can have
+    /// ([`AudioTokenizer::max_token_bytes`]) exceed the block size. So a huge row costs a length
+    /// check, not a tokenization.
     pub fn prepare(&self, row: &Row, lengths: &LengthCache) -> Result<Document, RejectReason> {
         let text = self.row_text(row)?;
         let mut counts = Vec::with_capacity(row.audio.len());
@@ -172,9 +188,36 @@ impl Packer {
                 None => self.audio_length(&path),
             };
             match len {
-                Ok(l) => counts.push(self.audio_tokens(l.samples)),
+                Ok(l) => {
+                    let n = self.audio_tokens(l.samples);
+                    if n == 0 {
+                        let reason = format!(
+                            "0 tokens: {} samples at {} Hz are too short for {}",
+                            l.samples,
+                            self.cfg.profile.sample_rate(),
+                            self.cfg.profile
+                        );
+                        return Err(RejectReason::Audio { path: p.clone(), reason });
+                    }
+                    counts.push(n);
+                }
                 Err(reason) => return Err(RejectReason::Audio { path: p.clone(), reason }),
             }
+        }
+        let audio_tokens: u64 = counts.iter().map(|&n| n as u64).sum();
+        // Each placeholder is one token of the text, replaced by its audio's tokens.
+        let text_tokens = match self.tokenizer.max_token_bytes() {
+            Some(m) => (text.len().div_ceil(m.max(1)) as u64).saturating_sub(row.audio.len() as u64),
+            None => 0,
+        };
+        let at_least = audio_tokens.saturating_add(text_tokens);
+        if at_least > self.cfg.block_size as u64 {
+            return Err(RejectReason::CannotFit {
+                at_least,
+                text_bytes: text.len(),
+                audio_tokens,
+                block_size: self.cfg.block_size,
+            });
         }
         let doc = build_document(&self.tokenizer, &text, row.audio.clone(), &counts, self.cfg.train_on)?;
         if doc.ids.len() > self.cfg.block_size {

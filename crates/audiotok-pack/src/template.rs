@@ -20,6 +20,11 @@ You are a helpful assistant.<|im_end|>
 {% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant
 {% endif %}"#;
 
+/// Template instructions one row may execute (minijinja fuel): far above what a real chat
+/// template needs (the Qwen2-Audio one takes about 40 per message), so a runaway template
+/// (nested loops) ends in a reject for its row within seconds instead of hanging the run.
+pub const TEMPLATE_FUEL: u64 = 10_000_000;
+
 /// A compiled chat template.
 pub struct ChatTemplate {
     env: Environment<'static>,
@@ -50,6 +55,7 @@ impl ChatTemplate {
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", raise_exception);
         env.add_function("strftime_now", strftime_now);
+        env.set_fuel(Some(TEMPLATE_FUEL));
         env.add_template_owned("chat", source.to_string())
             .map_err(|e| PackError::Template { origin: origin.to_string(), reason: format!("{e:#}") })?;
         Ok(ChatTemplate { env, origin: origin.to_string() })
@@ -77,7 +83,15 @@ impl ChatTemplate {
             messages => Value::from(minijinja::value::Serde(messages)),
             add_generation_prompt => add_generation_prompt,
         };
-        tmpl.render(ctx).map_err(|e| format!("{e:#}"))
+        tmpl.render(ctx).map_err(|e| {
+            if e.kind() == ErrorKind::OutOfFuel {
+                format!(
+                    "the template ran out of fuel: more than {TEMPLATE_FUEL} instructions for one row (a runaway loop?)"
+                )
+            } else {
+                format!("{e:#}")
+            }
+        })
     }
 }
 
@@ -101,6 +115,21 @@ mod tests {
              Audio 1: <|audio_bos|><|AUDIO|><|audio_eos|>\nWhat is said?<|im_end|>\n\
              <|im_start|>assistant\nHello.<|im_end|>\n"
         );
+    }
+
+    #[test]
+    fn a_runaway_template_runs_out_of_fuel() {
+        let t = ChatTemplate::new(
+            "{% for a in range(100000) %}{% for b in range(100000) %}{{ a }}{% endfor %}{% endfor %}",
+            "test",
+        )
+        .unwrap();
+        let err = t.render(&json!([]), false).unwrap_err();
+        assert!(err.contains("ran out of fuel") && err.contains("10000000"), "{err}");
+        // The built-in template on a long conversation stays far below the budget.
+        let turn = json!({"role": "user", "content": [{"type": "audio", "audio_url": "a.wav"}, {"type": "text", "text": "x"}]});
+        let many = serde_json::Value::Array(vec![turn; 2000]);
+        assert!(ChatTemplate::qwen2_audio().render(&many, false).is_ok());
     }
 
     #[test]

@@ -76,6 +76,7 @@ pub struct Encoded {
 pub struct AudioTokenizer {
     inner: Tokenizer,
     ids: SpecialIds,
+    max_token_bytes: Option<usize>,
     chat_template: Option<(String, String)>,
     source: PathBuf,
 }
@@ -136,7 +137,8 @@ impl AudioTokenizer {
             Some(d) => find_chat_template(d, config.as_ref())?,
             None => None,
         };
-        Ok(AudioTokenizer { inner, ids, chat_template, source: path.to_path_buf() })
+        let max_token_bytes = max_token_bytes(&inner);
+        Ok(AudioTokenizer { inner, ids, max_token_bytes, chat_template, source: path.to_path_buf() })
     }
 
     /// The ids packing needs.
@@ -152,6 +154,13 @@ impl AudioTokenizer {
     /// Where the tokenizer was loaded from.
     pub fn source(&self) -> &Path {
         &self.source
+    }
+
+    /// The most bytes of input text one token can stand for, when the pipeline bounds it (see
+    /// [`max_token_bytes`]): a text of `n` bytes then has at least `n / max` tokens, which lets
+    /// a row that cannot fit a block be rejected before it is tokenized.
+    pub fn max_token_bytes(&self) -> Option<usize> {
+        self.max_token_bytes
     }
 
     /// The id of `token`, if the vocabulary has it.
@@ -170,6 +179,64 @@ impl AudioTokenizer {
     pub fn decode(&self, ids: &[u32]) -> Result<String, String> {
         self.inner.decode(ids, false).map_err(|e| e.to_string())
     }
+}
+
+/// The most bytes of input text one token can cover, or `None` where the pipeline may drop or
+/// fuse text without bound (so that no token count follows from the text length): a
+/// normaliser other than Unicode normal forms and lowercasing (which shrink text at most 3x
+/// each, e.g. a fullwidth letter to ASCII), a pre-tokenizer that removes what it splits on
+/// (whitespace, BERT), a model other than BPE or a BPE that fuses unknown characters, or
+/// truncation. Otherwise every token is a vocabulary or added token, a byte-level or
+/// byte-fallback piece or one unknown character (at most 4 bytes), so its input is at most its
+/// own length in bytes (at least 4) times the normalisers' shrink factors.
+fn max_token_bytes(tok: &Tokenizer) -> Option<usize> {
+    fn types(v: &Value, out: &mut Vec<(String, Value)>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(t)) = m.get("type") {
+                    out.push((t.clone(), v.clone()));
+                }
+                for inner in m.values() {
+                    types(inner, out);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| types(i, out)),
+            _ => {}
+        }
+    }
+    if tok.get_truncation().is_some() {
+        return None;
+    }
+    let tokenizers::ModelWrapper::BPE(bpe) = tok.get_model() else { return None };
+    if bpe.fuse_unk && bpe.unk_token.is_some() {
+        return None;
+    }
+    let mut shrink = 1usize;
+    if let Some(n) = tok.get_normalizer() {
+        let mut found = Vec::new();
+        types(&serde_json::to_value(n).ok()?, &mut found);
+        for (t, _) in found {
+            match t.as_str() {
+                "Sequence" => {}
+                "NFC" | "NFD" | "NFKC" | "NFKD" | "Lowercase" => shrink = shrink.checked_mul(3)?,
+                _ => return None,
+            }
+        }
+    }
+    if let Some(p) = tok.get_pre_tokenizer() {
+        let mut found = Vec::new();
+        types(&serde_json::to_value(p).ok()?, &mut found);
+        for (t, v) in found {
+            let removes = v.get("behavior").and_then(Value::as_str) == Some("Removed");
+            match t.as_str() {
+                "Sequence" | "ByteLevel" | "Metaspace" | "Digits" | "UnicodeScripts" => {}
+                "Split" | "Punctuation" if !removes => {}
+                _ => return None,
+            }
+        }
+    }
+    let longest = tok.get_vocab(true).keys().map(String::len).max().unwrap_or(0);
+    longest.max(4).checked_mul(shrink)
 }
 
 /// Builds Qwen2's fast tokenizer from `vocab.json` + `merges.txt`, with the added tokens of

@@ -8,8 +8,8 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use audiotok_features::profiles::Profile;
 use audiotok_pack::{
-    efficiency, pack, read_rows, BlockWriter, ChatTemplate, Document, GreedyPacker, Layout, LengthCache, LengthMode,
-    PackConfig, Packer, Reject, Row, Strategy, TrainOn,
+    efficiency, pack, read_rows_with, BlockWriter, ChatTemplate, Document, GreedyPacker, Layout, LengthCache,
+    LengthMode, PackConfig, Packer, Reject, Row, StagedDir, Strategy, TrainOn, DEFAULT_MAX_ROW_BYTES, MAX_BLOCK_SIZE,
 };
 use clap::ValueEnum;
 use rayon::prelude::*;
@@ -68,7 +68,9 @@ pub struct Args {
     /// Row files: a JSON array or JSONL (one object per line).
     #[arg(required = true, value_name = "ROWS")]
     inputs: Vec<PathBuf>,
-    /// Output folder (created; an existing index and shards there are replaced).
+    /// Output folder. The dataset is built beside it and swapped in when complete, so a failed
+    /// or killed rerun leaves the previous dataset; an existing folder must hold only a pack
+    /// output.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// A tokenizer.json, or a Hugging Face model folder (tokenizer.json, or vocab.json + merges.txt).
@@ -77,9 +79,9 @@ pub struct Args {
     /// Audio encoder whose token count replaces each placeholder.
     #[arg(long, default_value = "qwen2-audio")]
     profile: Profile,
-    /// Tokens per block.
-    #[arg(long, default_value_t = 4096)]
-    block_size: usize,
+    /// Tokens per block (1..=1048576).
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=MAX_BLOCK_SIZE as i64))]
+    block_size: u32,
     /// How rows are assigned to blocks.
     #[arg(long, value_enum, default_value = "greedy")]
     strategy: StrategyArg,
@@ -92,6 +94,14 @@ pub struct Args {
     /// What to do with a bad row.
     #[arg(long, value_enum, default_value = "skip")]
     on_error: OnError,
+    /// Exit 0 even when no row was packed (every row rejected, or no rows).
+    #[arg(long)]
+    keep_going: bool,
+    /// Row size limit in bytes: a JSONL line longer than this is rejected (`too_large`) without
+    /// being read whole (1..=4294967296).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_ROW_BYTES,
+          value_parser = clap::value_parser!(u64).range(1..=1 << 32))]
+    max_row_bytes: u64,
     /// A Jinja chat template file for `messages` rows (default: the tokenizer folder's own, else
     /// the built-in Qwen2-Audio template).
     #[arg(long, value_name = "FILE")]
@@ -103,9 +113,9 @@ pub struct Args {
     /// How audio lengths are found.
     #[arg(long, value_enum, default_value = "header")]
     lengths: LengthsArg,
-    /// Worker threads (0: one per core).
-    #[arg(long, short, default_value_t = 0)]
-    jobs: usize,
+    /// Worker threads (0: one per core; at most 1024).
+    #[arg(long, short, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=1024))]
+    jobs: u16,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -113,8 +123,14 @@ pub struct Args {
 
 /// Rows prepared per parallel step (with greedy packing, blocks are written between steps).
 const ROWS_PER_CHUNK: usize = 2048;
-/// Blocks encoded per parallel step when every row is prepared first.
+/// Blocks encoded per parallel step, at most: fewer for large blocks, so that a step holds about
+/// 64 MiB of encoded blocks (a block is 12 bytes a token in three int32 columns, plus copies).
 const BLOCKS_PER_CHUNK: usize = 256;
+
+/// Blocks of `block_size` tokens encoded per parallel step.
+fn blocks_per_chunk(block_size: usize) -> usize {
+    ((64 << 20) / (16 * block_size.max(1))).clamp(1, BLOCKS_PER_CHUNK)
+}
 
 /// The rows of all inputs, the distinct audio files they name and their lengths.
 struct Input {
@@ -130,7 +146,7 @@ fn read_rows_and_lengths(inputs: &[PathBuf], cfg: &PackConfig) -> Result<Input> 
     let t = Instant::now();
     let mut rows: Vec<Result<Row, Reject>> = Vec::new();
     for input in inputs {
-        rows.extend(read_rows(input)?);
+        rows.extend(read_rows_with(input, cfg.max_row_bytes)?);
     }
     let read_seconds = t.elapsed().as_secs_f64();
     let t = Instant::now();
@@ -189,25 +205,28 @@ impl Documents {
     }
 }
 
-/// Encodes `blocks` (documents by index) in parallel and writes them in order; returns how many
-/// were written.
+/// Encodes `blocks` (documents by index) in parallel, [`blocks_per_chunk`] at a time, and writes
+/// them in order; returns how many were written.
 fn write_blocks(
     pool: &rayon::ThreadPool,
     writer: &mut BlockWriter,
     docs: &Documents,
     blocks: &[Vec<usize>],
+    block_size: usize,
 ) -> Result<usize> {
-    let encoded: Vec<_> = pool.install(|| {
-        blocks
-            .par_iter()
-            .map(|b| {
-                let members: Vec<&Document> = b.iter().map(|&i| docs.get(i)).collect();
-                writer.encode(&members)
-            })
-            .collect()
-    });
-    for e in encoded {
-        writer.write_encoded(e?)?;
+    for chunk in blocks.chunks(blocks_per_chunk(block_size)) {
+        let encoded: Vec<_> = pool.install(|| {
+            chunk
+                .par_iter()
+                .map(|b| {
+                    let members: Vec<&Document> = b.iter().map(|&i| docs.get(i)).collect();
+                    writer.encode(&members)
+                })
+                .collect()
+        });
+        for e in encoded {
+            writer.write_encoded(e?)?;
+        }
     }
     Ok(blocks.len())
 }
@@ -219,9 +238,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Some(Compat::Cooking) => Layout::Cooking,
         None => Layout::Standard,
     };
+    let block_size = args.block_size as usize;
     let cfg = PackConfig {
         profile: args.profile.clone(),
-        block_size: args.block_size,
+        block_size,
         strategy: match args.strategy {
             StrategyArg::Greedy => Strategy::Greedy,
             StrategyArg::Bfd => Strategy::Bfd,
@@ -236,8 +256,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
             LengthsArg::Decode => LengthMode::Decode,
         },
         audio_root: args.audio_root.clone(),
+        max_row_bytes: args.max_row_bytes,
     };
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.jobs).build().context("starting the thread pool")?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(usize::from(args.jobs))
+        .build()
+        .context("starting the thread pool")?;
+    // The new dataset is built beside --out and swapped in when complete (checked and cleaned
+    // first, so a folder that cannot be replaced is refused before any work).
+    let staged = StagedDir::new(&args.out)?;
 
     // 1. The tokenizer on one worker; meanwhile the rows (in input order) and the audio lengths
     //    (each distinct file once) on the other: they do not depend on each other.
@@ -273,8 +300,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let ids = packer.tokenizer().special_ids();
     let streaming = strategy == Strategy::Greedy && args.on_error == OnError::Skip;
     let mut writer =
-        if streaming { Some(BlockWriter::create(&args.out, layout, args.block_size, ids, true)?) } else { None };
-    let mut greedy = GreedyPacker::new(args.block_size);
+        if streaming { Some(BlockWriter::create(staged.path(), layout, block_size, ids, false)?) } else { None };
+    let mut greedy = GreedyPacker::new(block_size);
     let mut docs = Documents::default();
     // Kept per document for the summary (documents themselves are released once written).
     let mut doc_lengths: Vec<usize> = Vec::with_capacity(n_rows);
@@ -322,7 +349,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
         }
         if let Some(w) = writer.as_mut() {
-            n_blocks += write_blocks(&pool, w, &docs, &ready)?;
+            n_blocks += write_blocks(&pool, w, &docs, &ready, block_size)?;
             docs.release_before(greedy.first_open().unwrap_or(docs.next_index()));
         }
     }
@@ -335,15 +362,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let writer = match writer {
         Some(mut w) => {
             let last: Vec<Vec<usize>> = greedy.finish().into_iter().collect();
-            n_blocks += write_blocks(&pool, &mut w, &docs, &last)?;
+            n_blocks += write_blocks(&pool, &mut w, &docs, &last, block_size)?;
             w
         }
         None => {
-            let blocks = pack(&doc_lengths, args.block_size, strategy);
-            let mut w = BlockWriter::create(&args.out, layout, args.block_size, ids, true)?;
+            let blocks = pack(&doc_lengths, block_size, strategy);
+            let mut w = BlockWriter::create(staged.path(), layout, block_size, ids, false)?;
             let bar = progress_bar(blocks.len() as u64, "blocks", "blocks");
-            for chunk in blocks.chunks(BLOCKS_PER_CHUNK) {
-                n_blocks += write_blocks(&pool, &mut w, &docs, chunk)?;
+            for chunk in blocks.chunks(blocks_per_chunk(block_size)) {
+                n_blocks += write_blocks(&pool, &mut w, &docs, chunk, block_size)?;
                 bar.inc(chunk.len() as u64);
             }
             bar.finish_and_clear();
@@ -357,13 +384,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Strategy::Greedy => Strategy::Bfd,
         Strategy::Bfd => Strategy::Greedy,
     };
-    let other_blocks = pack(&doc_lengths, args.block_size, other).len();
+    let other_blocks = pack(&doc_lengths, block_size, other).len();
     let mut rejects_text = String::new();
     for r in &rejects {
         rejects_text.push_str(&r.to_json_line());
         rejects_text.push('\n');
     }
-    write_atomic(&args.out.join("rejects.jsonl"), rejects_text.as_bytes())?;
+    write_atomic(&staged.path().join("rejects.jsonl"), rejects_text.as_bytes())?;
+    staged.commit()?;
 
     // 6. Summary.
     let elapsed = start.elapsed().as_secs_f64();
@@ -373,7 +401,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     for r in &rejects {
         *by_kind.entry(r.reason.kind()).or_default() += 1;
     }
-    let eff = |n: usize| efficiency(&doc_lengths, n, args.block_size);
+    let eff = |n: usize| efficiency(&doc_lengths, n, block_size);
     let (greedy_blocks, bfd_blocks) = match strategy {
         Strategy::Greedy => (n_blocks, other_blocks),
         Strategy::Bfd => (other_blocks, n_blocks),
@@ -439,6 +467,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
     );
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
+    }
+    if doc_lengths.is_empty() && !args.keep_going {
+        eprintln!(
+            "pack: no row was packed ({} rejected, see {}): exit 1 (--keep-going: exit 0)",
+            rejects.len(),
+            args.out.join("rejects.jsonl").display()
+        );
+        return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
 }
