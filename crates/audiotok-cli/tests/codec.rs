@@ -249,7 +249,7 @@ fn resume_with_another_checkpoint_does_not_mix_models() {
     let prov = &meta["provenance"];
     assert_eq!(prov["weights"].as_str().unwrap(), other.display().to_string());
     assert_eq!(prov["segment_samples"].as_str().unwrap(), "9600");
-    assert_eq!(prov["weights_sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(prov["weights_sha1"].as_str().unwrap().len(), 40);
 }
 
 #[test]
@@ -384,6 +384,14 @@ fn numeric_options_are_bounded() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--batch-size 1000000000000: at most 100000 records per batch"));
+    audiotok()
+        .args(["decode", "--model", &model(), "--jobs", "100000", "--input"])
+        .arg(tmp.path().join("s"))
+        .arg("--out")
+        .arg(tmp.path().join("w"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--jobs 100000: at most 1024 threads"));
 }
 
 /// A store of two 0.1 s records (codes of the tiny24 shape) named `names`, batches of one.
