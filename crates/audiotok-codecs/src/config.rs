@@ -6,11 +6,13 @@ use crate::Error;
 
 /// Hyper-parameters of a SNAC model, read from the `config.json` published beside its weights.
 ///
-/// Field names and defaults follow the reference Python package (`snac.SNAC.__init__`): a missing
-/// field takes the reference default (the 44.1 kHz model), `latent_dim` defaults to
+/// Field names and defaults follow the reference Python package, which builds the model as
+/// `SNAC(**config)`: a missing field takes `SNAC.__init__`'s default (the 44.1 kHz model; every field
+/// has one, so none is required: [`Config::defaulted_fields`] says which were taken, for a warning),
+/// an unknown field is an error (Python raises `TypeError` on it), `latent_dim` defaults to
 /// `encoder_dim * 2^len(encoder_rates)`, and `attn_window_size: null` disables the attention layers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Sample rate of the audio the model encodes and decodes.
     pub sampling_rate: usize,
@@ -65,6 +67,31 @@ fn gcd(a: usize, b: usize) -> usize {
     }
 }
 
+/// The fields of `config.json` (the arguments of `snac.SNAC.__init__`), in its order.
+pub const FIELDS: [&str; 12] = [
+    "sampling_rate",
+    "encoder_dim",
+    "encoder_rates",
+    "latent_dim",
+    "decoder_dim",
+    "decoder_rates",
+    "attn_window_size",
+    "codebook_size",
+    "codebook_dim",
+    "vq_strides",
+    "noise",
+    "depthwise",
+];
+
+/// Largest channel count, codebook size or dimension, rate, stride or attention window a config may
+/// state (the published models use at most 4096), so that no arithmetic on them overflows and no
+/// layer is absurdly large.
+pub const MAX_DIM: usize = 1 << 16;
+/// Most encoder or decoder blocks (the published models have 4).
+pub const MAX_BLOCKS: usize = 8;
+/// Most codebooks (the published models have 3 or 4).
+pub const MAX_CODEBOOKS: usize = 16;
+
 impl Config {
     /// The published 24 kHz configuration (`hubertsiuzdak/snac_24khz`): 3 codebooks, no attention.
     pub fn snac_24khz() -> Self {
@@ -107,6 +134,15 @@ impl Config {
         Self { sampling_rate: 44100, ..Self::snac_32khz() }
     }
 
+    /// The fields of [`FIELDS`] that the text of a `config.json` lacks (so take `SNAC.__init__`'s
+    /// default), in [`FIELDS`] order; empty when the text is not a JSON object.
+    pub fn defaulted_fields(text: &str) -> Vec<&'static str> {
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(serde_json::Value::Object(map)) => FIELDS.into_iter().filter(|f| !map.contains_key(*f)).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Reads a configuration from the text of a `config.json`.
     pub fn from_json(text: &str) -> Result<Self, Error> {
         let cfg: Self = serde_json::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
@@ -117,6 +153,41 @@ impl Config {
     /// Checks that the numbers describe a model that can be built.
     pub fn validate(&self) -> Result<(), Error> {
         let bad = |m: String| Err(Error::Config(m));
+        let dims = [
+            ("sampling_rate", self.sampling_rate, 1 << 20),
+            ("encoder_dim", self.encoder_dim, MAX_DIM),
+            ("latent_dim", self.latent_dim.unwrap_or(0), MAX_DIM),
+            ("decoder_dim", self.decoder_dim, MAX_DIM),
+            ("attn_window_size", self.attn_window_size.unwrap_or(0), MAX_DIM),
+            ("codebook_size", self.codebook_size, MAX_DIM),
+            ("codebook_dim", self.codebook_dim, MAX_DIM),
+        ];
+        for (name, v, max) in dims {
+            if v > max {
+                return bad(format!("{name} {v} is larger than {max}"));
+            }
+        }
+        let lists = [
+            ("encoder_rates", &self.encoder_rates, MAX_BLOCKS),
+            ("decoder_rates", &self.decoder_rates, MAX_BLOCKS),
+            ("vq_strides", &self.vq_strides, MAX_CODEBOOKS),
+        ];
+        for (name, v, max_len) in lists {
+            if v.len() > max_len || v.iter().any(|&x| x > MAX_DIM) {
+                return bad(format!("{name} {v:?}: at most {max_len} entries of at most {MAX_DIM}"));
+            }
+        }
+        let overflow = |name: &str| bad(format!("{name}: the sizes it implies overflow"));
+        if self.latent_dim.is_none()
+            && self.encoder_dim.checked_shl(self.encoder_rates.len() as u32).is_none_or(|d| d > MAX_DIM << MAX_BLOCKS)
+        {
+            return overflow("encoder_dim");
+        }
+        let hop = self.encoder_rates.iter().try_fold(1usize, |a, &r| a.checked_mul(r));
+        let frame = self.vq_strides.first().copied().unwrap_or(1).checked_mul(self.attn_window_size.unwrap_or(1));
+        if hop.zip(frame).and_then(|(h, f)| h.checked_mul(f)).is_none_or(|p| p > 1 << 40) {
+            return overflow("encoder_rates");
+        }
         if self.sampling_rate == 0 || self.encoder_dim == 0 || self.decoder_dim == 0 {
             return bad("sampling_rate, encoder_dim and decoder_dim must be positive".into());
         }
@@ -149,7 +220,8 @@ impl Config {
                 }
             }
         }
-        if self.encoder_rates.iter().product::<usize>() != self.decoder_rates.iter().product::<usize>() {
+        let product = |v: &[usize]| v.iter().try_fold(1usize, |a, &r| a.checked_mul(r));
+        if product(&self.encoder_rates) != product(&self.decoder_rates) {
             return bad(format!(
                 "encoder_rates {:?} and decoder_rates {:?} must have the same product",
                 self.encoder_rates, self.decoder_rates
@@ -224,6 +296,30 @@ mod tests {
         assert_eq!(cfg.pad_multiple(), 384 * 32);
         assert_eq!(cfg.codes_per_level(1), vec![4, 8, 16, 32]);
         assert_eq!(Config::snac_44khz().sampling_rate, 44100);
+    }
+
+    #[test]
+    fn fields_follow_snac_init() {
+        // Every field has a SNAC.__init__ default: missing ones are listed, unknown ones refused.
+        assert_eq!(Config::defaulted_fields("{\"encoder_dim\": 64}").len(), FIELDS.len() - 1);
+        assert_eq!(Config::defaulted_fields("{}")[0], "sampling_rate");
+        assert_eq!(Config::from_json("{}").unwrap(), Config::default());
+        let e = Config::from_json("{\"sample_rate\": 24000}").unwrap_err().to_string();
+        assert!(e.contains("unknown field `sample_rate`"), "{e}");
+    }
+
+    #[test]
+    fn hostile_sizes_are_errors_not_overflows() {
+        for text in [
+            "{\"encoder_rates\": [65536, 65536, 65536, 65536, 65536, 65536, 65536, 65536], \"decoder_rates\": [1]}",
+            "{\"encoder_dim\": 18446744073709551615}",
+            "{\"encoder_rates\": [2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2]}",
+            "{\"attn_window_size\": 65536, \"vq_strides\": [65536]}",
+            "{\"codebook_size\": 4294967296}",
+        ] {
+            let e = Config::from_json(text).unwrap_err();
+            assert!(matches!(e, Error::Config(_)), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -139,6 +139,7 @@ fn read_pth(path: &Path) -> Result<HashMap<String, Tensor>, Error> {
         if pth.tensor_infos().is_empty() {
             continue;
         }
+        check_pth_sizes(path, pth.tensor_infos())?;
         let mut out = HashMap::new();
         for name in pth.tensor_infos().keys() {
             if let Some(t) = pth.get(name).map_err(err)? {
@@ -150,13 +151,55 @@ fn read_pth(path: &Path) -> Result<HashMap<String, Tensor>, Error> {
     Err(Error::Weights(format!("{}: no tensors at the top level nor under `state_dict` or `model`", path.display())))
 }
 
+/// Checks the sizes a checkpoint's pickle declares before any tensor is read (candle allocates a
+/// tensor's declared size before reading its bytes): every tensor's extent (offset + elements ×
+/// element size, computed without overflow) must fit in the file, and all of them together in
+/// twice the file (tensors may share storage). torch.save stores tensor data uncompressed.
+fn check_pth_sizes(path: &Path, infos: &HashMap<String, candle_core::pickle::TensorInfo>) -> Result<(), Error> {
+    let file_len = std::fs::metadata(path).map_err(|e| Error::Io(path.to_path_buf(), e))?.len();
+    let mut names: Vec<&String> = infos.keys().collect();
+    names.sort();
+    let mut total = 0u64;
+    for name in names {
+        let info = &infos[name];
+        let extent = info
+            .layout
+            .dims()
+            .iter()
+            .try_fold(1u64, |a, &d| a.checked_mul(d as u64))
+            .and_then(|n| n.checked_mul(info.dtype.size_in_bytes() as u64))
+            .and_then(|n| n.checked_add(info.layout.start_offset() as u64));
+        let Some(extent) = extent.filter(|&e| e <= file_len) else {
+            return Err(Error::Weights(format!(
+                "{}: tensor {name} declares shape {:?} of {:?} at byte offset {}: more data than the whole \
+                 file ({file_len} bytes)",
+                path.display(),
+                info.layout.dims(),
+                info.dtype,
+                info.layout.start_offset()
+            )));
+        };
+        total = total.saturating_add(extent);
+        if total > file_len.saturating_mul(2) {
+            return Err(Error::Weights(format!(
+                "{}: the tensors declare more than twice the file's {file_len} bytes of data",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Reads every tensor of a safetensors file or a PyTorch zip checkpoint (see the module docs), as stored.
 pub fn read_tensors(path: &Path) -> Result<HashMap<String, Tensor>, Error> {
     if !path.is_file() {
         return Err(Error::NotFound(format!("{}: no such file", path.display())));
     }
     if path.extension().is_some_and(|e| e == "safetensors") {
-        return candle_core::safetensors::load(path, &Device::Cpu)
+        // The safetensors crate bounds the header (100 MB) and checks every offset and shape against
+        // the buffer (overflow-checked) before a tensor is made; the file is read once, whole.
+        let data = std::fs::read(path).map_err(|e| Error::Io(path.to_path_buf(), e))?;
+        return candle_core::safetensors::load_buffer(&data, &Device::Cpu)
             .map_err(|e| Error::Weights(format!("{}: {e}", path.display())));
     }
     if !is_zip(path)? {
@@ -234,6 +277,19 @@ struct Record {
 struct Checked {
     tensors: HashMap<String, Tensor>,
     record: Arc<Mutex<Record>>,
+    /// Largest stand-in (elements) made for a missing or mis-shaped tensor: the file's own element
+    /// count, so that a configuration far larger than its weights stops the build instead of
+    /// allocating what it states (the layers copy their weights out at construction).
+    budget: usize,
+}
+
+impl Checked {
+    fn stand_in(&self, s: Shape, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        if s.dims().iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_none_or(|n| n > self.budget) {
+            candle_core::bail!("{name}: the model's shape {s:?} is larger than all the file's tensors together");
+        }
+        placeholder(s, dtype, dev)
+    }
 }
 
 impl SimpleBackend for Checked {
@@ -254,11 +310,13 @@ impl SimpleBackend for Checked {
             Some(t) => {
                 rec.used.insert(name.to_string());
                 rec.misshaped.push((name.to_string(), s.dims().to_vec(), t.dims().to_vec()));
-                Tensor::ones(s, dtype, dev)
+                drop(rec);
+                self.stand_in(s, name, dtype, dev)
             }
             None => {
                 rec.missing.push(name.to_string());
-                Tensor::ones(s, dtype, dev)
+                drop(rec);
+                self.stand_in(s, name, dtype, dev)
             }
         }
     }
@@ -275,6 +333,30 @@ impl SimpleBackend for Checked {
     }
 }
 
+/// A stand-in for a tensor the file lacks or has in another shape (the build goes on so that one
+/// error names every problem): one element broadcast to the shape (layers copy what they use).
+fn placeholder(s: Shape, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+    Tensor::ones((), dtype, dev)?.broadcast_as(s)
+}
+
+/// The first tensor (by name) holding a NaN or an infinity, with the flat index of that element.
+fn first_non_finite(tensors: &HashMap<String, Tensor>) -> Result<Option<(String, usize)>, Error> {
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    for name in names {
+        let t = &tensors[name];
+        if !t.dtype().is_float() {
+            continue;
+        }
+        let err = |e: candle_core::Error| Error::Weights(format!("{name}: {e}"));
+        let v = t.flatten_all().and_then(|f| f.to_dtype(DType::F32)).and_then(|f| f.to_vec1::<f32>()).map_err(err)?;
+        if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+            return Ok(Some((name.clone(), i)));
+        }
+    }
+    Ok(None)
+}
+
 /// Builds a model from a normalised state dict, checking that its keys and shapes are exactly the model's.
 /// `source` names the file in errors.
 pub fn snac_from_tensors(
@@ -283,15 +365,28 @@ pub fn snac_from_tensors(
     device: &Device,
     source: &str,
 ) -> Result<Snac, Error> {
+    cfg.validate()?;
+    if let Some((name, i)) = first_non_finite(&tensors)? {
+        return Err(Error::Weights(format!(
+            "{source}: {name}: non-finite value (NaN or infinity) at element {i}; the model would give \
+             meaningless codes"
+        )));
+    }
     let names: BTreeSet<String> = tensors.keys().cloned().collect();
     let record = Arc::new(Mutex::new(Record::default()));
-    let backend = Checked { tensors, record: record.clone() };
+    let budget = tensors.values().map(|t| t.elem_count()).sum::<usize>().max(1 << 20);
+    let backend = Checked { tensors, record: record.clone(), budget };
     let vb = VarBuilder::from_backend(Box::new(backend), DType::F32, device.clone());
-    let model = Snac::new(cfg, vb).map_err(|e| Error::Weights(format!("{source}: {e}")))?;
+    let built = Snac::new(cfg, vb);
     let rec = record.lock().map_err(|_| Error::Weights("poisoned lock".into()))?;
     let unexpected: Vec<String> = names.difference(&rec.used).cloned().collect();
-    if rec.missing.is_empty() && rec.misshaped.is_empty() && unexpected.is_empty() {
-        return Ok(model);
+    let mismatched = !rec.missing.is_empty() || !rec.misshaped.is_empty();
+    match built {
+        Ok(m) if !mismatched && unexpected.is_empty() => return Ok(m),
+        Ok(_) => {}
+        // A build stopped by a mismatch (a stand-in over the budget) reports the mismatches so far.
+        Err(_) if mismatched => {}
+        Err(e) => return Err(Error::Weights(format!("{source}: {e}"))),
     }
     Err(Error::Mismatch(Box::new(crate::error::Mismatch {
         source: source.to_string(),
@@ -304,12 +399,33 @@ pub fn snac_from_tensors(
 /// Loads a model folder (see [`resolve_model_dir`]); `checkpoint`, when given, replaces the folder's
 /// weights (the folder still supplies `config.json`).
 pub fn load_snac(model: &str, checkpoint: Option<&Path>, device: &Device) -> Result<Snac, Error> {
+    load_snac_from(model, checkpoint, device).map(|l| l.model)
+}
+
+/// A model with where it came from ([`load_snac_from`]).
+#[derive(Debug)]
+pub struct LoadedSnac {
+    /// The model.
+    pub model: Snac,
+    /// Its `config.json`.
+    pub config_path: PathBuf,
+    /// Fields that `config.json` lacks, which took `SNAC.__init__`'s defaults (see [`Config`]).
+    pub defaulted: Vec<&'static str>,
+    /// The weights file read.
+    pub weights_path: PathBuf,
+}
+
+/// [`load_snac`], also saying which files were read and which config fields were defaulted.
+pub fn load_snac_from(model: &str, checkpoint: Option<&Path>, device: &Device) -> Result<LoadedSnac, Error> {
     let dir = resolve_model_dir(model)?;
-    let cfg = read_config(&dir)?;
+    let config_path = dir.join("config.json");
+    let text = std::fs::read_to_string(&config_path).map_err(|e| Error::Io(config_path.clone(), e))?;
+    let cfg = Config::from_json(&text).map_err(|e| Error::Config(format!("{}: {e}", config_path.display())))?;
     let file = match checkpoint {
         Some(c) => c.to_path_buf(),
         None => weights_file(&dir)?,
     };
     let tensors = normalize_state_dict(read_tensors(&file)?)?;
-    snac_from_tensors(&cfg, tensors, device, &file.display().to_string())
+    let model = snac_from_tensors(&cfg, tensors, device, &file.display().to_string())?;
+    Ok(LoadedSnac { model, defaulted: Config::defaulted_fields(&text), config_path, weights_path: file })
 }

@@ -69,3 +69,70 @@ fn unreadable_files_are_clear_errors() {
     let err = weights::resolve_model_dir_in(tmp.path().to_str().unwrap(), None).unwrap_err().to_string();
     assert!(err.contains("no config.json"), "{err}");
 }
+
+/// A safetensors file: 8-byte little-endian header length, the header, the data.
+fn safetensors_bytes(declared_len: u64, header: &str, data: &[u8]) -> Vec<u8> {
+    let mut v = declared_len.to_le_bytes().to_vec();
+    v.extend_from_slice(header.as_bytes());
+    v.extend_from_slice(data);
+    v
+}
+
+#[test]
+fn hostile_safetensors_headers_are_typed_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ok = r#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
+    let st = |header: &str| safetensors_bytes(header.len() as u64, header, &[0; 8]);
+    let cases: [(&str, Vec<u8>, &str); 5] = [
+        ("huge_header", safetensors_bytes(1 << 60, ok, &[0; 8]), "header"),
+        ("short_header", safetensors_bytes(ok.len() as u64 + 100, ok, &[0; 8]), "header"),
+        ("offsets_past_the_data", st(r#"{"w":{"dtype":"F32","shape":[1024],"data_offsets":[0,4096]}}"#), ""),
+        (
+            "overflowing_shape",
+            st(r#"{"w":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}}"#),
+            "overflow",
+        ),
+        ("truncated", 8u64.to_le_bytes()[..5].to_vec(), "header"),
+    ];
+    for (name, bytes, want) in cases {
+        let path = tmp.path().join(format!("{name}.safetensors"));
+        std::fs::write(&path, bytes).unwrap();
+        let e = weights::read_tensors(&path).unwrap_err();
+        assert!(matches!(e, Error::Weights(_)), "{name}: {e}");
+        let msg = e.to_string();
+        assert!(msg.contains(&path.display().to_string()) && msg.to_lowercase().contains(want), "{name}: {msg}");
+    }
+    // The well-formed one loads.
+    let path = tmp.path().join("ok.safetensors");
+    std::fs::write(&path, safetensors_bytes(ok.len() as u64, ok, &[0; 8])).unwrap();
+    assert_eq!(weights::read_tensors(&path).unwrap()["w"].dims(), [2]);
+}
+
+#[test]
+fn a_config_far_larger_than_its_weights_is_a_mismatch_not_an_allocation() {
+    let text = std::fs::read_to_string(tiny24().join("config.json")).unwrap();
+    let mut cfg: serde_json::Value = serde_json::from_str(&text).unwrap();
+    cfg["decoder_dim"] = 65536.into();
+    cfg["encoder_dim"] = 4096.into();
+    let cfg = audiotok_codecs::Config::from_json(&cfg.to_string()).unwrap();
+    let raw =
+        weights::normalize_state_dict(weights::read_tensors(&tiny24().join("pytorch_model.bin")).unwrap()).unwrap();
+    let e = weights::snac_from_tensors(&cfg, raw, &Device::Cpu, "tiny24").unwrap_err();
+    assert!(matches!(e, Error::Mismatch(_)), "{e}");
+    assert!(e.to_string().contains("mis-shaped: encoder.block.0.weight"), "{e}");
+}
+
+#[test]
+fn non_finite_weights_are_refused() {
+    let mut raw =
+        weights::normalize_state_dict(weights::read_tensors(&tiny24().join("pytorch_model.bin")).unwrap()).unwrap();
+    let name = "decoder.model.0.weight";
+    let t = &raw[name];
+    let mut v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    v[5] = f32::INFINITY;
+    let bad = Tensor::from_vec(v, t.shape(), &Device::Cpu).unwrap();
+    raw.insert(name.to_string(), bad);
+    let cfg = weights::read_config(&tiny24()).unwrap();
+    let e = weights::snac_from_tensors(&cfg, raw, &Device::Cpu, "tiny24").unwrap_err().to_string();
+    assert!(e.contains("tiny24: decoder.model.0.weight: non-finite value (NaN or infinity) at element 5"), "{e}");
+}

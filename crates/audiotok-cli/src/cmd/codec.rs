@@ -1,26 +1,48 @@
 //! `audiotok encode` / `audiotok decode`: audio to SNAC codes in a token store, and back to WAV.
 //!
 //! Encode plans the whole run first (every file is decoded once to count its frames and to find NaN
-//! samples; nothing is kept), so that record `i` always lands in batch `i / batch_size`: a rerun
-//! reuses every batch file already written whose file list matches the plan, and encodes the rest.
+//! samples, and its bytes hashed; nothing is kept), so that record `i` always lands in batch
+//! `i / batch_size`. Every batch file carries, in its Parquet key-value metadata, the model (SHA-1
+//! of the config and of the weights file), the options that shape the codes, and a hash of its
+//! records' names and input files' bytes: a rerun reuses a batch file only when all of these and
+//! its file list match the plan, and encodes the rest again (saying why).
 //! The second pass streams each file (decode → downmix → resample to the model rate → segments), so
 //! memory stays bounded by one segment whatever the file's length.
 
+use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use audiotok_audio::{Decoder, Resampler};
-use audiotok_codecs::{weights, NoiseRng, Snac};
+use audiotok_codecs::{weights, NoiseRng};
 use audiotok_tokens::store::{self, ScaleTokens, StoreOptions, StoreReader, StoreWriter, TokenRecord};
 use candle_core::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::runner;
 
-/// Longest file encoded whole with `--segment-length 0` (the model's activations grow with length).
-const MAX_WHOLE_SECONDS: f64 = 600.0;
+/// Longest segment, in seconds, however it is chosen (`--segment-length S`, or a whole file with
+/// `--segment-length 0`): the model's activations grow with a segment's length (about 1 GB for
+/// 600 s at 24 kHz).
+const MAX_SEGMENT_SECONDS: f64 = 600.0;
+/// Most records per batch (they are held in memory until the batch is written).
+const MAX_BATCH_SIZE: usize = 100_000;
+/// Most threads for --jobs.
+const MAX_JOBS: usize = 1024;
+/// Changes whenever this build's encode would give other codes for the same model, input and
+/// options (it is part of every batch's reuse key, with the package version).
+const ENCODE_PIPELINE: &str = "snac-encode-1 (downmix, soxr HQ resampling, zero-padded segments)";
+
+/// The one message for a segment over [`MAX_SEGMENT_SECONDS`].
+fn segment_cap(what: &str) -> String {
+    format!(
+        "{what}: segments are at most {MAX_SEGMENT_SECONDS:.0} s (memory grows with a segment's length); \
+         use a --segment-length of at most {MAX_SEGMENT_SECONDS:.0}"
+    )
+}
 
 /// Arguments of `audiotok encode`.
 #[derive(clap::Args)]
@@ -47,16 +69,16 @@ pub struct EncodeArgs {
     /// The token store directory to write.
     #[arg(long)]
     output: PathBuf,
-    /// Segment length in seconds (0: whole files, up to 600 s).
+    /// Segment length in seconds, at most 600 (0: whole files, each at most 600 s).
     #[arg(long, default_value_t = 4.0)]
     segment_length: f64,
-    /// Records (segments) per Parquet batch file.
+    /// Records (segments) per Parquet batch file (1 to 100000).
     #[arg(long, default_value_t = 100)]
     batch_size: usize,
     /// Encode only the first N input files.
     #[arg(long)]
     max_files: Option<usize>,
-    /// Threads (0: one per core).
+    /// Threads (0: one per core; at most 1024).
     #[arg(long, short, default_value_t = 0)]
     jobs: usize,
     /// Run `audiotok analyze` on the store afterwards.
@@ -80,7 +102,9 @@ pub enum Noise {
 #[derive(clap::Args)]
 #[command(after_help = "Writes one float32 WAV per record at the model's rate, named NNNNNN_<name>.wav (NNNNNN = \
 record index in the store, <name> = the file stem of file_path, `#K` written as `_segK`), cut to the record's \
-duration. With --noise on, record i uses the generator seeded with seed + i, so reruns give identical files.")]
+duration. A stem longer than 100 bytes is cut (at a character boundary) and followed by `~` and the first 16 hex \
+digits of the SHA-1 of file_path. Batches that metadata.json lists, or gaps in the batch numbers, are reported as \
+failures (exit 1). With --noise on, record i uses the generator seeded with seed + i, so reruns give identical files.")]
 pub struct DecodeArgs {
     /// SNAC model (as for `audiotok encode`).
     #[arg(long)]
@@ -97,18 +121,21 @@ pub struct DecodeArgs {
     /// Decoder noise layers.
     #[arg(long, value_enum, default_value_t = Noise::Off)]
     noise: Noise,
-    /// Seed of the noise generator (with --noise on).
+    /// Seed of the noise generator (with --noise on); record i uses seed + i (mod 2^64).
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Decode only the first N records.
     #[arg(long)]
     max_records: Option<usize>,
-    /// Threads (0: one per core).
+    /// Threads (0: one per core; at most 1024).
     #[arg(long, short, default_value_t = 0)]
     jobs: usize,
 }
 
 fn set_threads(jobs: usize) -> Result<()> {
+    if jobs > MAX_JOBS {
+        bail!("--jobs {jobs}: at most {MAX_JOBS} threads");
+    }
     if jobs > 0 {
         // candle's matrix products read the same variable as rayon; set before any pool starts.
         std::env::set_var("RAYON_NUM_THREADS", jobs.to_string());
@@ -117,10 +144,47 @@ fn set_threads(jobs: usize) -> Result<()> {
     Ok(())
 }
 
-fn load_model(model: &str, checkpoint: Option<&Path>) -> Result<Snac> {
+/// Loads the model; warns about `config.json` fields that took the snac package's defaults.
+fn load_model(model: &str, checkpoint: Option<&Path>) -> Result<weights::LoadedSnac> {
     // CPU, or the first CUDA GPU when built with `--features cuda` and one is present.
     let device = Device::cuda_if_available(0).context("opening the CUDA device")?;
-    weights::load_snac(model, checkpoint, &device).with_context(|| format!("loading SNAC model {model}"))
+    let loaded =
+        weights::load_snac_from(model, checkpoint, &device).with_context(|| format!("loading SNAC model {model}"))?;
+    let defaults = serde_json::to_value(audiotok_codecs::Config::default()).unwrap_or_default();
+    for field in &loaded.defaulted {
+        eprintln!(
+            "warning: {}: no {field}: using the snac package's default {} (SNAC.__init__)",
+            loaded.config_path.display(),
+            defaults.get(field).map_or_else(|| "?".to_string(), |v| v.to_string())
+        );
+    }
+    Ok(loaded)
+}
+
+/// SHA-1 (hex) of a file's bytes, streamed.
+fn file_sha1(path: &Path) -> Result<String> {
+    use sha1::Digest;
+    let mut f = std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let mut h = sha1::Sha1::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).with_context(|| format!("{}: reading", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", h.finalize()))
+}
+
+fn sha1_hex(parts: &[&str]) -> String {
+    use sha1::Digest;
+    let mut h = sha1::Sha1::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0u8]);
+    }
+    format!("{:x}", h.finalize())
 }
 
 /// What the plan knows about one input file.
@@ -132,6 +196,8 @@ struct Planned {
     segments: usize,
     /// Samples of a final remainder shorter than one hop, dropped.
     dropped: usize,
+    /// SHA-1 of its bytes.
+    sha1: String,
 }
 
 /// Decodes a file once: frames per channel, sample rate; fails on NaN samples.
@@ -167,19 +233,16 @@ fn plan_file(path: &Path, model_rate: u32, hop: usize, seg: usize) -> Result<Pla
         );
     }
     let (segments, dropped) = if seg == 0 {
-        if len as f64 / model_rate as f64 > MAX_WHOLE_SECONDS {
-            bail!(
-                "{}: {:.0} s is longer than {MAX_WHOLE_SECONDS} s for --segment-length 0; use segments",
-                path.display(),
-                len as f64 / model_rate as f64
-            );
+        let secs = len as f64 / model_rate as f64;
+        if secs > MAX_SEGMENT_SECONDS {
+            bail!("{}", segment_cap(&format!("{}: {secs:.0} s", path.display())));
         }
         (1, 0)
     } else {
         let tail = len % seg;
         (len / seg + usize::from(tail >= hop), if tail < hop { tail } else { 0 })
     };
-    Ok(Planned { path: path.to_path_buf(), len, segments, dropped })
+    Ok(Planned { path: path.to_path_buf(), len, segments, dropped, sha1: file_sha1(path)? })
 }
 
 /// Streams a file as mono audio at `to` Hz, calling `emit(k, samples)` per segment of `seg` samples (the
@@ -249,11 +312,18 @@ pub fn run_encode(args: EncodeArgs) -> Result<ExitCode> {
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
+    if args.batch_size > MAX_BATCH_SIZE {
+        bail!("--batch-size {}: at most {MAX_BATCH_SIZE} records per batch", args.batch_size);
+    }
     if !(args.segment_length >= 0.0 && args.segment_length.is_finite()) {
         bail!("--segment-length must be 0 (whole files) or a positive number of seconds");
     }
+    if args.segment_length > MAX_SEGMENT_SECONDS {
+        bail!("{}", segment_cap(&format!("--segment-length {}", args.segment_length)));
+    }
     set_threads(args.jobs)?;
-    let model = load_model(&args.model, args.checkpoint.as_deref())?;
+    let loaded = load_model(&args.model, args.checkpoint.as_deref())?;
+    let model = &loaded.model;
     let cfg = model.config().clone();
     let rate = cfg.sampling_rate as u32;
     let hop = cfg.hop_length();
@@ -278,29 +348,86 @@ pub fn run_encode(args: EncodeArgs) -> Result<ExitCode> {
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let names: Vec<String> =
-        planned.iter().flat_map(|p| (0..p.segments).map(move |k| record_name(&p.path, seg, k))).collect();
+    let records: Vec<(String, &str)> = planned
+        .iter()
+        .flat_map(|p| (0..p.segments).map(move |k| (record_name(&p.path, seg, k), p.sha1.as_str())))
+        .collect();
+    let names: Vec<&str> = records.iter().map(|(n, _)| n.as_str()).collect();
     let n_batches = names.len().div_ceil(args.batch_size);
 
-    // Batches already on disk whose file list matches the plan are reused.
+    // The reuse key (see the module docs): model, options, and each batch's inputs.
+    let config_sha1 = sha1_hex(&[&serde_json::to_string(&cfg)?]);
+    let weights_sha1 = file_sha1(&loaded.weights_path)?;
+    let model_key = format!("config {config_sha1}, weights {weights_sha1}");
+    let options_key = format!(
+        "audiotok {}; {ENCODE_PIPELINE}; sampling_rate {rate}; segment_samples {seg}; batch_size {}",
+        env!("CARGO_PKG_VERSION"),
+        args.batch_size
+    );
+    let batch_range = |b: usize| b * args.batch_size..((b + 1) * args.batch_size).min(names.len());
+    let inputs_key = |b: usize| {
+        let parts: Vec<&str> = records[batch_range(b)].iter().flat_map(|(n, h)| [n.as_str(), *h]).collect();
+        sha1_hex(&parts)
+    };
+    let tags_of = |b: usize| -> BTreeMap<String, String> {
+        [("reuse_model", model_key.clone()), ("reuse_options", options_key.clone()), ("reuse_inputs", inputs_key(b))]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
+    };
+
+    // Batches already on disk are reused when their key and file list match the plan.
     std::fs::create_dir_all(&args.output).with_context(|| format!("{}: cannot create", args.output.display()))?;
     let existing = store::existing_batches(&args.output)?;
     let mut reuse = vec![false; n_batches];
+    let mut redone: BTreeMap<&str, usize> = BTreeMap::new();
     for &b in existing.iter().filter(|&&b| b < n_batches) {
-        let want = &names[b * args.batch_size..((b + 1) * args.batch_size).min(names.len())];
         let file = args.output.join(store::batch_file_name(b));
-        let same = StoreReader::open(&file)
-            .ok()
-            .map(|r| r.records().map(|rec| rec.map(|r| r.file_path)).collect::<Result<Vec<_>, _>>())
-            .and_then(|r| r.ok())
-            .is_some_and(|got| got == want);
-        reuse[b] = same;
+        let tags = store::batch_tags(&file).unwrap_or_default();
+        let want = tags_of(b);
+        let why = if !tags.contains_key("reuse_model") {
+            Some("could not be read or carry no reuse key (written before audiotok recorded one)")
+        } else if tags.get("reuse_model") != want.get("reuse_model") {
+            Some("were made by another model")
+        } else if tags.get("reuse_options") != want.get("reuse_options") {
+            Some("were made with other options (or another audiotok version)")
+        } else if tags.get("reuse_inputs") != want.get("reuse_inputs") {
+            let same_names = StoreReader::open(&file)
+                .ok()
+                .map(|r| r.records().map(|rec| rec.map(|r| r.file_path)).collect::<Result<Vec<_>, _>>())
+                .and_then(|r| r.ok())
+                .is_some_and(|got| got == names[batch_range(b)]);
+            Some(if same_names { "hold files whose content changed" } else { "hold other files" })
+        } else {
+            None
+        };
+        match why {
+            Some(w) => *redone.entry(w).or_insert(0) += 1,
+            None => reuse[b] = true,
+        }
+    }
+    for (why, n) in &redone {
+        eprintln!("note: {n} batches {why}: encoding them again");
     }
 
     let mut opts = StoreOptions::new(cfg.n_codebooks());
     opts.batch_size = args.batch_size;
     opts.codebook_sizes = Some(vec![cfg.codebook_size as u32; cfg.n_codebooks()]);
     opts.rates_hz = Some(cfg.vq_strides.iter().map(|s| rate as f64 / (hop * s) as f64).collect());
+    opts.provenance = [
+        ("model", args.model.clone()),
+        ("config", loaded.config_path.display().to_string()),
+        ("config_sha1", config_sha1.clone()),
+        ("weights", loaded.weights_path.display().to_string()),
+        ("weights_sha1", weights_sha1.clone()),
+        ("pipeline", options_key.clone()),
+        ("sampling_rate", rate.to_string()),
+        ("segment_samples", seg.to_string()),
+        ("batch_size", args.batch_size.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
     let mut writer = StoreWriter::create(&args.output, opts)?;
 
     // Pass 2: stream, encode, write.
@@ -336,7 +463,7 @@ pub fn run_encode(args: EncodeArgs) -> Result<ExitCode> {
                 if reuse[b] {
                     writer.reuse_batch(b)?;
                 } else {
-                    writer.write_batch(b, &pending)?;
+                    writer.write_batch_tagged(b, &pending, &tags_of(b))?;
                     pending.clear();
                 }
             }
@@ -403,13 +530,26 @@ fn progress(len: u64, label: &str) -> ProgressBar {
     bar
 }
 
+/// Longest stem (bytes) kept whole in a decoded WAV's name; longer ones are cut and get a hash.
+const MAX_STEM_BYTES: usize = 100;
+
 fn wav_name(index: usize, file_path: &str) -> String {
     let (path, seg) = match file_path.rsplit_once('#') {
-        Some((p, k)) if k.parse::<usize>().is_ok() => (p, Some(k)),
+        Some((p, k)) if k.len() <= 20 && k.parse::<usize>().is_ok() => (p, Some(k)),
         _ => (file_path, None),
     };
     let stem = Path::new(path).file_stem().and_then(|s| s.to_str()).unwrap_or("record");
-    let stem: String = stem.chars().map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+    let mut stem: String =
+        stem.chars().map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+    if stem.len() > MAX_STEM_BYTES {
+        let mut cut = MAX_STEM_BYTES;
+        while !stem.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        stem.truncate(cut);
+        stem.push('~');
+        stem.push_str(&sha1_hex(&[file_path])[..16]);
+    }
     match seg {
         Some(k) => format!("{index:06}_{stem}_seg{k}.wav"),
         None => format!("{index:06}_{stem}.wav"),
@@ -420,9 +560,11 @@ fn wav_name(index: usize, file_path: &str) -> String {
 pub fn run_decode(args: DecodeArgs) -> Result<ExitCode> {
     let t0 = Instant::now();
     set_threads(args.jobs)?;
-    let model = load_model(&args.model, args.checkpoint.as_deref())?;
+    let loaded = load_model(&args.model, args.checkpoint.as_deref())?;
+    let model = &loaded.model;
     let cfg = model.config().clone();
     let reader = StoreReader::open(&args.input)?;
+    let missing = if args.input.is_dir() { store::missing_batches(&args.input)? } else { Vec::new() };
     if reader.num_scales() != cfg.n_codebooks() {
         bail!(
             "{}: {} scales, but the model has {} codebooks",
@@ -434,7 +576,10 @@ pub fn run_decode(args: DecodeArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create", args.out.display()))?;
     let bar = ProgressBar::new_spinner();
     let mut done = 0usize;
-    let mut failed: Vec<(&Path, String)> = Vec::new();
+    let mut failed: Vec<(&Path, String)> = missing
+        .iter()
+        .map(|(name, why)| (args.input.as_path(), format!("{}: missing ({why})", args.input.join(name).display())))
+        .collect();
     let mut audio_s = 0.0;
     for (i, rec) in reader.records().enumerate() {
         if args.max_records.is_some_and(|n| i >= n) {
@@ -450,10 +595,21 @@ pub fn run_decode(args: DecodeArgs) -> Result<ExitCode> {
                     samples.truncate(want);
                 }
                 let path = args.out.join(wav_name(i, &rec.file_path));
-                audiotok_audio::write_wav_f32(&path, &samples, cfg.sampling_rate as u32, 1)
-                    .with_context(|| format!("writing {}", path.display()))?;
-                audio_s += samples.len() as f64 / cfg.sampling_rate as f64;
-                done += 1;
+                match audiotok_audio::write_wav_f32(&path, &samples, cfg.sampling_rate as u32, 1) {
+                    Ok(()) => {
+                        audio_s += samples.len() as f64 / cfg.sampling_rate as f64;
+                        done += 1;
+                    }
+                    Err(e) => failed.push((
+                        &args.input,
+                        format!(
+                            "{} record {i} ({}): writing {}: {e}",
+                            args.input.display(),
+                            rec.file_path,
+                            path.display()
+                        ),
+                    )),
+                }
             }
             Err(e) => {
                 failed.push((&args.input, format!("{} record {i} ({}): {e}", args.input.display(), rec.file_path)))

@@ -75,6 +75,7 @@
 mod read;
 mod write;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -158,6 +159,11 @@ pub struct StoreMetadata {
     pub files: Vec<String>,
     /// One entry per scale.
     pub scales: Vec<ScaleMetadata>,
+    /// What made the store, as the writer was told ([`StoreOptions::provenance`]): for `audiotok
+    /// encode`, the model, its weights' hash and the options. Absent when empty (and in stores
+    /// written before it existed).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub provenance: BTreeMap<String, String>,
 }
 
 impl StoreMetadata {
@@ -252,6 +258,62 @@ pub fn parse_batch_file_name(name: &str) -> Option<usize> {
     let index: usize = digits.parse().ok()?;
     (batch_file_name(index) == name).then_some(index)
 }
+
+/// Prefix of this store's keys in a batch file's Parquet key-value metadata.
+pub const BATCH_TAG_PREFIX: &str = "audiotok.";
+
+/// The tags a batch file was written with ([`StoreWriter::write_batch_tagged`] and
+/// [`StoreOptions::provenance`]), read from its Parquet footer (key-value metadata under
+/// [`BATCH_TAG_PREFIX`], prefix removed). Empty for files written without tags or by other tools.
+pub fn batch_tags(path: &Path) -> Result<BTreeMap<String, String>> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let file = std::fs::File::open(path).map_err(|source| StoreError::Io { path: path.to_path_buf(), source })?;
+    let reader = SerializedFileReader::new(file)
+        .map_err(|e| StoreError::Parquet { path: path.to_path_buf(), msg: e.to_string() })?;
+    let mut out = BTreeMap::new();
+    for kv in reader.metadata().file_metadata().key_value_metadata().into_iter().flatten() {
+        if let (Some(k), Some(v)) = (kv.key.strip_prefix(BATCH_TAG_PREFIX), kv.value.as_ref()) {
+            out.insert(k.to_string(), v.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Batches of the store `dir` that should be there but are not: those its `metadata.json` lists
+/// (when it has one), then gaps in the numbers of the batch files present (counted from 0). Each
+/// entry is `(name, why)`; a gap of more than [`MAX_LISTED_GAP`] numbers is one entry `FIRST … LAST`.
+pub fn missing_batches(dir: &Path) -> Result<Vec<(String, &'static str)>> {
+    let present = existing_batches(dir)?;
+    let mut out: Vec<(String, &'static str)> = Vec::new();
+    let mut listed = std::collections::BTreeSet::new();
+    if dir.join(METADATA_FILE).is_file() {
+        for name in StoreMetadata::load(dir)?.batches {
+            let index = parse_batch_file_name(&name);
+            if let Some(i) = index {
+                listed.insert(i);
+            }
+            if index.is_none_or(|i| present.binary_search(&i).is_err()) {
+                out.push((name, "listed in metadata.json"));
+            }
+        }
+    }
+    let mut expect = 0usize;
+    for &i in &present {
+        if i - expect > MAX_LISTED_GAP {
+            let name = format!("{} … {}", batch_file_name(expect), batch_file_name(i - 1));
+            out.push((name, "a gap in the batch numbers"));
+        } else {
+            for g in (expect..i).filter(|g| !listed.contains(g)) {
+                out.push((batch_file_name(g), "a gap in the batch numbers"));
+            }
+        }
+        expect = i.saturating_add(1);
+    }
+    Ok(out)
+}
+
+/// Gaps longer than this are reported by [`missing_batches`] as one range.
+pub const MAX_LISTED_GAP: usize = 100;
 
 /// Indices of the batch files present in `dir`, ascending (empty when `dir` does not exist).
 ///

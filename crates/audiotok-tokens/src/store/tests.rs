@@ -242,3 +242,46 @@ fn clear_errors_for_bad_pyarrow_files() {
     let err = StoreReader::open(&fixture("pyarrow_store_expected.json")).unwrap_err().to_string();
     assert!(err.contains("not a readable Parquet file"), "{err}");
 }
+
+#[test]
+fn batch_tags_and_provenance_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut o = opts();
+    o.provenance.insert("model".into(), "m1".into());
+    let mut w = StoreWriter::create(tmp.path(), o).unwrap();
+    let tags: std::collections::BTreeMap<String, String> = [("inputs".to_string(), "abc".to_string())].into();
+    w.write_batch_tagged(0, &[record(0), record(1)], &tags).unwrap();
+    w.write_batch(1, &[record(2)]).unwrap();
+    let meta = w.finish().unwrap();
+    let b0 = batch_tags(&tmp.path().join(batch_file_name(0))).unwrap();
+    assert_eq!(b0.into_iter().collect::<Vec<_>>(), [("inputs".into(), "abc".into()), ("model".into(), "m1".into())]);
+    let b1 = batch_tags(&tmp.path().join(batch_file_name(1))).unwrap();
+    assert_eq!(b1.into_iter().collect::<Vec<_>>(), [("model".to_string(), "m1".to_string())]);
+    assert_eq!(StoreMetadata::load(tmp.path()).unwrap(), meta);
+    assert_eq!(meta.provenance.get("model").map(String::as_str), Some("m1"));
+    // Untagged stores have no tags, and their metadata.json has no provenance key (bytes unchanged).
+    let plain = tmp.path().join("plain");
+    write_store(&plain, 3);
+    assert!(batch_tags(&plain.join(batch_file_name(0))).unwrap().is_empty());
+    assert!(!std::fs::read_to_string(plain.join(METADATA_FILE)).unwrap().contains("provenance"));
+}
+
+#[test]
+fn missing_batches_are_listed() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_store(tmp.path(), 7); // batches 0..=3
+    assert!(missing_batches(tmp.path()).unwrap().is_empty());
+    std::fs::remove_file(tmp.path().join(batch_file_name(1))).unwrap();
+    std::fs::remove_file(tmp.path().join(batch_file_name(3))).unwrap();
+    assert_eq!(
+        missing_batches(tmp.path()).unwrap(),
+        [(batch_file_name(1), "listed in metadata.json"), (batch_file_name(3), "listed in metadata.json")]
+    );
+    std::fs::remove_file(tmp.path().join(METADATA_FILE)).unwrap();
+    assert_eq!(missing_batches(tmp.path()).unwrap(), [(batch_file_name(1), "a gap in the batch numbers")]);
+    // A hostile batch number is one range, not 10^19 names.
+    std::fs::write(tmp.path().join(batch_file_name(usize::MAX)), b"").unwrap();
+    let got = missing_batches(tmp.path()).unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1].0, format!("{} … {}", batch_file_name(3), batch_file_name(usize::MAX - 1)));
+}

@@ -1,6 +1,6 @@
 //! The store writer: batches of records, atomically, then `metadata.json`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,6 +11,7 @@ use arrow_buffer::OffsetBuffer;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
 use super::{
@@ -31,13 +32,23 @@ pub struct StoreOptions {
     pub rates_hz: Option<Vec<f64>>,
     /// How many most common codes per scale the metadata lists (default 20).
     pub top_k: usize,
+    /// What made the store (free-form `key: value`), written to `metadata.json` and to every batch
+    /// file's Parquet key-value metadata (see [`super::batch_tags`]). Default empty: nothing written.
+    pub provenance: BTreeMap<String, String>,
 }
 
 impl StoreOptions {
     /// Defaults for records of `num_scales` scales: batches of 1000, no codebook sizes or rates,
     /// 20 most common codes per scale in the metadata.
     pub fn new(num_scales: usize) -> Self {
-        StoreOptions { num_scales, batch_size: 1000, codebook_sizes: None, rates_hz: None, top_k: 20 }
+        StoreOptions {
+            num_scales,
+            batch_size: 1000,
+            codebook_sizes: None,
+            rates_hz: None,
+            top_k: 20,
+            provenance: BTreeMap::new(),
+        }
     }
 }
 
@@ -129,6 +140,18 @@ impl StoreWriter {
     /// `batch_size` of them, or fewer for the last batch. Written to a temporary name in the store
     /// directory and renamed, so the batch file appears complete or not at all.
     pub fn write_batch(&mut self, index: usize, records: &[TokenRecord]) -> Result<PathBuf> {
+        self.write_batch_tagged(index, records, &BTreeMap::new())
+    }
+
+    /// [`write_batch`](Self::write_batch), recording `tags` (with [`StoreOptions::provenance`]; a tag
+    /// wins over a provenance entry of the same key) in the file's Parquet key-value metadata, under
+    /// [`super::BATCH_TAG_PREFIX`]; [`super::batch_tags`] reads them back.
+    pub fn write_batch_tagged(
+        &mut self,
+        index: usize,
+        records: &[TokenRecord],
+        tags: &BTreeMap<String, String>,
+    ) -> Result<PathBuf> {
         self.check_order(index, records.len(), "write")?;
         for (i, r) in records.iter().enumerate() {
             self.check(r, i)?;
@@ -144,9 +167,14 @@ impl StoreWriter {
             move |source| StoreError::Io { path: p, source }
         };
         let file = File::create(&tmp).map_err(io_err(&tmp))?;
+        let mut all = self.opts.provenance.clone();
+        all.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let kvs: Vec<KeyValue> =
+            all.into_iter().map(|(k, v)| KeyValue::new(format!("{}{k}", super::BATCH_TAG_PREFIX), v)).collect();
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(parquet_err)?))
             .set_max_row_group_row_count(Some(records.len().max(1)))
+            .set_key_value_metadata((!kvs.is_empty()).then_some(kvs))
             .build();
         let mut w = ArrowWriter::try_new(file, self.schema.clone(), Some(props)).map_err(parquet_err)?;
         w.write(&batch).map_err(parquet_err)?;
@@ -307,6 +335,7 @@ impl StoreWriter {
             batches: (0..self.next).map(batch_file_name).collect(),
             files: self.files.clone(),
             scales,
+            provenance: self.opts.provenance.clone(),
         }
     }
 
