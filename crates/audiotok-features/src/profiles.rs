@@ -290,4 +290,24 @@ mod tests {
         assert!("custom:hop=3,fps=2".parse::<Profile>().is_err());
         assert_eq!("custom:rate=24000,hop=480".parse::<Profile>().unwrap().to_string(), "custom:rate=24000,hop=480");
     }
+
+    /// Rates above 768 kHz and token rates above the sample rate (or below one per 1000 s) are
+    /// refused: `fps=1e300` would overflow every count.
+    #[test]
+    fn custom_values_out_of_range_are_refused() {
+        for (spec, why) in [
+            ("custom:fps=1e300", "fps must be"),
+            ("custom:fps=16001", "fps must be"),
+            ("custom:fps=1e-300", "fps must be"),
+            ("custom:rate=4294967295,hop=1", "rate must be"),
+            ("custom:rate=768001,hop=320", "rate must be"),
+            ("custom:fps=50,rate=0", "rate must be"),
+        ] {
+            let e = spec.parse::<Profile>().unwrap_err().to_string();
+            assert!(e.contains(spec.trim_start_matches("custom:")) && e.contains(why), "{spec}: {e}");
+        }
+        assert!("custom:fps=16000".parse::<Profile>().is_ok());
+        assert!("custom:rate=768000,hop=1".parse::<Profile>().is_ok());
+        assert!("custom:fps=0.001".parse::<Profile>().is_ok());
+    }
 }

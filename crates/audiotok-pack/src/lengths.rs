@@ -145,4 +145,47 @@ mod tests {
         let err = audio_length(&cut, 16_000, LengthMode::Header).unwrap_err();
         assert!(err.contains("truncated"), "{err}");
     }
+
+    /// Header mode verifies the stated length: a FLAC cut short (even to 1 %, where no frame is
+    /// left) is refused, as decoding refuses it, never given the header's length.
+    #[test]
+    fn a_truncated_flac_is_refused_in_header_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = std::fs::read(fixture("speech_7s.flac")).unwrap();
+        for frac in [0.01, 0.5, 0.99] {
+            let cut = dir.path().join("cut.flac");
+            std::fs::write(&cut, &data[..(data.len() as f64 * frac) as usize]).unwrap();
+            for mode in [LengthMode::Header, LengthMode::Decode] {
+                let err = audio_length(&cut, 16_000, mode).unwrap_err();
+                assert!(err.contains("cut.flac") && err.contains("truncated"), "{frac} {mode:?}: {err}");
+            }
+        }
+        let err = audio_length(&fixture("formats/truncated.flac"), 16_000, LengthMode::Header).unwrap_err();
+        assert!(err.contains("truncated"), "{err}");
+    }
+
+    /// A float WAV's samples are checked in header mode too: NaN is refused as decoding refuses it.
+    #[test]
+    fn a_nan_float_wav_is_refused_in_header_mode() {
+        let err = audio_length(&fixture("formats/nan.wav"), 16_000, LengthMode::Header).unwrap_err();
+        assert!(err.contains("nan.wav") && err.contains("non-finite sample") && err.contains("frame 100"), "{err}");
+        let ok = audio_length(&fixture("formats/float32.wav"), 16_000, LengthMode::Header).unwrap();
+        assert_eq!(ok.samples, 16_000);
+    }
+
+    /// A header claiming 2^36 frames never sizes an allocation: both modes end in a typed error.
+    #[test]
+    fn a_flac_claiming_2_pow_36_frames_is_an_error_in_both_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut d = std::fs::read(fixture("formats/clip.flac")).unwrap();
+        let mut x = u64::from_be_bytes(d[18..26].try_into().unwrap());
+        x |= (1u64 << 36) - 1;
+        d[18..26].copy_from_slice(&x.to_be_bytes());
+        let huge = dir.path().join("huge.flac");
+        std::fs::write(&huge, d).unwrap();
+        for mode in [LengthMode::Header, LengthMode::Decode] {
+            let err = audio_length(&huge, 16_000, mode).unwrap_err();
+            assert!(err.contains("truncated"), "{mode:?}: {err}");
+        }
+    }
 }
