@@ -205,6 +205,14 @@ impl FromStr for Profile {
     }
 }
 
+/// The highest `rate` a custom profile takes: the highest sample rate audiotok decodes or
+/// resamples to (`audiotok_audio::MAX_SAMPLE_RATE`, checked equal in audiotok-pack's tests).
+pub const MAX_RATE: u32 = 768_000;
+
+/// The lowest `fps` a custom profile takes (one token per 1000 s). The highest is its `rate`: one
+/// token per sample.
+pub const MIN_FPS: f64 = 0.001;
+
 fn parse_custom(spec: &str) -> Result<Profile, FeatureError> {
     let bad = |m: &str| FeatureError::Config(format!("custom profile '{spec}': {m}"));
     let (mut rate, mut hop, mut fps) = (None, None, None);
@@ -218,12 +226,17 @@ fn parse_custom(spec: &str) -> Result<Profile, FeatureError> {
         }
     }
     let rate = rate.unwrap_or(16_000);
-    if rate == 0 {
-        return Err(bad("rate must be positive"));
+    if rate == 0 || rate > MAX_RATE {
+        return Err(bad(&format!("rate must be 1 to {MAX_RATE} Hz")));
     }
     match (hop, fps) {
         (Some(h), None) if h > 0 => Ok(Profile::CustomHop { rate, hop: h }),
-        (None, Some(f)) if f > 0.0 && f.is_finite() => Ok(Profile::CustomFps { rate, fps: f }),
+        (None, Some(f)) if f > 0.0 && f.is_finite() => {
+            if !(MIN_FPS..=f64::from(rate)).contains(&f) {
+                return Err(bad(&format!("fps must be {MIN_FPS} to {rate} (the sample rate) tokens per second")));
+            }
+            Ok(Profile::CustomFps { rate, fps: f })
+        }
         _ => Err(bad("give exactly one of hop (positive integer) or fps (positive number)")),
     }
 }
