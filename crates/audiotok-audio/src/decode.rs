@@ -6,17 +6,23 @@
 //! typed [`AudioError`] naming the file: an unknown container ([`AudioError::Unsupported`]), a codec
 //! without a decoder (Opus, for example), corrupt or truncated data ([`AudioError::Corrupt`]).
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
+use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo, TrackType};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
+use symphonia::core::units::Timestamp;
 
 use crate::error::{AudioError, Result};
+use crate::source;
+
+/// The highest sample rate audiotok accepts, for files and for requested rates (Hz): 768 kHz,
+/// above every rate in use (DXD is 352.8 kHz). Higher values are refused with a reason rather
+/// than handed to the resampler.
+pub const MAX_SAMPLE_RATE: u32 = 768_000;
 
 /// What the container says about a file, before decoding it.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,10 +37,14 @@ pub struct AudioInfo {
     pub sample_rate: u32,
     /// Number of channels.
     pub channels: usize,
-    /// Frames per channel when the container states it (exact for WAV and FLAC).
+    /// Frames per channel when the container states it: exact (and, from [`probe`], verified
+    /// against the end of the stream) when [`AudioInfo::states_exact_length`], else an estimate.
     pub frames: Option<u64>,
     /// Bits per sample of the stored data when the container states it.
     pub bits_per_sample: Option<u32>,
+    /// Whether `frames` is exact: WAV's data chunk, FLAC's STREAMINFO, raw PCM, an MP3's
+    /// Xing/Info frame count (less the LAME encoder delay and padding).
+    pub exact_length: bool,
 }
 
 impl AudioInfo {
@@ -44,9 +54,16 @@ impl AudioInfo {
     }
 
     /// Whether the container's frame count is exact (WAV's data chunk, FLAC's STREAMINFO, raw
-    /// PCM) rather than an estimate (MP3, Vorbis): decoding must then yield exactly that many.
+    /// PCM, an MP3's Xing/Info tag) rather than an estimate (MP3 without one, Vorbis): decoding
+    /// must then yield exactly that many.
     pub fn states_exact_length(&self) -> bool {
-        self.container == "wave" || self.codec == "flac" || self.codec.starts_with("pcm")
+        self.exact_length
+    }
+
+    /// The frame count when it can stand for a decode: exact, verified by [`probe`], non-zero,
+    /// and not float PCM (whose samples must still be read to refuse NaN and infinity).
+    pub fn header_frames(&self) -> Option<u64> {
+        self.frames.filter(|&n| n > 0 && self.exact_length && !self.codec.starts_with("pcm_f"))
     }
 }
 
@@ -58,7 +75,7 @@ pub struct Decoder {
     track_id: u32,
     planes: Vec<Vec<f32>>,
     frames_done: u64,
-    exact_length: bool,
+    byte_len: u64,
 }
 
 fn corrupt(path: &Path, reason: impl Into<String>) -> AudioError {
@@ -102,8 +119,7 @@ fn map_sym(path: &Path, err: SymError) -> AudioError {
 impl Decoder {
     /// Opens `path`, probes its container and prepares a decoder for its first audio track.
     pub fn open(path: &Path) -> Result<Self> {
-        let file = File::open(path).map_err(|e| AudioError::Io { path: path.to_path_buf(), source: e })?;
-        let len = file.metadata().map_err(|e| AudioError::Io { path: path.to_path_buf(), source: e })?.len();
+        let (file, len) = source::open_source(path)?;
         if len == 0 {
             return Err(corrupt(path, "empty file (0 bytes)"));
         }
@@ -137,7 +153,15 @@ impl Decoder {
             registry.make_audio_decoder(&params, &AudioDecoderOptions::default()).map_err(|e| map_sym(path, e))?;
         let sample_rate =
             params.sample_rate.filter(|&r| r > 0).ok_or_else(|| corrupt(path, "sample rate missing or zero"))?;
+        if sample_rate > MAX_SAMPLE_RATE {
+            return Err(corrupt(path, format!("sample rate {sample_rate} Hz is over {MAX_SAMPLE_RATE} Hz")));
+        }
         let channels = params.channels.as_ref().map(|c| c.count()).unwrap_or(0);
+        // Containers that state an exact length: a decoded length short of it means truncation.
+        let exact_length = container == "wave"
+            || codec == "flac"
+            || codec.starts_with("pcm")
+            || (codec == "mp3" && source::mp3_states_frame_count(path)?);
         let info = AudioInfo {
             path: path.to_path_buf(),
             container,
@@ -146,10 +170,77 @@ impl Decoder {
             channels,
             frames: num_frames,
             bits_per_sample: params.bits_per_sample,
+            exact_length,
         };
-        // Containers that state an exact length: a decoded length short of it means truncation.
-        let exact_length = info.states_exact_length();
-        Ok(Decoder { info, format, decoder, track_id, planes: Vec::new(), frames_done: 0, exact_length })
+        Ok(Decoder { info, format, decoder, track_id, planes: Vec::new(), frames_done: 0, byte_len: len })
+    }
+
+    /// The file's size in bytes.
+    pub fn byte_len(&self) -> u64 {
+        self.byte_len
+    }
+
+    /// The exact frame count the header states, if it does.
+    fn stated_frames(&self) -> Option<u64> {
+        self.info.frames.filter(|_| self.info.exact_length)
+    }
+
+    /// Checks that the stream really reaches the frame count its header states, without decoding
+    /// it all: seeks to the last stated frame, then demuxes and decodes every packet from there to
+    /// the end of the stream, which must end exactly at the stated count. A file cut short fails
+    /// the seek or ends early: a truncation error. Nothing to check when the header states no
+    /// exact length. The decoder is left at the end of the stream.
+    ///
+    /// This costs a few packets for WAV and FLAC (FLAC frames carry their own position, found by
+    /// bisection), and a scan of the frame headers (no decoding) for MP3, whose frames do not.
+    pub fn verify_stated_length(&mut self) -> Result<()> {
+        let Some(expected) = self.stated_frames().filter(|&n| n > 0) else { return Ok(()) };
+        let path = self.info.path.clone();
+        let short =
+            |detail: String| corrupt(&path, format!("truncated: the header states {expected} frames but {detail}"));
+        let last = i64::try_from(expected - 1).map_err(|_| short("that is out of range".into()))?;
+        let to = SeekTo::Timestamp { ts: Timestamp::from(last), track_id: self.track_id };
+        match self.format.seek(SeekMode::Accurate, to) {
+            Ok(_) => {}
+            Err(SymError::SeekError(_)) => return Err(short(format!("frame {last} cannot be found"))),
+            Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Err(short(format!("the file ends before frame {last}")))
+            }
+            Err(e) => return Err(map_sym(&path, e)),
+        }
+        self.decoder.reset();
+        let mut end: Option<i64> = None;
+        loop {
+            let packet = match self.format.next_packet() {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Err(short(format!("the file ends before frame {last}")))
+                }
+                Err(e) => return Err(map_sym(&path, e)),
+            };
+            if packet.track_id != self.track_id {
+                continue;
+            }
+            // The packet's valid frames (encoder delay and padding trimmed) end here; packets
+            // wholly trimmed (past the stated end) hold none.
+            // The packet's valid frames end at its timestamp plus the frames the decoder gives
+            // for it (it trims encoder delay and padding); packets wholly trimmed (past the
+            // stated end) hold none.
+            let frames = self.decoder.decode(&packet).map_err(|e| map_sym(&path, e))?.frames() as u64;
+            if frames > 0 {
+                let valid = packet.trim_start.get().saturating_add(frames);
+                let packet_end = packet.pts.get().saturating_add(i64::try_from(valid).unwrap_or(i64::MAX));
+                end = Some(end.map_or(packet_end, |e| e.max(packet_end)));
+            }
+        }
+        self.frames_done = expected;
+        match end {
+            Some(e) if e == expected as i64 => Ok(()),
+            Some(e) if e < expected as i64 => Err(short(format!("the stream ends at frame {e}"))),
+            Some(e) => Err(corrupt(&path, format!("the header states {expected} frames but the stream runs to {e}"))),
+            None => Err(short(format!("no packet holds frame {last}"))),
+        }
     }
 
     /// The container's description of the stream.
@@ -171,7 +262,7 @@ impl Decoder {
             let packet = match self.format.next_packet() {
                 Ok(Some(p)) => p,
                 Ok(None) => {
-                    if let (true, Some(expected)) = (self.exact_length, self.info.frames) {
+                    if let Some(expected) = self.stated_frames() {
                         if self.frames_done < expected {
                             return Err(corrupt(
                                 &path,
@@ -204,7 +295,42 @@ impl Decoder {
     }
 }
 
-/// Reads the container header of `path` without decoding the audio.
+/// Reads the container header of `path` and, where it states an exact length, checks that the
+/// stream reaches it ([`Decoder::verify_stated_length`]): the length of a file that `probe`
+/// accepts is what decoding it gives. The audio is not decoded, except its last packets.
 pub fn probe(path: &Path) -> Result<AudioInfo> {
-    Decoder::open(path).map(|d| d.info)
+    let mut d = Decoder::open(path)?;
+    d.verify_stated_length()?;
+    Ok(d.info)
+}
+
+/// The number of frames per channel in `path`: the verified header length
+/// ([`AudioInfo::header_frames`]) when there is one, else by decoding every packet (keeping
+/// none; NaN and infinity refused, and truncation against a stated length). Zero frames is
+/// [`AudioError::Empty`].
+pub fn count_frames(path: &Path) -> Result<(AudioInfo, u64)> {
+    let mut d = Decoder::open(path)?;
+    let n = d.remaining_frames()?;
+    if n == 0 {
+        return Err(AudioError::Empty { path: path.to_path_buf() });
+    }
+    Ok((d.info, n))
+}
+
+impl Decoder {
+    /// The frame count of the whole stream, from wherever decoding stands: the verified header
+    /// length when [`AudioInfo::header_frames`] gives one, else by decoding the rest.
+    pub fn remaining_frames(&mut self) -> Result<u64> {
+        if self.info.header_frames().is_some() {
+            self.verify_stated_length()?;
+            return Ok(self.frames_done);
+        }
+        let path = self.info.path.clone();
+        loop {
+            let start = self.frames_done;
+            let Some(planes) = self.next_block()? else { break };
+            crate::check_finite(&path, planes, start)?;
+        }
+        Ok(self.frames_done)
+    }
 }

@@ -26,6 +26,16 @@ pub enum AudioError {
         /// What was not supported.
         reason: String,
     },
+    /// The path names something other than a regular file (a directory, FIFO, device or
+    /// socket): refused before it is opened, so that a FIFO cannot block the reader.
+    #[error("{path}: not a regular file ({kind})")]
+    NotAFile {
+        /// The path concerned.
+        path: PathBuf,
+        /// What it is: `a directory`, `a FIFO`, `a character device`, `a block device`,
+        /// `a socket`.
+        kind: &'static str,
+    },
     /// The file is recognised but its data is invalid or cut short.
     #[error("{path}: corrupt or truncated audio: {reason}")]
     Corrupt {

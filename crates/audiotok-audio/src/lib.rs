@@ -21,12 +21,13 @@ mod error;
 pub mod mix;
 pub mod resample;
 pub mod segment;
+mod source;
 pub mod wav;
 
 use std::path::Path;
 
 pub use atomic::temp_path;
-pub use decode::{probe, AudioInfo, Decoder};
+pub use decode::{count_frames, probe, AudioInfo, Decoder, MAX_SAMPLE_RATE};
 pub use error::{AudioError, Result};
 pub use resample::{resample, resampled_len, Resampler};
 pub use segment::{Segment, TailPolicy};
@@ -73,7 +74,7 @@ impl Audio {
     }
 }
 
-fn check_finite(path: &Path, planes: &[Vec<f32>], first_frame: u64) -> Result<()> {
+pub(crate) fn check_finite(path: &Path, planes: &[Vec<f32>], first_frame: u64) -> Result<()> {
     for plane in planes {
         if let Some(i) = plane.iter().position(|s| !s.is_finite()) {
             return Err(AudioError::NonFinite { path: path.to_path_buf(), frame: first_frame + i as u64 });
@@ -87,6 +88,32 @@ fn check_finite(path: &Path, planes: &[Vec<f32>], first_frame: u64) -> Result<()
 /// Errors: the file cannot be read or decoded, holds no samples ([`AudioError::Empty`]), or holds
 /// NaN/infinite samples ([`AudioError::NonFinite`]).
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Audio> {
+    load_inner(path, opts, None).map(|(audio, _)| audio)
+}
+
+/// Like [`load`], but keeps only the first `max_frames` frames of the shaped signal (per channel,
+/// at the target rate), and returns with them the length of the whole shaped signal. These frames
+/// are exactly the first `max_frames` that [`load`] gives. After them the file is not resampled
+/// and nothing is kept: its length is the verified header length where there is one
+/// ([`AudioInfo::header_frames`]), else it is decoded to the end (NaN, corruption and truncation
+/// are then errors as in [`load`]). Memory is bounded by `max_frames`, whatever the file's length.
+pub fn load_prefix(path: &Path, opts: &LoadOptions, max_frames: usize) -> Result<(Audio, u64)> {
+    load_inner(path, opts, Some(max_frames))
+}
+
+fn check_rate(rate: u32) -> Result<()> {
+    if rate == 0 || rate > MAX_SAMPLE_RATE {
+        return Err(AudioError::InvalidParameter(format!(
+            "sample rate {rate} Hz is out of range (1 to {MAX_SAMPLE_RATE} Hz)"
+        )));
+    }
+    Ok(())
+}
+
+fn load_inner(path: &Path, opts: &LoadOptions, limit: Option<usize>) -> Result<(Audio, u64)> {
+    if let Some(r) = opts.target_rate {
+        check_rate(r)?;
+    }
     let mut dec = Decoder::open(path)?;
     let rate = dec.info().sample_rate;
     let to = opts.target_rate.unwrap_or(rate);
@@ -95,8 +122,16 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Audio> {
     let mut resamplers: Vec<Resampler> = Vec::new();
     let mut outs: Vec<Vec<f32>> = Vec::new();
     let mut mono_block = Vec::new();
-    let expected = dec.info().frames.unwrap_or(0);
-    let est = |n: u64| Resampler::output_cap(n, rate, to) as usize;
+    // The header's frame count is only a hint for the first allocation: it is capped by the
+    // file's size in bytes (no codec stores more than one frame per byte on average except
+    // silence, for which the buffers then grow as decoded), so a header claiming 2^36 frames
+    // cannot make an allocation the file does not back. A limit caps it too.
+    let hint = dec.info().frames.unwrap_or(0).min(dec.byte_len());
+    let est = |n: u64| {
+        let n = Resampler::output_cap(n, rate, to);
+        limit.map_or(n, |l| n.min(l as u64)) as usize
+    };
+    let mut full = false;
     loop {
         let start = dec.frames_decoded();
         let Some(planes) = dec.next_block()? else { break };
@@ -106,7 +141,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Audio> {
             let n = if opts.mono { 1 } else { channels };
             for _ in 0..n {
                 resamplers.push(Resampler::new(rate, to)?);
-                outs.push(Vec::with_capacity(est(expected)));
+                outs.push(Vec::with_capacity(est(hint)));
             }
         }
         if planes.len() != channels {
@@ -127,6 +162,25 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Audio> {
                 r.process(p, o)?;
             }
         }
+        // Output the resampler has emitted is final (flushing only appends its tail), so once
+        // every channel holds `limit` frames they are those of the whole signal.
+        if let Some(l) = limit {
+            if outs.iter().all(|o| o.len() >= l) {
+                full = true;
+                break;
+            }
+        }
+    }
+    let source_info = dec.info().clone();
+    if full {
+        let total_in = dec.remaining_frames()?;
+        let total = resample::resampled_len(total_in, rate, to);
+        let l = limit.unwrap_or(usize::MAX);
+        for o in &mut outs {
+            o.truncate(l);
+        }
+        let source = dec.info().clone();
+        return Ok((Audio { samples: interleave(outs), sample_rate: to, channels: out_channels, source }, total));
     }
     if dec.frames_decoded() == 0 {
         return Err(AudioError::Empty { path: path.to_path_buf() });
@@ -134,9 +188,14 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Audio> {
     for (r, o) in resamplers.into_iter().zip(outs.iter_mut()) {
         r.finish(o)?;
     }
-    let source = dec.info().clone();
+    let total = outs.iter().map(Vec::len).min().unwrap_or(0) as u64;
+    if let Some(l) = limit {
+        for o in &mut outs {
+            o.truncate(l);
+        }
+    }
     let samples = interleave(outs);
-    Ok(Audio { samples, sample_rate: to, channels: out_channels, source })
+    Ok((Audio { samples, sample_rate: to, channels: out_channels, source: source_info }, total))
 }
 
 fn interleave(mut planes: Vec<Vec<f32>>) -> Vec<f32> {

@@ -35,8 +35,11 @@ impl Resampler {
     /// A resampler from `from` Hz to `to` Hz. Equal rates pass samples through untouched, as
     /// librosa does.
     pub fn new(from: u32, to: u32) -> Result<Self> {
-        if from == 0 || to == 0 {
-            return Err(AudioError::InvalidParameter(format!("sample rates must be positive ({from} -> {to})")));
+        if from == 0 || to == 0 || from > crate::MAX_SAMPLE_RATE || to > crate::MAX_SAMPLE_RATE {
+            return Err(AudioError::InvalidParameter(format!(
+                "sample rates must be 1 to {} Hz ({from} -> {to})",
+                crate::MAX_SAMPLE_RATE
+            )));
         }
         let soxr = if from == to {
             None

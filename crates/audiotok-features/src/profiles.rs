@@ -205,6 +205,14 @@ impl FromStr for Profile {
     }
 }
 
+/// The highest `rate` a custom profile takes: the highest sample rate audiotok decodes or
+/// resamples to (`audiotok_audio::MAX_SAMPLE_RATE`, checked equal in audiotok-pack's tests).
+pub const MAX_RATE: u32 = 768_000;
+
+/// The lowest `fps` a custom profile takes (one token per 1000 s). The highest is its `rate`: one
+/// token per sample.
+pub const MIN_FPS: f64 = 0.001;
+
 fn parse_custom(spec: &str) -> Result<Profile, FeatureError> {
     let bad = |m: &str| FeatureError::Config(format!("custom profile '{spec}': {m}"));
     let (mut rate, mut hop, mut fps) = (None, None, None);
@@ -218,12 +226,17 @@ fn parse_custom(spec: &str) -> Result<Profile, FeatureError> {
         }
     }
     let rate = rate.unwrap_or(16_000);
-    if rate == 0 {
-        return Err(bad("rate must be positive"));
+    if rate == 0 || rate > MAX_RATE {
+        return Err(bad(&format!("rate must be 1 to {MAX_RATE} Hz")));
     }
     match (hop, fps) {
         (Some(h), None) if h > 0 => Ok(Profile::CustomHop { rate, hop: h }),
-        (None, Some(f)) if f > 0.0 && f.is_finite() => Ok(Profile::CustomFps { rate, fps: f }),
+        (None, Some(f)) if f > 0.0 && f.is_finite() => {
+            if !(MIN_FPS..=f64::from(rate)).contains(&f) {
+                return Err(bad(&format!("fps must be {MIN_FPS} to {rate} (the sample rate) tokens per second")));
+            }
+            Ok(Profile::CustomFps { rate, fps: f })
+        }
         _ => Err(bad("give exactly one of hop (positive integer) or fps (positive number)")),
     }
 }
@@ -289,5 +302,25 @@ mod tests {
         assert!("custom:hop=0".parse::<Profile>().is_err());
         assert!("custom:hop=3,fps=2".parse::<Profile>().is_err());
         assert_eq!("custom:rate=24000,hop=480".parse::<Profile>().unwrap().to_string(), "custom:rate=24000,hop=480");
+    }
+
+    /// Rates above 768 kHz and token rates above the sample rate (or below one per 1000 s) are
+    /// refused: `fps=1e300` would overflow every count.
+    #[test]
+    fn custom_values_out_of_range_are_refused() {
+        for (spec, why) in [
+            ("custom:fps=1e300", "fps must be"),
+            ("custom:fps=16001", "fps must be"),
+            ("custom:fps=1e-300", "fps must be"),
+            ("custom:rate=4294967295,hop=1", "rate must be"),
+            ("custom:rate=768001,hop=320", "rate must be"),
+            ("custom:fps=50,rate=0", "rate must be"),
+        ] {
+            let e = spec.parse::<Profile>().unwrap_err().to_string();
+            assert!(e.contains(spec.trim_start_matches("custom:")) && e.contains(why), "{spec}: {e}");
+        }
+        assert!("custom:fps=16000".parse::<Profile>().is_ok());
+        assert!("custom:rate=768000,hop=1".parse::<Profile>().is_ok());
+        assert!("custom:fps=0.001".parse::<Profile>().is_ok());
     }
 }

@@ -1,18 +1,21 @@
 //! Audio lengths at the profile's rate, the hot path of packing.
 //!
-//! The reference decodes every file and resamples it (soxr HQ) only to take its length. Where
-//! the container states the exact frame count (WAV's data chunk, FLAC's STREAMINFO, raw PCM) the
-//! resampled length is a closed form of it ([`audiotok_audio::resampled_len`], proved equal to
-//! decoding + resampling in this crate's and audiotok-audio's tests), so only the header is read.
-//! Other files (MP3, Vorbis, FLAC without a total) are decoded and resampled.
+//! The reference decodes every file and resamples it (soxr HQ) only to take its length. The
+//! resampled length is a closed form of the frame count ([`audiotok_audio::resampled_len`], proved
+//! equal to decoding + resampling in this crate's and audiotok-audio's tests). Where the container
+//! states the exact frame count (WAV's data chunk, FLAC's STREAMINFO, raw PCM, an MP3's Xing/Info
+//! tag) only the header and the last packets are read: [`audiotok_audio::probe`] checks that the
+//! stream really reaches the stated count, so a truncated file is an error, never the header's
+//! length. Other files (Vorbis, MP3 without a Xing tag, FLAC without a total, float WAV, whose
+//! samples are checked for NaN) are decoded, but not resampled.
 //!
-//! [`LengthMode::Decode`] decodes every file, as the reference does: slower, but a truncated or
-//! corrupt FLAC is then an error rather than a header-based length.
+//! [`LengthMode::Decode`] decodes and resamples every file, as the reference does: slower, but
+//! corruption inside a file (not only at its end) is then an error too.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use audiotok_audio::{load, probe, resampled_len, AudioInfo, LoadOptions};
+use audiotok_audio::{count_frames, load, probe, resampled_len, LoadOptions};
 
 /// How lengths are obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -33,41 +36,26 @@ pub struct AudioLength {
     pub from_header: bool,
 }
 
-/// The frame count when `info` states an exact, non-zero one: WAV, FLAC with a STREAMINFO
-/// total, raw PCM.
-fn exact_frames(info: &AudioInfo) -> Option<u64> {
-    info.frames.filter(|&n| n > 0 && info.states_exact_length())
-}
-
 /// The mono length of `path` at `rate` Hz.
+///
+/// Header mode: the frame count a verified header states ([`audiotok_audio::probe`] checks that
+/// the stream reaches it; float PCM is excluded, its samples are read for NaN), else the frames
+/// counted by decoding without resampling; either way the resampled length is the closed form
+/// [`resampled_len`] of it. Decode mode decodes and resamples, as the reference does.
 pub fn audio_length(path: &Path, rate: u32, mode: LengthMode) -> Result<AudioLength, String> {
     if mode == LengthMode::Header {
         let info = probe(path).map_err(|e| e.to_string())?;
-        if let Some(frames) = exact_frames(&info) {
-            check_wav_size(path, &info, frames)?;
-            let samples = if info.sample_rate == rate { frames } else { resampled_len(frames, info.sample_rate, rate) };
-            return Ok(AudioLength { samples, from_header: true });
-        }
+        let (info, frames, from_header) = match info.header_frames() {
+            Some(n) => (info, n, true),
+            None => {
+                let (info, n) = count_frames(path).map_err(|e| e.to_string())?;
+                (info, n, false)
+            }
+        };
+        return Ok(AudioLength { samples: resampled_len(frames, info.sample_rate, rate), from_header });
     }
     let audio = load(path, &LoadOptions::mono_at(rate)).map_err(|e| e.to_string())?;
     Ok(AudioLength { samples: audio.samples.len() as u64, from_header: false })
-}
-
-/// A WAV whose file is shorter than its header's data chunk is truncated: refuse it rather than
-/// report the header's length (decoding would fail the same way).
-fn check_wav_size(path: &Path, info: &AudioInfo, frames: u64) -> Result<(), String> {
-    if info.container != "wave" {
-        return Ok(());
-    }
-    let Some(bits) = info.bits_per_sample else { return Ok(()) };
-    let data = frames * info.channels as u64 * u64::from(bits).div_ceil(8);
-    let size = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
-    if size < data {
-        return Err(format!(
-            "truncated: the header states {frames} frames ({data} bytes of data) but the file has {size} bytes"
-        ));
-    }
-    Ok(())
 }
 
 /// Lengths of many files, each computed once.
@@ -136,13 +124,68 @@ mod tests {
 
     #[test]
     fn mp3_is_decoded_and_a_truncated_wav_is_refused() {
+        let ogg = audio_length(&fixture("formats/clip.ogg"), 16_000, LengthMode::Header).unwrap();
+        assert!(!ogg.from_header);
+        assert_eq!(
+            ogg.samples,
+            audio_length(&fixture("formats/clip.ogg"), 16_000, LengthMode::Decode).unwrap().samples
+        );
+        // An MP3 with a Xing/Info tag states its exact length.
         let mp3 = audio_length(&fixture("formats/clip.mp3"), 16_000, LengthMode::Header).unwrap();
-        assert!(!mp3.from_header);
+        assert!(mp3.from_header);
+        assert_eq!(
+            mp3.samples,
+            audio_length(&fixture("formats/clip.mp3"), 16_000, LengthMode::Decode).unwrap().samples
+        );
+        assert_eq!(audiotok_features::profiles::MAX_RATE, audiotok_audio::MAX_SAMPLE_RATE);
         let dir = tempfile::tempdir().unwrap();
         let cut = dir.path().join("cut.wav");
         let data = std::fs::read(fixture("speech_1s.wav")).unwrap();
         std::fs::write(&cut, &data[..data.len() / 2]).unwrap();
         let err = audio_length(&cut, 16_000, LengthMode::Header).unwrap_err();
         assert!(err.contains("truncated"), "{err}");
+    }
+
+    /// Header mode verifies the stated length: a FLAC cut short (even to 1 %, where no frame is
+    /// left) is refused, as decoding refuses it, never given the header's length.
+    #[test]
+    fn a_truncated_flac_is_refused_in_header_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = std::fs::read(fixture("speech_7s.flac")).unwrap();
+        for frac in [0.01, 0.5, 0.99] {
+            let cut = dir.path().join("cut.flac");
+            std::fs::write(&cut, &data[..(data.len() as f64 * frac) as usize]).unwrap();
+            for mode in [LengthMode::Header, LengthMode::Decode] {
+                let err = audio_length(&cut, 16_000, mode).unwrap_err();
+                assert!(err.contains("cut.flac") && err.contains("truncated"), "{frac} {mode:?}: {err}");
+            }
+        }
+        let err = audio_length(&fixture("formats/truncated.flac"), 16_000, LengthMode::Header).unwrap_err();
+        assert!(err.contains("truncated"), "{err}");
+    }
+
+    /// A float WAV's samples are checked in header mode too: NaN is refused as decoding refuses it.
+    #[test]
+    fn a_nan_float_wav_is_refused_in_header_mode() {
+        let err = audio_length(&fixture("formats/nan.wav"), 16_000, LengthMode::Header).unwrap_err();
+        assert!(err.contains("nan.wav") && err.contains("non-finite sample") && err.contains("frame 100"), "{err}");
+        let ok = audio_length(&fixture("formats/float32.wav"), 16_000, LengthMode::Header).unwrap();
+        assert_eq!(ok.samples, 16_000);
+    }
+
+    /// A header claiming 2^36 frames never sizes an allocation: both modes end in a typed error.
+    #[test]
+    fn a_flac_claiming_2_pow_36_frames_is_an_error_in_both_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut d = std::fs::read(fixture("formats/clip.flac")).unwrap();
+        let mut x = u64::from_be_bytes(d[18..26].try_into().unwrap());
+        x |= (1u64 << 36) - 1;
+        d[18..26].copy_from_slice(&x.to_be_bytes());
+        let huge = dir.path().join("huge.flac");
+        std::fs::write(&huge, d).unwrap();
+        for mode in [LengthMode::Header, LengthMode::Decode] {
+            let err = audio_length(&huge, 16_000, mode).unwrap_err();
+            assert!(err.contains("truncated"), "{mode:?}: {err}");
+        }
     }
 }

@@ -11,8 +11,9 @@ use audiotok_audio::{load, write_wav_f32, LoadOptions};
 pub struct Args {
     /// Input audio file (WAV, FLAC, MP3, Ogg Vorbis).
     input: PathBuf,
-    /// Output sample rate in Hz (default: keep the input's), resampled with libsoxr HQ.
-    #[arg(long)]
+    /// Output sample rate in Hz, 1 to 768000 (default: keep the input's), resampled with libsoxr
+    /// HQ.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(audiotok_audio::MAX_SAMPLE_RATE)))]
     rate: Option<u32>,
     /// Downmix to one channel (mean of the channels).
     #[arg(long)]

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use std::io::Write;
 
 use anyhow::Result;
-use audiotok_audio::{load, LoadOptions};
 use audiotok_features::profiles::{Profile, NAMES};
+use audiotok_pack::lengths::{audio_length, LengthMode};
 use serde::Serialize;
 
 use crate::runner::{self, BatchArgs, Summary};
@@ -103,8 +103,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         "count",
         || (),
         |_, _, input| {
-            let a = load(&input.path, &LoadOptions::mono_at(rate)).map_err(|e| e.to_string())?;
-            let n = a.samples.len() as u64;
+            // The verified header length where the container states one, else a decode that
+            // keeps nothing: the same length as decoding and resampling, in constant memory.
+            let n = audio_length(&input.path, rate, LengthMode::Header)?.samples;
             let c = profile.count(n);
             Ok(FileCount {
                 path: input.path.display().to_string(),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use audiotok_audio::{load, LoadOptions};
+use audiotok_audio::{load, load_prefix, LoadOptions};
 use audiotok_features::whisper::{Precision, WhisperPadding};
 use audiotok_features::{npy, Extractor, ExtractorOptions, FeatureKind};
 use serde::Serialize;
@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::runner::{self, BatchArgs, Input, Summary};
 
 /// Whisper padding, as the CLI spells it.
-#[derive(Clone, Copy, clap::ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Padding {
     /// Pad or truncate to 30 s (3000 frames), as `padding="max_length"`.
     MaxLength,
@@ -85,15 +85,26 @@ fn output_rel(input: &Input) -> PathBuf {
     input.rel.with_extension("npy")
 }
 
-fn process(ex: &mut Extractor, kind: FeatureKind, input: &Input, out: &Path) -> Result<Done> {
-    let audio = load(&input.path, &LoadOptions::mono_at(kind.sample_rate()))?;
+fn process(ex: &mut Extractor, kind: FeatureKind, padding: Padding, input: &Input, out: &Path) -> Result<Done> {
+    let opts = LoadOptions::mono_at(kind.sample_rate());
+    // Whisper's max-length padding reads only the first 30 s: decode only those (the whole
+    // file's length still comes from its verified header, or a decode that keeps nothing).
+    let whisper = matches!(kind, FeatureKind::Whisper80 | FeatureKind::Whisper128);
+    let (audio, samples) = if whisper && matches!(padding, Padding::MaxLength) {
+        load_prefix(&input.path, &opts, audiotok_features::whisper::N_SAMPLES)?
+    } else {
+        let a = load(&input.path, &opts)?;
+        let n = a.samples.len() as u64;
+        (a, n)
+    };
     let f = ex.compute(&audio.samples).with_context(|| input.path.display().to_string())?;
     let dest = out.join(output_rel(input));
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
     runner::write_atomic_with(&dest, |w| Ok(npy::write_f32(w, &f.shape, &f.data)?))?;
-    Ok(Done { samples: audio.samples.len(), shape: f.shape, mask_ones: f.mask_ones })
+    let samples = usize::try_from(samples).context("audio length overflows")?;
+    Ok(Done { samples, shape: f.shape, mask_ones: f.mask_ones })
 }
 
 /// Runs the subcommand.
@@ -137,7 +148,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             if let Some(reason) = &clash[i] {
                 return Err(reason.clone());
             }
-            process(ex, kind, input, &args.out).map_err(|e| format!("{e:#}"))
+            process(ex, kind, args.padding, input, &args.out).map_err(|e| format!("{e:#}"))
         },
     )?;
     let rate = f64::from(kind.sample_rate());
