@@ -219,6 +219,40 @@ mod tests {
         assert!(read(&b"hello world, not numpy"[..]).is_err());
     }
 
+    /// A v1 header claiming `shape` of `<i8`, followed by `data_bytes` zero bytes.
+    fn claimed(descr: &str, shape: &str, data_bytes: usize) -> Vec<u8> {
+        let h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}\n");
+        let mut v = b"\x93NUMPY\x01\x00".to_vec();
+        v.extend_from_slice(&(h.len() as u16).to_le_bytes());
+        v.extend_from_slice(h.as_bytes());
+        v.resize(v.len() + data_bytes, 0);
+        v
+    }
+
+    #[test]
+    fn header_sizes_never_drive_allocation() {
+        // 8 KB of data under a header claiming 10^13 elements (80 TB): a typed error, at once.
+        let v = claimed("<i8", "(10000000000000,)", 8192);
+        let err = read(&v[..]).unwrap_err();
+        assert!(matches!(err, FeatureError::Npy(_)), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "npy: shape [10000000000000] needs 80000000000000 bytes of data, the file holds 8192"
+        );
+        // A shape whose byte size overflows.
+        let err = read(&claimed("<i8", "(4611686018427387904, 4)", 16)[..]).unwrap_err();
+        assert_eq!(err.to_string(), "npy: shape [4611686018427387904, 4] overflows");
+        // A version-2 header length of 4 GiB in a 12-byte file.
+        let v2 = b"\x93NUMPY\x02\x00\xff\xff\xff\xff".to_vec();
+        let err = read(&v2[..]).unwrap_err();
+        assert_eq!(err.to_string(), "npy: header needs 4294967295 bytes, the file holds 0");
+        // The exact size still reads; one byte short is the same typed error.
+        let ok = claimed("<i8", "(2, 3)", 48);
+        assert_eq!(read(&ok[..]).unwrap().data, NpyData::Int(vec![0; 6]));
+        let err = read(&ok[..ok.len() - 1]).unwrap_err();
+        assert_eq!(err.to_string(), "npy: shape [2, 3] needs 48 bytes of data, the file holds 47");
+    }
+
     proptest! {
         #[test]
         fn round_trip(data in proptest::collection::vec(any::<f32>(), 0..200), rows in 1usize..4) {
