@@ -242,3 +242,65 @@ fn clear_errors_for_bad_pyarrow_files() {
     let err = StoreReader::open(&fixture("pyarrow_store_expected.json")).unwrap_err().to_string();
     assert!(err.contains("not a readable Parquet file"), "{err}");
 }
+
+/// Opens and reads every record of `path`: `Ok(records)` or the first typed error.
+fn read_all(path: &Path) -> Result<Vec<TokenRecord>> {
+    StoreReader::open(path)?.records().collect()
+}
+
+/// The byte range of a Parquet file's footer: its Thrift metadata, length and closing magic.
+fn footer_range(bytes: &[u8]) -> std::ops::Range<usize> {
+    let n = bytes.len();
+    let len = u32::from_le_bytes(bytes[n - 8..n - 4].try_into().unwrap()) as usize;
+    n - 8 - len..n
+}
+
+/// Every single-byte flip (three masks) of the footer of a pyarrow batch and of one of ours: each
+/// open and read ends in `Ok` or a typed error (issue 16, bug 2: some panicked in arrow-ipc).
+#[test]
+fn every_footer_byte_flip_is_ok_or_a_typed_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ours = tmp.path().join("ours");
+    write_store(&ours, 2);
+    let mut tried = 0;
+    for src in [fixture("pyarrow_store/tokens_batch_0000.parquet"), ours.join("tokens_batch_0000.parquet")] {
+        let good = std::fs::read(&src).unwrap();
+        let want = read_all(&src).unwrap();
+        let bad = tmp.path().join("tokens_batch_0000.parquet");
+        for at in footer_range(&good) {
+            for mask in [0x01u8, 0x80, 0xff] {
+                let mut b = good.clone();
+                b[at] ^= mask;
+                std::fs::write(&bad, &b).unwrap();
+                match read_all(&bad) {
+                    Ok(got) => assert_eq!(got.len(), want.len(), "{}: byte {at} ^ {mask:#x}", src.display()),
+                    Err(e) => assert!(e.to_string().contains("tokens_batch_0000.parquet"), "{e}"),
+                }
+                tried += 1;
+            }
+        }
+    }
+    assert!(tried > 3000, "{tried}");
+}
+
+/// A resumed run does not reuse a batch it cannot read: `reuse_batch` fails with a typed error, so
+/// the caller writes that batch again (encode's resume does exactly this).
+#[test]
+fn resume_refuses_an_unreadable_batch() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_store(tmp.path(), 4);
+    let p = tmp.path().join("tokens_batch_0001.parquet");
+    let mut b = std::fs::read(&p).unwrap();
+    // A flip inside the `ARROW:schema` footer metadata that made arrow-ipc panic ("Type NONE").
+    let at = b.windows(12).position(|w| w == b"ARROW:schema").unwrap() + 116;
+    b[at] ^= 0x01;
+    std::fs::write(&p, &b).unwrap();
+    let mut w = StoreWriter::create(tmp.path(), opts()).unwrap();
+    assert_eq!(w.reuse_batch(0).unwrap(), 2);
+    let err = w.reuse_batch(1).unwrap_err();
+    assert!(matches!(err, StoreError::Parquet { .. }), "{err:?}");
+    w.write_batch(1, &[record(2), record(3)]).unwrap();
+    w.finish().unwrap();
+    let back: Vec<TokenRecord> = StoreReader::open(tmp.path()).unwrap().records().collect::<Result<_>>().unwrap();
+    assert_eq!(back, (0..4).map(record).collect::<Vec<_>>());
+}
