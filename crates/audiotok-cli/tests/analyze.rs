@@ -208,3 +208,38 @@ fn many_spilled_runs_do_not_exhaust_open_files() {
     tight["counting"] = free["counting"].clone();
     assert_eq!(tight, free);
 }
+
+/// An 8 KB `.npy` whose header claims 10^13 int64 elements (issue 16, bug 1).
+fn npy_bomb(dir: &Path) -> std::path::PathBuf {
+    let h = "{'descr': '<i8', 'fortran_order': False, 'shape': (10000000000000,), }\n";
+    let mut v = b"\x93NUMPY\x01\x00".to_vec();
+    v.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    v.extend_from_slice(h.as_bytes());
+    v.resize(8192, 1);
+    let p = dir.join("bomb.npy");
+    std::fs::write(&p, v).unwrap();
+    p
+}
+
+#[test]
+fn npy_header_claiming_more_than_the_file_is_a_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = npy_bomb(dir.path());
+    let want = "bomb.npy: header: npy: shape [10000000000000] needs 80000000000000 bytes of data, the file holds 8111";
+    audiotok()
+        .arg("analyze")
+        .arg(&p)
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(want));
+    audiotok()
+        .args(["bpe", "train", "--merges", "5", "--input"])
+        .arg(&p)
+        .arg("--out")
+        .arg(dir.path().join("m.json"))
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(want));
+}

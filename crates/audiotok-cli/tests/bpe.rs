@@ -335,3 +335,15 @@ fn decode_like_a_store_gives_the_same_files() {
         assert_eq!(std::fs::read(store.join(&n)).unwrap(), std::fs::read(dec.join(&n)).unwrap(), "{n:?}");
     }
 }
+
+/// Issue 16: ids near 2^32 made the default codebook size (largest id + 1) wrap (an overflow
+/// panic in debug builds, a codebook of 0 in release); now a clear error.
+#[test]
+fn ids_near_two_to_the_32_are_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("big.txt");
+    let model = dir.path().join("m.json");
+    std::fs::write(&input, "1 2 4294967295\n").unwrap();
+    train_fails(&["--merges", "5"], &input, &model, "codebook_size 4294967296 (largest id + 1) is out of range");
+    assert!(!model.exists());
+}

@@ -115,7 +115,22 @@ fn field<'a>(header: &'a str, key: &str) -> Result<&'a str> {
     Ok(header[at + pat.len()..].trim_start())
 }
 
+/// Reads exactly `n` bytes, never reserving more than is actually read (plus one growth step):
+/// a size taken from a header cannot make this allocate beyond the bytes the input holds.
+/// `Err(got)` with the number of bytes there were when the input ends early.
+fn read_claimed<R: Read>(r: &mut R, n: u64) -> std::io::Result<std::result::Result<Vec<u8>, u64>> {
+    const FIRST: u64 = 1 << 16;
+    let mut buf = Vec::with_capacity(n.min(FIRST) as usize);
+    let got = r.take(n).read_to_end(&mut buf)? as u64;
+    Ok(if got == n { Ok(buf) } else { Err(got) })
+}
+
 /// Reads a `.npy` file's bytes.
+///
+/// Sizes in the header (its own length, the shape) are checked (overflow, then against the bytes
+/// that actually follow) before memory is taken for them: a file whose header claims more data
+/// than it holds is an [`FeatureError::Npy`] naming both sizes, read in time and memory
+/// proportional to the file, not to the claim.
 pub fn read<R: Read>(mut r: R) -> Result<NpyArray> {
     let mut magic = [0u8; 8];
     r.read_exact(&mut magic).map_err(|_| bad("file shorter than the .npy magic"))?;
@@ -135,8 +150,8 @@ pub fn read<R: Read>(mut r: R) -> Result<NpyArray> {
         }
         v => return Err(bad(format!("unsupported .npy version {v}"))),
     };
-    let mut hb = vec![0u8; hlen];
-    r.read_exact(&mut hb)?;
+    let hb = read_claimed(&mut r, hlen as u64)?
+        .map_err(|got| bad(format!("header needs {hlen} bytes, the file holds {got}")))?;
     let header = String::from_utf8(hb).map_err(|_| bad("header is not UTF-8"))?;
     let descr = field(&header, "descr")?;
     let descr = descr.trim_start_matches(['\'', '"']);
@@ -145,14 +160,14 @@ pub fn read<R: Read>(mut r: R) -> Result<NpyArray> {
         return Err(bad("Fortran-order arrays are not supported"));
     }
     let shape_s = field(&header, "shape")?;
-    let close = shape_s.find(')').ok_or_else(|| bad("bad shape"))?;
-    let shape = shape_s[1..close]
+    let inner = shape_s.strip_prefix('(').ok_or_else(|| bad("bad shape"))?;
+    let close = inner.find(')').ok_or_else(|| bad("bad shape"))?;
+    let shape = inner[..close]
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|s| s.parse::<usize>().map_err(|_| bad(format!("bad dimension '{s}'"))))
         .collect::<Result<Vec<_>>>()?;
-    let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| bad("shape overflows"))?;
     let width = match descr {
         "<f4" | "<i4" | "<u4" => 4,
         "<f8" | "<i8" | "<u8" => 8,
@@ -160,8 +175,11 @@ pub fn read<R: Read>(mut r: R) -> Result<NpyArray> {
         "|i1" | "|u1" | "<i1" | "<u1" => 1,
         d => return Err(bad(format!("unsupported dtype '{d}' (little-endian numbers only)"))),
     };
-    let mut raw = vec![0u8; count.checked_mul(width).ok_or_else(|| bad("size overflows"))?];
-    r.read_exact(&mut raw).map_err(|_| bad(format!("data shorter than shape {shape:?} needs")))?;
+    let overflows = || bad(format!("shape {shape:?} overflows"));
+    let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(overflows)?;
+    let need = count.checked_mul(width).and_then(|n| u64::try_from(n).ok()).ok_or_else(overflows)?;
+    let raw = read_claimed(&mut r, need)?
+        .map_err(|got| bad(format!("shape {shape:?} needs {need} bytes of data, the file holds {got}")))?;
     let data = match descr {
         "<f4" => NpyData::F32(raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
         "<f8" => {
@@ -217,6 +235,42 @@ mod tests {
     fn rejects_wrong_count_and_garbage() {
         assert!(write_f32(Vec::new(), &[2, 2], &[0.0; 3]).is_err());
         assert!(read(&b"hello world, not numpy"[..]).is_err());
+    }
+
+    /// A v1 header claiming `shape` of `<i8`, followed by `data_bytes` zero bytes.
+    fn claimed(descr: &str, shape: &str, data_bytes: usize) -> Vec<u8> {
+        let h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}\n");
+        let mut v = b"\x93NUMPY\x01\x00".to_vec();
+        v.extend_from_slice(&(h.len() as u16).to_le_bytes());
+        v.extend_from_slice(h.as_bytes());
+        v.resize(v.len() + data_bytes, 0);
+        v
+    }
+
+    #[test]
+    fn header_sizes_never_drive_allocation() {
+        // 8 KB of data under a header claiming 10^13 elements (80 TB): a typed error, at once.
+        let v = claimed("<i8", "(10000000000000,)", 8192);
+        let err = read(&v[..]).unwrap_err();
+        assert!(matches!(err, FeatureError::Npy(_)), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "npy: shape [10000000000000] needs 80000000000000 bytes of data, the file holds 8192"
+        );
+        // A shape whose byte size overflows.
+        let err = read(&claimed("<i8", "(4611686018427387904, 4)", 16)[..]).unwrap_err();
+        assert_eq!(err.to_string(), "npy: shape [4611686018427387904, 4] overflows");
+        // A version-2 header length of 4 GiB in a 12-byte file.
+        let v2 = b"\x93NUMPY\x02\x00\xff\xff\xff\xff".to_vec();
+        let err = read(&v2[..]).unwrap_err();
+        assert_eq!(err.to_string(), "npy: header needs 4294967295 bytes, the file holds 0");
+        // The exact size still reads; one byte short is the same typed error.
+        let ok = claimed("<i8", "(2, 3)", 48);
+        assert_eq!(read(&ok[..]).unwrap().data, NpyData::Int(vec![0; 6]));
+        let err = read(&ok[..ok.len() - 1]).unwrap_err();
+        assert_eq!(err.to_string(), "npy: shape [2, 3] needs 48 bytes of data, the file holds 47");
+        // A shape that does not open with '(' is refused, not sliced.
+        assert_eq!(read(&claimed("<i8", ")", 0)[..]).unwrap_err().to_string(), "npy: bad shape");
     }
 
     proptest! {

@@ -333,3 +333,44 @@ proptest! {
         prop_assert_eq!(a, b);
     }
 }
+
+/// A model file of `variant` over codes `0..codebook`, with the given base table and merges.
+fn model_json(variant: &str, codebook: u32, max_run: Option<u32>, symbols: &[Vec<u32>], merges: &[[u32; 3]]) -> String {
+    let size = codebook + symbols.len() as u32;
+    let vocab = merges.iter().map(|m| m[2] + 1).max().unwrap_or(size).max(size);
+    serde_json::json!({
+        "format": "audiotok-bpe", "version": FORMAT_VERSION, "variant": variant,
+        "base": {
+            "codebook_size": codebook, "scale_ratios": [], "max_run": max_run, "size": size,
+            "id_layout": "", "symbols": symbols,
+        },
+        "vocab_size": vocab, "tie_break": "",
+        "stages": [{"name": "bpe", "merges": merges.len(), "scope": ""}],
+        "merges": merges,
+    })
+    .to_string()
+}
+
+/// Issue 16, bug 11: a 1 KB model whose merges double a symbol 60 times (2^61 codes) is refused at
+/// load, with the symbol, its length and the limit, before anything is expanded; so is a base run
+/// symbol longer than the limit. A symbol exactly at the limit loads.
+#[test]
+fn expansion_bombs_are_refused_at_load() {
+    let mut merges = vec![[0, 0, 100]];
+    merges.extend((0..60).map(|i| [100 + i, 100 + i, 101 + i]));
+    let json = model_json("plain", 100, None, &[], &merges);
+    assert!(json.len() < 2048);
+    let err = BpeModel::from_json(&json).unwrap_err();
+    assert!(matches!(err, BpeError::Model(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "invalid BPE model: merge 20 makes symbol 120 stand for 2097152 base tokens, above the limit of 1048576"
+    );
+    // Symbol 119 (merge 19) is 2^20 codes, exactly the limit.
+    let m = BpeModel::from_json(&model_json("plain", 100, None, &[], &merges[..20])).unwrap();
+    assert_eq!(m.symbol_tokens(119).unwrap().len(), 1 << 20);
+
+    let json = model_json("rl", 4, Some(u32::MAX), &[vec![1, u32::MAX]], &[]);
+    let err = BpeModel::from_json(&json).unwrap_err().to_string();
+    assert_eq!(err, "invalid BPE model: base symbol 4 stands for 4294967295 base tokens, above the limit of 1048576");
+}

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use audiotok_features::npy;
-use audiotok_tokens::bpe::{train, BpeModel, Corpus, TrainerConfig, Variant};
+use audiotok_tokens::bpe::{train, BpeError, BpeModel, Corpus, TrainerConfig, Variant};
 use audiotok_tokens::input::{InputOptions, TokenInput};
 use audiotok_tokens::store::{
     ScaleTokens, StoreMetadata, StoreOptions, StoreReader, StoreWriter, TokenRecord, METADATA_FILE,
@@ -329,7 +329,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 (collect_streams(&input, codebook_size)?, Vec::new(), Vec::new())
             };
             let max_id = streams.iter().flatten().chain(items.iter().flatten().flatten()).copied().max().unwrap_or(0);
-            let size = codebook_size.unwrap_or(max_id + 1);
+            let size = match codebook_size {
+                Some(s) => s,
+                None => max_id.checked_add(1).ok_or_else(|| {
+                    BpeError::Config(format!(
+                        "codebook_size {} (largest id + 1) is out of range",
+                        u64::from(max_id) + 1
+                    ))
+                })?,
+            };
             let mut cfg = TrainerConfig::new(variant, size);
             cfg.merges = merges;
             cfg.vocab_size = vocab_size;

@@ -309,6 +309,22 @@ impl BaseVocab {
         }
     }
 
+    /// Number of units [`units_of`](Self::units_of) appends for base symbol `id`, computed
+    /// without expanding it.
+    pub(crate) fn units_len(&self, id: u32) -> u64 {
+        let fixed = self.fixed();
+        let Some(e) = id.checked_sub(fixed).and_then(|i| self.table.get(i as usize)) else {
+            return 1;
+        };
+        let fl = self.frame_len() as u64;
+        match self.layout {
+            Layout::Codes | Layout::ScaleCodes => 1,
+            Layout::Runs => e.get(1).map_or(0, |&n| u64::from(n)),
+            Layout::Tuples => fl,
+            Layout::TupleRuns => fl.saturating_mul(e.get(fl as usize).map_or(0, |&n| u64::from(n))),
+        }
+    }
+
     /// Appends the units of base symbol `id`: codes for single-stream layouts, scale-tagged codes
     /// `s*C + c` (frame order) for multi-scale ones.
     pub(crate) fn units_of(&self, id: u32, out: &mut Vec<u32>) {

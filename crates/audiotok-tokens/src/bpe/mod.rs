@@ -81,6 +81,15 @@ use base::{check_scales, check_stream, BaseVocab, Layout};
 use encoder::{Ranks, Scratch};
 use trainer::{learn, Budget, Learner, SymbolTable};
 
+/// The most base tokens (codes; scale-tagged codes for multi-scale variants) one symbol may stand
+/// for: a model with a longer symbol (base or merged) is refused at load, and training that would
+/// make one fails. 2^20 codes is over 3 hours of one SNAC 24 kHz scale.
+pub const MAX_SYMBOL_TOKENS: usize = 1 << 20;
+
+/// The most base tokens all symbols of a model may stand for together (their expansions are kept
+/// in memory, 4 bytes each: 1 GiB at this limit).
+pub const MAX_MODEL_TOKENS: usize = 1 << 28;
+
 /// The kind of base symbols and stages (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Variant {

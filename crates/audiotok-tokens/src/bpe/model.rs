@@ -6,7 +6,7 @@ use super::base::{check_scales, check_stream, BaseVocab, Layout};
 use super::encoder::{self, Ranks, Scratch};
 use super::error::{BpeError, Result};
 use super::trainer::MergeRec;
-use super::{Corpus, Variant};
+use super::{Corpus, Variant, MAX_MODEL_TOKENS, MAX_SYMBOL_TOKENS};
 
 /// The `format` field of a model file.
 pub const FORMAT_NAME: &str = "audiotok-bpe";
@@ -142,6 +142,7 @@ impl BpeModel {
         stages: Vec<usize>,
     ) -> Result<Self> {
         let bs = base.size();
+        check_expansion(&base, &merges)?;
         let mut units = Vec::new();
         let mut unit_off = vec![0usize];
         for id in 0..bs {
@@ -495,6 +496,45 @@ impl BpeModel {
         }
         Ok(st)
     }
+}
+
+/// Refuses a model whose symbols would expand beyond [`MAX_SYMBOL_TOKENS`] base tokens each or
+/// [`MAX_MODEL_TOKENS`] in all, from lengths computed without expanding anything (a merge's
+/// length is the sum of its parts'), so a small file cannot make loading take unbounded memory.
+fn check_expansion(base: &BaseVocab, merges: &[MergeRec]) -> Result<()> {
+    let over = |what: String, n: u64| {
+        BpeError::Model(format!("{what} for {n} base tokens, above the limit of {MAX_SYMBOL_TOKENS}"))
+    };
+    let mut len: Vec<u64> = Vec::with_capacity(base.size() as usize + merges.len());
+    let mut total = 0u64;
+    for id in 0..base.size() {
+        let n = base.units_len(id);
+        if n > MAX_SYMBOL_TOKENS as u64 {
+            return Err(over(format!("base symbol {id} stands"), n));
+        }
+        total += n;
+        len.push(n);
+    }
+    for (r, m) in merges.iter().enumerate() {
+        let part = |s: u32| len.get(s as usize).copied();
+        let (Some(a), Some(b)) = (part(m.left), part(m.right)) else {
+            return Err(BpeError::Model(format!("merge {r} uses an undefined symbol: {m:?}")));
+        };
+        let n = a + b;
+        if n > MAX_SYMBOL_TOKENS as u64 {
+            return Err(over(format!("merge {r} makes symbol {} stand", m.id), n));
+        }
+        if m.id as usize == len.len() {
+            total += n;
+            len.push(n);
+        }
+        if total > MAX_MODEL_TOKENS as u64 {
+            return Err(BpeError::Model(format!(
+                "the symbols expand to more than {MAX_MODEL_TOKENS} base tokens in all (at merge {r})"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Puts arrays of numbers (pretty-printed one number per line by serde_json) on one line.

@@ -10,8 +10,12 @@ use arrow_array::types::{
 };
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Schema};
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
+};
 use parquet::arrow::ProjectionMask;
+use parquet::basic::Encoding;
+use parquet::file::metadata::ParquetMetaData;
 
 use super::{existing_batches, Result, ScaleTokens, StoreError, TokenRecord};
 
@@ -164,10 +168,69 @@ impl RecordIter {
     }
 }
 
+/// Opens one Parquet file: its footer decoded and validated before any page is read.
+///
+/// The Arrow schema a writer may store in the footer (`ARROW:schema`, an IPC flatbuffer) is not
+/// decoded: arrow-ipc panics on some corrupt ones, and this reader needs only the Parquet schema
+/// (columns are found by name and their types checked by [`Columns::resolve`]). The column chunk
+/// layout is checked by [`check_layout`], where the Parquet crate would assert or misread.
 fn open_builder(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>> {
     let file = File::open(path).map_err(|source| StoreError::Io { path: path.to_path_buf(), source })?;
-    ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| StoreError::Parquet { path: path.to_path_buf(), msg: format!("not a readable Parquet file: {e}") })
+    let len = file.metadata().map_err(|source| StoreError::Io { path: path.to_path_buf(), source })?.len();
+    let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
+    let meta = ArrowReaderMetadata::load(&file, options).map_err(|e| StoreError::Parquet {
+        path: path.to_path_buf(),
+        msg: format!("not a readable Parquet file: {e}"),
+    })?;
+    check_layout(meta.metadata(), len).map_err(|msg| StoreError::Parquet {
+        path: path.to_path_buf(),
+        msg: format!("corrupt Parquet footer: {msg}"),
+    })?;
+    Ok(ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta))
+}
+
+/// Checks that every column chunk the footer describes lies inside the file (between the leading
+/// magic and the footer), with its dictionary page first when it lists a dictionary encoding, and
+/// that row and value counts are not negative. A flipped byte in the footer otherwise reaches
+/// asserts and `expect`s of the Parquet crate (negative offsets, a dictionary page skipped).
+fn check_layout(meta: &ParquetMetaData, file_len: u64) -> std::result::Result<(), String> {
+    let end = file_len.saturating_sub(8);
+    for (g, rg) in meta.row_groups().iter().enumerate() {
+        if rg.num_rows() < 0 {
+            return Err(format!("row group {g} has {} rows", rg.num_rows()));
+        }
+        for (c, col) in rg.columns().iter().enumerate() {
+            let at = || format!("row group {g}, column {c} ({})", col.column_path());
+            let data = col.data_page_offset();
+            let dict = col.dictionary_page_offset();
+            let start = dict.unwrap_or(data);
+            let size = col.compressed_size();
+            if start < 4 || size < 0 || col.uncompressed_size() < 0 || col.num_values() < 0 {
+                return Err(format!(
+                    "{}: offset {start}, size {size}, uncompressed size {}, {} values",
+                    at(),
+                    col.uncompressed_size(),
+                    col.num_values()
+                ));
+            }
+            if (start as u64).checked_add(size as u64).is_none_or(|e| e > end) || data as u64 >= end {
+                return Err(format!(
+                    "{}: bytes {start}..{} lie outside the file's data",
+                    at(),
+                    start as i128 + size as i128
+                ));
+            }
+            if dict.is_some_and(|d| d >= data) {
+                return Err(format!("{}: dictionary page at {start} is not before the data pages at {data}", at()));
+            }
+            let dictionary_encoded =
+                col.encodings().any(|e| matches!(e, Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY));
+            if dictionary_encoded && dict.is_none() {
+                return Err(format!("{}: dictionary-encoded but no dictionary page offset", at()));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Root column indices of our columns in one file, types checked.

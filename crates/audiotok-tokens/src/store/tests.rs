@@ -284,4 +284,70 @@ fn missing_batches_are_listed() {
     let got = missing_batches(tmp.path()).unwrap();
     assert_eq!(got.len(), 2);
     assert_eq!(got[1].0, format!("{} … {}", batch_file_name(3), batch_file_name(usize::MAX - 1)));
+
+/// Opens and reads every record of `path`: `Ok(records)` or the first typed error.
+fn read_all(path: &Path) -> Result<Vec<TokenRecord>> {
+    StoreReader::open(path)?.records().collect()
+}
+
+/// The byte range of a Parquet file's footer: its Thrift metadata, length and closing magic.
+fn footer_range(bytes: &[u8]) -> std::ops::Range<usize> {
+    let n = bytes.len();
+    let len = u32::from_le_bytes(bytes[n - 8..n - 4].try_into().unwrap()) as usize;
+    n - 8 - len..n
+}
+
+/// Every single-byte flip (two masks) of the footer of a pyarrow batch and of one of ours: each
+/// open and read ends in `Ok` or a typed error (issue 16, bug 2: some panicked in arrow-ipc).
+#[test]
+fn every_footer_byte_flip_is_ok_or_a_typed_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ours = tmp.path().join("ours");
+    write_store(&ours, 2);
+    let mut tried = 0;
+    for src in [fixture("pyarrow_store/tokens_batch_0000.parquet"), ours.join("tokens_batch_0000.parquet")] {
+        let good = std::fs::read(&src).unwrap();
+        let want = read_all(&src).unwrap();
+        let bad = tmp.path().join("tokens_batch_0000.parquet");
+        for at in footer_range(&good) {
+            for mask in [0x01u8, 0xff] {
+                let mut b = good.clone();
+                b[at] ^= mask;
+                std::fs::write(&bad, &b).unwrap();
+                match read_all(&bad) {
+                    Ok(got) => assert_eq!(got.len(), want.len(), "{}: byte {at} ^ {mask:#x}", src.display()),
+                    Err(e) => assert!(e.to_string().contains("tokens_batch_0000.parquet"), "{e}"),
+                }
+                tried += 1;
+            }
+        }
+    }
+    assert!(tried > 2000, "{tried}");
+}
+
+/// A resumed run reuses a batch whose only damage is in the footer's `ARROW:schema` (which made
+/// arrow-ipc panic, and is not needed), and does not reuse one it cannot read: `reuse_batch` fails
+/// with a typed error, so the caller writes that batch again (encode's resume does exactly this).
+#[test]
+fn resume_reads_or_refuses_a_damaged_batch() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_store(tmp.path(), 6);
+    let p1 = tmp.path().join("tokens_batch_0001.parquet");
+    let mut b = std::fs::read(&p1).unwrap();
+    // A flip inside the `ARROW:schema` footer metadata that made arrow-ipc panic ("Type NONE").
+    let at = b.windows(12).position(|w| w == b"ARROW:schema").unwrap() + 116;
+    b[at] ^= 0x01;
+    std::fs::write(&p1, &b).unwrap();
+    let p2 = tmp.path().join("tokens_batch_0002.parquet");
+    let b = std::fs::read(&p2).unwrap();
+    std::fs::write(&p2, &b[..b.len() / 2]).unwrap();
+    let mut w = StoreWriter::create(tmp.path(), opts()).unwrap();
+    assert_eq!(w.reuse_batch(0).unwrap(), 2);
+    assert_eq!(w.reuse_batch(1).unwrap(), 2);
+    let err = w.reuse_batch(2).unwrap_err();
+    assert!(matches!(&err, StoreError::Parquet { path, .. } if path == &p2), "{err:?}");
+    w.write_batch(2, &[record(4), record(5)]).unwrap();
+    w.finish().unwrap();
+    let back: Vec<TokenRecord> = StoreReader::open(tmp.path()).unwrap().records().collect::<Result<_>>().unwrap();
+    assert_eq!(back, (0..6).map(record).collect::<Vec<_>>());
 }
