@@ -652,4 +652,21 @@ mod tests {
         let err = AudioTokenizer::load(dir).unwrap_err().to_string();
         assert!(err.contains("expected a JSON object"), "{err}");
     }
+
+    /// Found by the fuzz harness (issue 16): a syntax error inside `decoder` reached
+    /// `tokenizers`' decoder deserialiser, which panics on it (`expect("Helper")`) instead of
+    /// returning an error. It must be a typed error naming the file and the place.
+    #[test]
+    fn invalid_json_in_a_tokenizer_json_is_an_error_not_a_panic() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("tokenizer.json");
+        let text = r#"{"version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+            "normalizer": null, "pre_tokenizer": null, "post_processor": null,
+            "decoder": {"type": "ByteLevel", "add_prefix_space": false,, "trim_offsets": false},
+            "model": {"type": "WordLevel", "vocab": {"a": 0}, "unk_token": "a"}}"#;
+        std::fs::write(&path, text).unwrap();
+        let err = std::panic::catch_unwind(|| load_tokenizer_json(&path).map(|_| ()).map_err(|e| e.to_string()));
+        let err = err.expect("loading must not panic").unwrap_err();
+        assert!(err.contains("tokenizer.json") && err.contains("invalid JSON") && err.contains("line 3"), "{err}");
+    }
 }
