@@ -246,6 +246,9 @@ fn build_from_slow_files(dir: &Path, config: Option<&Value>) -> Result<Tokenizer
 /// `tokenizers` entirely (which then also gives the error message).
 fn load_tokenizer_json(path: &Path) -> Result<Tokenizer, PackError> {
     let text = fs::read_to_string(path).map_err(|e| tok_err(path, e.to_string()))?;
+    // The syntax first: `tokenizers`' decoder deserialiser panics on a syntax error inside
+    // `decoder` (`expect("Helper")`) instead of returning it, so it only ever sees valid JSON.
+    serde_json::from_str::<serde::de::IgnoredAny>(&text).map_err(|e| tok_err(path, format!("invalid JSON: {e}")))?;
     match bpe_tokenizer_json(&text) {
         Some(tok) => Ok(tok),
         None => text.parse().map_err(|e: tokenizers::Error| tok_err(path, e.to_string())),
