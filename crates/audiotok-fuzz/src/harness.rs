@@ -370,7 +370,8 @@ pub fn run_target(cfg: &Config, target: &Target) -> Result<TargetReport, String>
             .args(["child", target.name, &cfg.base.to_string(), &next.to_string(), &cases.to_string()])
             .arg(&cfg.work)
             .env("RAYON_NUM_THREADS", "1")
-            .env("RUST_BACKTRACE", "0")
+            // Panics are caught and located by the hook; this gives an allocation failure's backtrace.
+            .env("RUST_BACKTRACE", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -402,7 +403,7 @@ pub fn run_target(cfg: &Config, target: &Target) -> Result<TargetReport, String>
                 }
                 if let Ok(mut t) = tail.lock() {
                     t.extend_from_slice(&buf[..n]);
-                    let excess = t.len().saturating_sub(4096);
+                    let excess = t.len().saturating_sub(1 << 16);
                     t.drain(..excess);
                 }
             }
@@ -469,7 +470,7 @@ pub fn run_target(cfg: &Config, target: &Target) -> Result<TargetReport, String>
             let (kind, message) = if timed_out {
                 (FailureKind::Timeout, format!("no result after {} s; killed", cfg.timeout.as_secs()))
             } else {
-                (FailureKind::Abort, format!("child died ({status}); stderr: {}", one_line(tail.trim())))
+                (FailureKind::Abort, format!("child died ({status}); {}", abort_summary(&tail)))
             };
             report.failures.push(Failure {
                 target: target.name.to_string(),
@@ -487,6 +488,22 @@ pub fn run_target(cfg: &Config, target: &Target) -> Result<TargetReport, String>
     }
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// The child's last stderr as one line: its first message and the first frames of our crates.
+fn abort_summary(stderr: &str) -> String {
+    let first = stderr.lines().find(|l| !l.trim().is_empty() && !l.starts_with("stack backtrace")).unwrap_or("");
+    let ours: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("at "))
+        .filter(|l| l.contains("/crates/audiotok-") && !l.contains("audiotok-fuzz/src/"))
+        .take(3)
+        .collect();
+    if ours.is_empty() {
+        format!("stderr: {}", one_line(first.trim()))
+    } else {
+        format!("stderr: {}, in {}", one_line(first.trim()), ours.join(" < "))
+    }
 }
 
 /// Runs every target of `cfg`, `cfg.jobs` at a time, in the order of [`targets::all`].
