@@ -313,6 +313,9 @@ fn build_from_slow_files(dir: &Path, config: Option<&Value>) -> Result<Tokenizer
 /// `tokenizers` entirely (which then also gives the error message).
 fn load_tokenizer_json(path: &Path) -> Result<Tokenizer, PackError> {
     let text = fs::read_to_string(path).map_err(|e| tok_err(path, e.to_string()))?;
+    // The syntax first: `tokenizers`' decoder deserialiser panics on a syntax error inside
+    // `decoder` (`expect("Helper")`) instead of returning it, so it only ever sees valid JSON.
+    serde_json::from_str::<serde::de::IgnoredAny>(&text).map_err(|e| tok_err(path, format!("invalid JSON: {e}")))?;
     match bpe_tokenizer_json(&text) {
         Some(tok) => Ok(tok),
         None => text.parse().map_err(|e: tokenizers::Error| tok_err(path, e.to_string())),
@@ -718,5 +721,22 @@ mod tests {
         std::fs::write(dir.join("vocab.json"), "[1, 2]").unwrap();
         let err = AudioTokenizer::load(dir).unwrap_err().to_string();
         assert!(err.contains("expected a JSON object"), "{err}");
+    }
+
+    /// Found by the fuzz harness (issue 16): a syntax error inside `decoder` reached
+    /// `tokenizers`' decoder deserialiser, which panics on it (`expect("Helper")`) instead of
+    /// returning an error. It must be a typed error naming the file and the place.
+    #[test]
+    fn invalid_json_in_a_tokenizer_json_is_an_error_not_a_panic() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("tokenizer.json");
+        let text = r#"{"version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+            "normalizer": null, "pre_tokenizer": null, "post_processor": null,
+            "decoder": {"type": "ByteLevel", "add_prefix_space": false,, "trim_offsets": false},
+            "model": {"type": "WordLevel", "vocab": {"a": 0}, "unk_token": "a"}}"#;
+        std::fs::write(&path, text).unwrap();
+        let err = std::panic::catch_unwind(|| load_tokenizer_json(&path).map(|_| ()).map_err(|e| e.to_string()));
+        let err = err.expect("loading must not panic").unwrap_err();
+        assert!(err.contains("tokenizer.json") && err.contains("invalid JSON") && err.contains("line 3"), "{err}");
     }
 }
