@@ -65,6 +65,34 @@ mod tests {
     use crate::{load, LoadOptions};
     use proptest::prelude::*;
 
+    /// The output is written through a symlink (the link stays) and into a FIFO (it stays a FIFO).
+    #[test]
+    fn writes_through_links_and_into_fifos() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let samples = [0.25f32, -0.5, 0.125];
+        let plain = dir.path().join("plain.wav");
+        write_wav_f32(&plain, &samples, 8000, 1).unwrap();
+        let want = std::fs::read(&plain).unwrap();
+        std::fs::write(dir.path().join("target.wav"), b"old").unwrap();
+        let link = dir.path().join("link.wav");
+        std::os::unix::fs::symlink("target.wav", &link).unwrap();
+        write_wav_f32(&link, &samples, 8000, 1).unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read(dir.path().join("target.wav")).unwrap(), want);
+
+        let fifo = dir.path().join("pipe.wav");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = fifo.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(std::fs::read(reader).unwrap());
+        });
+        write_wav_f32(&fifo, &samples, 8000, 1).unwrap();
+        assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+        assert_eq!(rx.recv_timeout(std::time::Duration::from_secs(20)).unwrap(), want);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(16))]
         /// Writing then decoding with symphonia gives back the same samples bit for bit.
