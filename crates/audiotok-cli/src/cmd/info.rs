@@ -42,7 +42,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         writeln!(out, "{:<8} {:<12} {:>7} {:>3} {:>10}  path", "format", "codec", "rate", "ch", "duration")?;
     }
     for input in &inputs.files {
-        let row = match audiotok_audio::probe(&input.path) {
+        let probed = input.readable().and_then(|()| audiotok_audio::probe(&input.path).map_err(|e| e.to_string()));
+        let row = match probed {
             Ok(i) => Row {
                 path: input.path.display().to_string(),
                 duration_s: i.duration_secs(),
@@ -63,7 +64,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     channels: None,
                     frames: None,
                     duration_s: None,
-                    error: Some(e.to_string()),
+                    error: Some(e),
                 }
             }
         };

@@ -103,8 +103,8 @@ pub struct Args {
     /// How audio lengths are found.
     #[arg(long, value_enum, default_value = "header")]
     lengths: LengthsArg,
-    /// Worker threads (0: one per core).
-    #[arg(long, short, default_value_t = 0)]
+    /// Worker threads (0: one per core; at most 1024).
+    #[arg(long, short, default_value_t = 0, value_parser = crate::runner::parse_jobs)]
     jobs: usize,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
