@@ -267,3 +267,25 @@ fn verify_rejects_an_index_listing_one_shard_twice() {
         .code(1)
         .stderr(predicate::str::contains("shard.00000.mds").and(predicate::str::contains("listed 3 times")));
 }
+
+#[test]
+fn merge_removes_what_it_copied_when_a_later_copy_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    copy_dir(&fixture("partitioned/part10"), &src.join("part10"));
+    copy_dir(&fixture("partitioned/part2"), &src.join("part2"));
+    // A FIFO in a partition would block a copy forever: it is refused, after part10 was copied.
+    assert!(std::process::Command::new("mkfifo").arg(src.join("part2/zz_pipe")).status().unwrap().success());
+    let out = dir.path().join("merged");
+    std::fs::create_dir(&out).unwrap();
+    audiotok()
+        .args(["mds", "merge"])
+        .args([src.join("part10"), src.join("part2")])
+        .arg("--out")
+        .arg(&out)
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("zz_pipe").and(predicate::str::contains("not a regular file")));
+    assert_eq!(names_in(&out), Vec::<String>::new());
+}
