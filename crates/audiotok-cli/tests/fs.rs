@@ -238,3 +238,35 @@ fn a_feature_stem_collision_names_both_inputs_and_the_one_written() {
     assert_eq!(ok[0]["output"], "x.npy");
     assert_eq!(ok[1]["status"], "failed");
 }
+
+#[test]
+fn non_utf8_file_names_are_escaped_not_mangled() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join(std::ffi::OsStr::from_bytes(b"good\xff.wav"));
+    let bad = dir.path().join(std::ffi::OsStr::from_bytes(b"bad\xfe.wav"));
+    std::fs::copy(fixture("audio/speech_1s.wav"), &good).unwrap();
+    std::fs::write(&bad, b"not audio").unwrap();
+    let feats = tempfile::tempdir().unwrap();
+    let a = audiotok()
+        .args(["features", "--kind", "mel-db", "--out"])
+        .arg(feats.path())
+        .arg(dir.path())
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("features: 1 done, 1 failed"));
+    let stderr = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(stderr.contains(r"bad\xfe.wav"), "{stderr}");
+    let manifest = std::fs::read_to_string(feats.path().join("manifest.jsonl")).unwrap();
+    let rows: Vec<serde_json::Value> = manifest.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows[0]["input"], format!(r"{}/bad\xfe.wav", dir.path().display()));
+    assert_eq!(rows[0]["path_escaped"], true);
+    assert_eq!(rows[1]["input"], format!(r"{}/good\xff.wav", dir.path().display()));
+    assert_eq!(rows[1]["output"], r"good\xff.npy");
+    assert_eq!(rows[1]["path_escaped"], true);
+    assert!(feats.path().join(std::ffi::OsStr::from_bytes(b"good\xff.npy")).is_file());
+    // count's JSON escapes the same way.
+    let out = audiotok().args(["count", "--profile", "hubert", "--json"]).arg(&good).assert().success();
+    let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(report["files"][0]["path"], format!(r"{}/good\xff.wav", dir.path().display()));
+}
