@@ -107,7 +107,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let n = a.samples.len() as u64;
             let c = profile.count(n);
             Ok(FileCount {
-                path: input.path.display().to_string(),
+                path: runner::path_text(&input.path),
                 samples: n,
                 duration_s: n as f64 / f64::from(rate),
                 total: c.total(),
@@ -125,7 +125,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     }
     let failed: Vec<Failure> =
-        failures.iter().map(|(p, e)| Failure { path: p.display().to_string(), error: e.clone() }).collect();
+        failures.iter().map(|(p, e)| Failure { path: runner::path_text(p), error: e.clone() }).collect();
     let scales = files.first().map_or(1, |f| f.tokens.len());
     let mut tokens = vec![0u64; scales];
     for f in &files {

@@ -73,6 +73,9 @@ struct Record {
     mask_ones: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// `input` and `output` have non-UTF-8 bytes written `\xNN` (and `\` as `\\`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    path_escaped: bool,
 }
 
 struct Done {
@@ -157,11 +160,11 @@ where
         .zip(writer)
         .map(|((r, input), w)| {
             r.unwrap_or_else(|| {
-                let by = w.and_then(|w| inputs.get(w)).map_or_else(String::new, |w| w.path.display().to_string());
+                let by = w.and_then(|w| inputs.get(w)).map_or_else(String::new, |w| runner::path_text(&w.path));
                 Err(format!(
                     "{}: output {} is written for {by} (same name once the extension is replaced); rename one of them",
-                    input.path.display(),
-                    output_rel(input).display(),
+                    runner::path_text(&input.path),
+                    runner::path_text(&output_rel(input)),
                 ))
             })
         })
@@ -198,20 +201,21 @@ pub fn run(args: Args) -> Result<ExitCode> {
             Ok(d) => {
                 audio_secs += d.samples as f64 / rate;
                 Record {
-                    input: input.path.display().to_string(),
-                    output: Some(output_rel(input).display().to_string()),
+                    input: runner::path_text(&input.path),
+                    output: Some(runner::path_text(&output_rel(input))),
                     status: "ok",
                     samples: Some(d.samples),
                     duration_s: Some(d.samples as f64 / rate),
                     shape: Some(d.shape.clone()),
                     mask_ones: d.mask_ones,
                     error: None,
+                    path_escaped: runner::path_escaped(&input.path),
                 }
             }
             Err(e) => {
                 failed.push((input.path.as_path(), e.clone()));
                 Record {
-                    input: input.path.display().to_string(),
+                    input: runner::path_text(&input.path),
                     output: None,
                     status: "failed",
                     samples: None,
@@ -219,6 +223,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     shape: None,
                     mask_ones: None,
                     error: Some(e.clone()),
+                    path_escaped: runner::path_escaped(&input.path),
                 }
             }
         };
