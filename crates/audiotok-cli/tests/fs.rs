@@ -270,3 +270,25 @@ fn non_utf8_file_names_are_escaped_not_mangled() {
     let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(report["files"][0]["path"], format!(r"{}/good\xff.wav", dir.path().display()));
 }
+
+#[test]
+fn dev_stdout_redirected_to_a_file_is_written_into_that_open_file() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let want = converted_bytes(dir.path());
+    let captured = dir.path().join("captured.wav");
+    let file = std::fs::File::create(&captured).unwrap();
+    let ino = std::fs::metadata(&captured).unwrap().ino();
+    let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("audiotok"))
+        .arg("convert")
+        .arg(fixture("audio/speech_1s.wav"))
+        .args(["--out", "/dev/stdout"])
+        .stdout(file)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // The shell's file itself got the bytes: it was not replaced by a new file.
+    assert_eq!(std::fs::metadata(&captured).unwrap().ino(), ino);
+    assert_eq!(std::fs::read(&captured).unwrap(), want);
+    assert_eq!(names(dir.path()), ["captured.wav", "plain.wav"]);
+}
