@@ -7,8 +7,9 @@
 //!   never sees a half-written file and a failure leaves `NAME` as it was;
 //! - a symlink: followed (to the end of its chain, dangling or not) and its target replaced as
 //!   above, in the target's folder; the link stays a link;
-//! - an existing non-regular file (character device such as `/dev/null`, FIFO, socket, what
-//!   `/dev/stdout` points at): written directly, since a rename would replace the node;
+//! - an existing non-regular file (character device such as `/dev/null`, FIFO, socket), or an open
+//!   file named through `/proc` (`/dev/stdout`, `/dev/fd/N`, whatever it is): written directly
+//!   (opened with truncation, as the shell's `>`), since a rename would replace the node;
 //! - a directory: refused.
 //!
 //! Stale temporary files: before writing `NAME`, the `.NAME.tmp-PID[-N]` siblings left by a killed
@@ -71,6 +72,13 @@ fn resolve(path: &Path) -> Result<Target, WriteError> {
     if !link.file_type().is_symlink() {
         return classify(path, &link);
     }
+    if through_proc(path) {
+        // `/dev/stdout`, `/dev/fd/N`, `/proc/PID/fd/N` name an open file, not a place in a
+        // folder: write into it, whatever it is, as the shell's `>` would.
+        let meta = fs::metadata(path).map_err(err)?;
+        classify(path, &meta)?; // a folder is still refused
+        return Ok(Target::Direct(path.to_path_buf()));
+    }
     match fs::metadata(path) {
         Ok(m) if m.is_file() => {
             // A regular file at the end of the chain: replace it in its own folder.
@@ -81,6 +89,26 @@ fn resolve(path: &Path) -> Result<Target, WriteError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => dangling_target(path),
         Err(e) => Err(err(e)),
     }
+}
+
+/// Whether the symlink chain from `path` passes through `/proc` (the magic links of open files).
+fn through_proc(path: &Path) -> bool {
+    let mut p = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        if p.starts_with("/proc") {
+            return true;
+        }
+        match fs::read_link(&p) {
+            Ok(to) => {
+                p = match p.parent() {
+                    Some(dir) if to.is_relative() => dir.join(to),
+                    _ => to,
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+    false
 }
 
 /// A non-link (or what a link points at) that exists.
@@ -236,7 +264,12 @@ impl AtomicFile {
     pub fn create(path: &Path) -> Result<AtomicFile, WriteError> {
         match resolve(path)? {
             Target::Direct(p) => {
-                let file = OpenOptions::new().write(true).open(&p).map_err(|e| WriteError::new("opening", path, e))?;
+                // Truncated as the shell's `>` does (a no-op on FIFOs and devices).
+                let file = OpenOptions::new()
+                    .write(true)
+                    .truncate(true)
+                    .open(&p)
+                    .map_err(|e| WriteError::new("opening", path, e))?;
                 Ok(AtomicFile { writer: BufWriter::with_capacity(1 << 16, file), rename: None, path: path.into() })
             }
             Target::Replace(dest) => {
@@ -350,6 +383,8 @@ mod tests {
         assert_eq!(resolve(&d.join("dangling")).unwrap(), Target::Replace(d.join("sub/missing")));
         std::os::unix::fs::symlink("/dev/null", d.join("null")).unwrap();
         assert_eq!(resolve(&d.join("null")).unwrap(), Target::Direct(d.join("null")));
+        std::os::unix::fs::symlink("/dev/stdout", d.join("out")).unwrap();
+        assert_eq!(resolve(&d.join("out")).unwrap(), Target::Direct(d.join("out")));
         let e = resolve(&d.join("sub")).unwrap_err();
         assert_eq!(e.source.kind(), io::ErrorKind::IsADirectory);
         std::os::unix::fs::symlink("loop", d.join("loop")).unwrap();
@@ -381,7 +416,7 @@ mod tests {
     fn stale_temporaries_of_dead_processes_only_are_removed() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let ours = format!(".a.tmp-{}-0", std::process::id());
+        let ours = format!(".a.tmp-{}-999999", std::process::id());
         for name in [".a.tmp-999999999", ".a.tmp-999999999-4", ".a.tmp-1", ".b.tmp-999999999", ".a.tmp-junk", &ours] {
             std::fs::write(d.join(name), b"partial").unwrap();
         }
