@@ -289,3 +289,22 @@ fn merge_removes_what_it_copied_when_a_later_copy_fails() {
         .stderr(predicate::str::contains("zz_pipe").and(predicate::str::contains("not a regular file")));
     assert_eq!(names_in(&out), Vec::<String>::new());
 }
+
+#[test]
+fn merge_refuses_a_partition_whose_shard_is_missing_before_copying() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    copy_dir(&fixture("partitioned/part10"), &src.join("part10"));
+    copy_dir(&fixture("partitioned/part2"), &src.join("part2"));
+    std::fs::remove_file(src.join("part2/shard.00000.mds.zstd")).unwrap();
+    let out = dir.path().join("merged");
+    audiotok()
+        .args(["mds", "merge"])
+        .args([src.join("part10"), src.join("part2")])
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("part2").and(predicate::str::contains("shard.00000.mds")));
+    assert!(!out.exists());
+}
