@@ -304,7 +304,17 @@ fn resolve_new(path: &Path) -> Result<(PathBuf, Option<PathBuf>)> {
 fn merge(parts: &[PathBuf], out: &Path) -> Result<ExitCode> {
     let mut resolved = Vec::with_capacity(parts.len());
     for part in parts {
-        open(part)?;
+        let ds = open(part)?;
+        for shard in &ds.index().shards {
+            let there = |f: &audiotok_mds::FileInfo| part.join(&f.basename).is_file();
+            if !there(&shard.raw_data) && !shard.zip_data.as_ref().is_some_and(there) {
+                bail!(
+                    "{}: shard {} listed in index.json is missing; nothing was merged",
+                    part.display(),
+                    shard.raw_data.basename
+                );
+            }
+        }
         let canon = part.canonicalize().with_context(|| format!("{}: cannot resolve", part.display()))?;
         resolved.push(canon);
     }
