@@ -308,3 +308,18 @@ fn merge_refuses_a_partition_whose_shard_is_missing_before_copying() {
         .stderr(predicate::str::contains("part2").and(predicate::str::contains("shard.00000.mds")));
     assert!(!out.exists());
 }
+
+#[test]
+fn merge_removes_the_staged_copy_a_killed_merge_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    copy_dir(&fixture("partitioned/part10"), &src.join("part10"));
+    let out = dir.path().join("merged");
+    // What a merge killed while copying part10 leaves (no process has id 999999999), and one of a
+    // live process (1), which stays.
+    for stale in [".part10.tmp-999999999-0", ".part10.tmp-1-0"] {
+        copy_dir(&fixture("partitioned/part10"), &out.join(stale));
+    }
+    audiotok().args(["mds", "merge"]).arg(src.join("part10")).arg("--out").arg(&out).assert().success();
+    assert_eq!(names_in(&out), [".part10.tmp-1-0", "index.json", "part10"]);
+}
