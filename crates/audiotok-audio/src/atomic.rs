@@ -249,6 +249,17 @@ fn list_stale(dir: &Path, ours: u32) -> HashMap<Vec<u8>, Vec<PathBuf>> {
     out
 }
 
+/// The temporary siblings `.NAME.tmp-PID[-N]` of `path` (files or folders) whose process is not
+/// running, for a caller that makes temporary folders (e.g. a staged copy) to remove; empty
+/// where that cannot be told (no `/proc`).
+pub fn stale_temps(path: &Path) -> Vec<PathBuf> {
+    let Some(name) = path.file_name() else { return Vec::new() };
+    if alive(std::process::id()) != Some(true) {
+        return Vec::new();
+    }
+    list_stale(folder(path), std::process::id()).remove(name.as_encoded_bytes()).unwrap_or_default()
+}
+
 /// An output file being written; see the module documentation. Dropped without
 /// [`commit`](Self::commit), it removes its temporary file and leaves the output as it was.
 pub struct AtomicFile {
@@ -410,6 +421,19 @@ mod tests {
         assert!(r.is_err());
         assert_eq!(std::fs::read(&out).unwrap(), b"old");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn stale_temps_lists_files_and_folders_of_dead_processes() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir(d.join(".p.tmp-999999999-0")).unwrap();
+        std::fs::write(d.join(".p.tmp-999999998"), b"").unwrap();
+        std::fs::create_dir(d.join(".p.tmp-1-0")).unwrap();
+        std::fs::create_dir(d.join(".q.tmp-999999999-0")).unwrap();
+        let mut got = stale_temps(&d.join("p"));
+        got.sort();
+        assert_eq!(got, vec![d.join(".p.tmp-999999998"), d.join(".p.tmp-999999999-0")]);
     }
 
     #[test]

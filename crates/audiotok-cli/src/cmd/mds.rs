@@ -356,6 +356,14 @@ fn merge(parts: &[PathBuf], out: &Path) -> Result<ExitCode> {
     let built = (|| -> Result<Index> {
         let mut staged = Vec::new();
         for (part, dest) in &copies {
+            // A copy staged by a merge that was killed is removed first.
+            for stale in audiotok_audio::atomic::stale_temps(dest) {
+                let _ = if std::fs::symlink_metadata(&stale).is_ok_and(|m| m.is_dir()) {
+                    std::fs::remove_dir_all(&stale)
+                } else {
+                    std::fs::remove_file(&stale)
+                };
+            }
             let tmp = audiotok_audio::temp_path(dest);
             placed.push(tmp.clone());
             copy_dir(part, &tmp)?;
