@@ -292,3 +292,22 @@ fn dev_stdout_redirected_to_a_file_is_written_into_that_open_file() {
     assert_eq!(std::fs::read(&captured).unwrap(), want);
     assert_eq!(names(dir.path()), ["captured.wav", "plain.wav"]);
 }
+
+#[test]
+fn a_fifo_in_a_walked_folder_is_a_failure_not_dropped_silently_nor_read() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture("audio/speech_1s.wav"), dir.path().join("a.wav")).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(dir.path().join("b.wav")).status().unwrap().success());
+    assert!(std::process::Command::new("mkfifo").arg(dir.path().join("c.txt")).status().unwrap().success());
+    audiotok()
+        .args(["count", "--profile", "hubert"])
+        .arg(dir.path())
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("count: 1 done, 1 failed")
+                .and(predicate::str::contains("b.wav: not a regular file (a FIFO, socket or device)"))
+                .and(predicate::str::contains("1 non-audio files ignored")),
+        );
+}
