@@ -99,10 +99,15 @@ pub fn collect(args: &[PathBuf]) -> Result<Inputs> {
                         continue;
                     }
                 };
-                if !entry.file_type().is_file() {
+                if entry.file_type().is_dir() {
                     continue;
                 }
-                if is_audio(entry.path()) {
+                if is_audio(entry.path()) && !entry.file_type().is_file() {
+                    // Never opened (a FIFO would block the run), but reported.
+                    let path = entry.path().to_path_buf();
+                    let reason = format!("{}: not a regular file (a FIFO, socket or device)", path.display());
+                    found.push(Input { rel: rel(&path), path, unreadable: Some(reason) });
+                } else if is_audio(entry.path()) {
                     found.push(Input { path: entry.path().to_path_buf(), rel: rel(entry.path()), unreadable: None });
                 } else {
                     ignored += 1;
