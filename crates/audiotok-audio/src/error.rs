@@ -73,5 +73,11 @@ pub enum AudioError {
     InvalidParameter(String),
 }
 
+impl From<crate::atomic::WriteError> for AudioError {
+    fn from(e: crate::atomic::WriteError) -> Self {
+        AudioError::Io { path: e.path, source: e.source }
+    }
+}
+
 /// Result alias for this crate.
 pub type Result<T> = std::result::Result<T, AudioError>;

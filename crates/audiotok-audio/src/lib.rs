@@ -15,7 +15,7 @@
 //! # Ok::<(), audiotok_audio::AudioError>(())
 //! ```
 
-mod atomic;
+pub mod atomic;
 pub mod decode;
 mod error;
 pub mod mix;

@@ -1,14 +1,14 @@
 //! Writing IEEE float32 WAV files atomically, and a minimal reader for them.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 
 use crate::error::{AudioError, Result};
 
 /// Writes interleaved `samples` as a 32-bit float WAV (format tag 3, with a `fact` chunk) to
-/// `path`. The file is written under a temporary name in the same folder and renamed into place,
-/// so a reader never sees a half-written file.
+/// `path`, as [`crate::atomic`] writes every output: under a temporary name in the same folder,
+/// synced and renamed into place, so a reader never sees a half-written file (a symlink is
+/// written through, a FIFO or device directly).
 pub fn write_wav_f32(path: &Path, samples: &[f32], sample_rate: u32, channels: u16) -> Result<()> {
     if channels == 0 || sample_rate == 0 {
         return Err(AudioError::InvalidParameter("WAV needs at least one channel and a positive rate".into()));
@@ -21,10 +21,10 @@ pub fn write_wav_f32(path: &Path, samples: &[f32], sample_rate: u32, channels: u
             samples.len()
         )));
     }
+    let mut file = crate::atomic::AtomicFile::create(path)?;
     let io = |e| AudioError::Io { path: path.to_path_buf(), source: e };
-    let tmp = crate::atomic::temp_path(path);
-    let write = || -> std::io::Result<()> {
-        let mut w = BufWriter::with_capacity(1 << 16, File::create(&tmp)?);
+    let w = file.writer();
+    let mut write = || -> std::io::Result<()> {
         let block_align = u32::from(channels) * 4;
         w.write_all(b"RIFF")?;
         w.write_all(&((4 + 26 + 12 + 8 + data_bytes) as u32).to_le_bytes())?;
@@ -49,14 +49,12 @@ pub fn write_wav_f32(path: &Path, samples: &[f32], sample_rate: u32, channels: u
             }
             w.write_all(&buf[..chunk.len() * 4])?;
         }
-        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         Ok(())
     };
-    if let Err(e) = write() {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(e));
-    }
-    std::fs::rename(&tmp, path).map_err(io)
+    // On error `file` is dropped uncommitted: its temporary file goes, `path` stays as it was.
+    write().map_err(io)?;
+    file.commit(true)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -64,6 +62,34 @@ mod tests {
     use super::*;
     use crate::{load, LoadOptions};
     use proptest::prelude::*;
+
+    /// The output is written through a symlink (the link stays) and into a FIFO (it stays a FIFO).
+    #[test]
+    fn writes_through_links_and_into_fifos() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let samples = [0.25f32, -0.5, 0.125];
+        let plain = dir.path().join("plain.wav");
+        write_wav_f32(&plain, &samples, 8000, 1).unwrap();
+        let want = std::fs::read(&plain).unwrap();
+        std::fs::write(dir.path().join("target.wav"), b"old").unwrap();
+        let link = dir.path().join("link.wav");
+        std::os::unix::fs::symlink("target.wav", &link).unwrap();
+        write_wav_f32(&link, &samples, 8000, 1).unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read(dir.path().join("target.wav")).unwrap(), want);
+
+        let fifo = dir.path().join("pipe.wav");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = fifo.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(std::fs::read(reader).unwrap());
+        });
+        write_wav_f32(&fifo, &samples, 8000, 1).unwrap();
+        assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+        assert_eq!(rx.recv_timeout(std::time::Duration::from_secs(20)).unwrap(), want);
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(16))]

@@ -18,8 +18,8 @@ pub const AUDIO_EXTENSIONS: &[&str] =
 /// Arguments shared by the batch subcommands (`features`, `count`).
 #[derive(clap::Args)]
 pub struct BatchArgs {
-    /// Worker threads (0: one per core).
-    #[arg(long, short, default_value_t = 0)]
+    /// Worker threads (0: one per core; at most 1024).
+    #[arg(long, short, default_value_t = 0, value_parser = parse_jobs)]
     pub jobs: usize,
     /// Exit 0 even when some files failed (they are still reported).
     #[arg(long)]
@@ -27,6 +27,19 @@ pub struct BatchArgs {
     /// Audio files or directories (walked recursively).
     #[arg(required = true, value_name = "FILE|DIR")]
     pub inputs: Vec<PathBuf>,
+}
+
+/// The most worker threads `--jobs` may ask for: far past any core count, far below what the
+/// system's thread limit or the stacks' memory would refuse.
+pub const MAX_JOBS: usize = 1024;
+
+/// Parses `--jobs`: a thread count from 0 (one per core) to [`MAX_JOBS`].
+pub fn parse_jobs(s: &str) -> std::result::Result<usize, String> {
+    let n: usize = s.parse().map_err(|e| format!("{s:?} is not a thread count: {e}"))?;
+    if n > MAX_JOBS {
+        return Err(format!("{n} threads: at most {MAX_JOBS} (0 uses one per core)"));
+    }
+    Ok(n)
 }
 
 /// One input file and where it came from.
@@ -37,6 +50,19 @@ pub struct Input {
     /// Its path relative to the directory argument it was found under (its file name when it was
     /// named directly).
     pub rel: PathBuf,
+    /// Why the walk could not read this path (a dangling symlink, a symlink loop, an unreadable
+    /// folder): the input is a failure with this reason, and is not opened.
+    pub unreadable: Option<String>,
+}
+
+impl Input {
+    /// `Err(reason)` for a path the walk could not read.
+    pub fn readable(&self) -> std::result::Result<(), String> {
+        match &self.unreadable {
+            Some(reason) => Err(reason.clone()),
+            None => Ok(()),
+        }
+    }
 }
 
 /// What walking the arguments found.
@@ -62,13 +88,27 @@ pub fn collect(args: &[PathBuf]) -> Result<Inputs> {
         if meta.is_dir() {
             let mut found = Vec::new();
             for entry in walkdir::WalkDir::new(arg).follow_links(true).sort_by_file_name() {
-                let entry = entry.with_context(|| format!("walking {}", arg.display()))?;
-                if !entry.file_type().is_file() {
+                let rel = |p: &Path| p.strip_prefix(arg).unwrap_or(p).to_path_buf();
+                let entry = match entry {
+                    Ok(entry) => entry,
+                    Err(e) => {
+                        // One bad path is a failure of that path, not of the walk.
+                        let path = e.path().unwrap_or(arg).to_path_buf();
+                        let reason = walk_error_text(&path, &e);
+                        found.push(Input { rel: rel(&path), path, unreadable: Some(reason) });
+                        continue;
+                    }
+                };
+                if entry.file_type().is_dir() {
                     continue;
                 }
-                if is_audio(entry.path()) {
-                    let rel = entry.path().strip_prefix(arg).unwrap_or(entry.path()).to_path_buf();
-                    found.push(Input { path: entry.path().to_path_buf(), rel });
+                if is_audio(entry.path()) && !entry.file_type().is_file() {
+                    // Never opened (a FIFO would block the run), but reported.
+                    let path = entry.path().to_path_buf();
+                    let reason = format!("{}: not a regular file (a FIFO, socket or device)", path.display());
+                    found.push(Input { rel: rel(&path), path, unreadable: Some(reason) });
+                } else if is_audio(entry.path()) {
+                    found.push(Input { path: entry.path().to_path_buf(), rel: rel(entry.path()), unreadable: None });
                 } else {
                     ignored += 1;
                 }
@@ -76,7 +116,7 @@ pub fn collect(args: &[PathBuf]) -> Result<Inputs> {
             files.extend(found);
         } else {
             let rel = PathBuf::from(arg.file_name().unwrap_or(arg.as_os_str()));
-            files.push(Input { path: arg.clone(), rel });
+            files.push(Input { path: arg.clone(), rel, unreadable: None });
         }
     }
     if files.is_empty() {
@@ -88,11 +128,64 @@ pub fn collect(args: &[PathBuf]) -> Result<Inputs> {
     Ok(Inputs { files, ignored })
 }
 
+/// What went wrong with one path of a walk, naming the path.
+fn walk_error_text(path: &Path, e: &walkdir::Error) -> String {
+    if let Some(ancestor) = e.loop_ancestor() {
+        return format!("{}: symlink loop (leads back to {})", path.display(), ancestor.display());
+    }
+    let dangling = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+        && std::fs::metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
+    if dangling {
+        return format!("{}: dangling symlink (its target does not exist)", path.display());
+    }
+    match e.io_error() {
+        Some(io) => format!("{}: cannot read: {io}", path.display()),
+        None => format!("{}: cannot read: {e}", path.display()),
+    }
+}
+
+/// `p` as text that says exactly which file it is: a UTF-8 path as it is; in any other path each
+/// byte that is not UTF-8 is written `\xNN` and a backslash `\\` (see [`path_escaped`]).
+pub fn path_text(p: &Path) -> String {
+    if let Some(s) = p.to_str() {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    for chunk in p.as_os_str().as_encoded_bytes().utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '\\' {
+                out.push_str("\\\\");
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+/// Whether [`path_text`] escapes `p` (it is not UTF-8): manifests then say so.
+pub fn path_escaped(p: &Path) -> bool {
+    p.to_str().is_none()
+}
+
+/// A failure reason about `p` with the lossy rendering of a non-UTF-8 `p` (U+FFFD for each bad
+/// byte, which two different names can share) replaced by [`path_text`].
+pub fn reason_about(p: &Path, reason: String) -> String {
+    if !path_escaped(p) {
+        return reason;
+    }
+    reason.replace(&p.display().to_string(), &path_text(p))
+}
+
 /// The result of one file's job.
 pub type Outcome<T> = std::result::Result<T, String>;
 
 /// Runs `job` on every input with `jobs` threads (0: all cores), each thread owning a state made
 /// by `init` (planned FFTs, buffers); `job` gets the input's index. Results come back in input order, whatever the scheduling.
+/// An input the walk could not read fails with its reason, without `job`.
 pub fn run_parallel<S, T, I, F>(inputs: &[Input], jobs: usize, label: &str, init: I, job: F) -> Result<Vec<Outcome<T>>>
 where
     T: Send,
@@ -106,7 +199,7 @@ where
             .par_iter()
             .enumerate()
             .map_init(&init, |state, (i, input)| {
-                let r = job(state, i, input);
+                let r = input.readable().and_then(|()| job(state, i, input)).map_err(|e| reason_about(&input.path, e));
                 bar.inc(1);
                 r
             })
@@ -178,24 +271,39 @@ pub fn start() -> Instant {
     Instant::now()
 }
 
-/// Writes `bytes` to `path` through a temporary sibling and a rename.
+/// Writes `bytes` to the user-named output `path` atomically; see [`write_atomic_with`].
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic_with(path, |w| Ok(w.write_all(bytes)?))
 }
 
-/// Streams `write` into a temporary sibling of `path`, then renames it into place; on failure the
-/// temporary file is removed and `path` is untouched.
+/// Streams `write` into the user-named output `path` as [`audiotok_audio::atomic`] does for every
+/// output: a temporary sibling renamed into place (through a symlink to its target; a FIFO or
+/// device written directly); on failure `path` is untouched and no temporary file remains.
 pub fn write_atomic_with(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> Result<()>) -> Result<()> {
-    let tmp = audiotok_audio::temp_path(path);
-    let result = (|| {
-        let file = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        let mut w = BufWriter::with_capacity(1 << 16, file);
-        write(&mut w)?;
-        w.flush().with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    audiotok_audio::atomic::write_with(path, write)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::ffi::OsStrExt;
+
+    #[test]
+    fn path_text_escapes_only_non_utf8_paths_and_unambiguously() {
+        assert_eq!(path_text(Path::new("a\\b/ü.wav")), "a\\b/ü.wav");
+        assert!(!path_escaped(Path::new("a\\b/ü.wav")));
+        let odd = Path::new(std::ffi::OsStr::from_bytes(b"a\\x/\xff\xfe.wav"));
+        assert_eq!(path_text(odd), "a\\\\x/\\xff\\xfe.wav");
+        assert!(path_escaped(odd));
+        let reason = format!("{}: broken", odd.display());
+        assert_eq!(reason_about(odd, reason), "a\\\\x/\\xff\\xfe.wav: broken");
     }
-    result
+
+    #[test]
+    fn jobs_are_bounded() {
+        assert_eq!(parse_jobs("0"), Ok(0));
+        assert_eq!(parse_jobs("1024"), Ok(1024));
+        assert_eq!(parse_jobs("1025").unwrap_err(), "1025 threads: at most 1024 (0 uses one per core)");
+        assert!(parse_jobs("-1").is_err());
+    }
 }

@@ -146,3 +146,180 @@ fn show_draws_the_block_diagonal_mask() {
         assert_eq!(&got, row, "row {q}");
     }
 }
+
+/// Every file below `dir` with its size, sorted: what a command must leave alone.
+fn tree(dir: &Path) -> Vec<(PathBuf, u64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let m = std::fs::symlink_metadata(e.path()).unwrap();
+            if m.is_dir() {
+                stack.push(e.path());
+            }
+            out.push((e.path().strip_prefix(dir).unwrap().to_path_buf(), if m.is_dir() { 0 } else { m.len() }));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn merge_refuses_an_out_that_is_or_is_inside_a_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let part = dir.path().join("part2");
+    copy_dir(&fixture("partitioned/part2"), &part);
+    let alias = dir.path().join("alias");
+    std::os::unix::fs::symlink("part2", &alias).unwrap();
+    let before = tree(dir.path());
+    for out in [part.clone(), part.join("merged"), alias.join("deep/merged")] {
+        audiotok()
+            .args(["mds", "merge"])
+            .arg(&part)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("--out").and(predicate::str::contains("part2")));
+        assert_eq!(tree(dir.path()), before, "--out {}", out.display());
+    }
+    // An --out holding a partition deeper than one level would merge it twice.
+    let out = dir.path().join("root");
+    copy_dir(&fixture("partitioned/part2"), &out.join("a/part2"));
+    let before = tree(dir.path());
+    audiotok()
+        .args(["mds", "merge"])
+        .arg(out.join("a/part2"))
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--out"));
+    assert_eq!(tree(dir.path()), before);
+}
+
+#[test]
+fn merge_checks_every_partition_before_copying_and_leaves_nothing_on_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    copy_dir(&fixture("partitioned/part10"), &src.join("part10"));
+    copy_dir(&fixture("partitioned/part2"), &src.join("part2"));
+    std::fs::write(src.join("part2/index.json"), b"{\"version\": 2, \"shards\": [").unwrap();
+    let out = dir.path().join("merged");
+    audiotok()
+        .args(["mds", "merge"])
+        .args([src.join("part10"), src.join("part2")])
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("part2"));
+    assert!(!out.exists(), "a half-made {} was left", out.display());
+    assert_eq!(names_in(dir.path()), ["src"]);
+
+    // Into an existing --out: what was there stays, nothing is added.
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("keep.txt"), b"mine").unwrap();
+    audiotok()
+        .args(["mds", "merge"])
+        .args([src.join("part10"), src.join("part2")])
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(2);
+    assert_eq!(names_in(&out), ["keep.txt"]);
+
+    // Two partitions with one folder name would collide inside --out: refused before copying.
+    let other = dir.path().join("other");
+    copy_dir(&fixture("partitioned/part10"), &other.join("part10"));
+    audiotok()
+        .args(["mds", "merge"])
+        .args([src.join("part10"), other.join("part10")])
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("part10"));
+    assert_eq!(names_in(&out), ["keep.txt"]);
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn verify_rejects_an_index_listing_one_shard_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture("partitioned/part2"), dir.path());
+    let text = std::fs::read_to_string(dir.path().join("index.json")).unwrap();
+    let (head, rest) = text.split_once("[{").unwrap();
+    let (shard, tail) = rest.rsplit_once("}]").unwrap();
+    let tripled = format!("{head}[{{{shard}}}, {{{shard}}}, {{{shard}}}]{tail}");
+    std::fs::write(dir.path().join("index.json"), tripled).unwrap();
+    audiotok()
+        .args(["mds", "verify"])
+        .arg(dir.path())
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("shard.00000.mds").and(predicate::str::contains("listed 3 times")));
+}
+
+#[test]
+fn merge_removes_what_it_copied_when_a_later_copy_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    copy_dir(&fixture("partitioned/part10"), &src.join("part10"));
+    copy_dir(&fixture("partitioned/part2"), &src.join("part2"));
+    // A FIFO in a partition would block a copy forever: it is refused, after part10 was copied.
+    assert!(std::process::Command::new("mkfifo").arg(src.join("part2/zz_pipe")).status().unwrap().success());
+    let out = dir.path().join("merged");
+    std::fs::create_dir(&out).unwrap();
+    audiotok()
+        .args(["mds", "merge"])
+        .args([src.join("part10"), src.join("part2")])
+        .arg("--out")
+        .arg(&out)
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("zz_pipe").and(predicate::str::contains("not a regular file")));
+    assert_eq!(names_in(&out), Vec::<String>::new());
+}
+
+#[test]
+fn merge_refuses_a_partition_whose_shard_is_missing_before_copying() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    copy_dir(&fixture("partitioned/part10"), &src.join("part10"));
+    copy_dir(&fixture("partitioned/part2"), &src.join("part2"));
+    std::fs::remove_file(src.join("part2/shard.00000.mds.zstd")).unwrap();
+    let out = dir.path().join("merged");
+    audiotok()
+        .args(["mds", "merge"])
+        .args([src.join("part10"), src.join("part2")])
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("part2").and(predicate::str::contains("shard.00000.mds")));
+    assert!(!out.exists());
+}
+
+#[test]
+fn merge_removes_the_staged_copy_a_killed_merge_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    copy_dir(&fixture("partitioned/part10"), &src.join("part10"));
+    let out = dir.path().join("merged");
+    // What a merge killed while copying part10 leaves (no process has id 999999999), and one of a
+    // live process (1), which stays.
+    for stale in [".part10.tmp-999999999-0", ".part10.tmp-1-0"] {
+        copy_dir(&fixture("partitioned/part10"), &out.join(stale));
+    }
+    audiotok().args(["mds", "merge"]).arg(src.join("part10")).arg("--out").arg(&out).assert().success();
+    assert_eq!(names_in(&out), [".part10.tmp-1-0", "index.json", "part10"]);
+}

@@ -9,7 +9,9 @@
 //! Differences from `streaming`, which only matter for layouts `streaming` mishandles: only files
 //! named `index.json` are partitions (`streaming` takes any `*.json` below the root and fails
 //! on other files), and a partition nested deeper than one level is prefixed with its whole
-//! relative path (`streaming` uses only the last folder name, producing paths that do not exist).
+//! relative path (`streaming` uses only the last folder name, producing paths that do not exist);
+//! hidden folders (names starting with `.`, such as the temporary copies `audiotok mds merge`
+//! makes) are not searched.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -76,7 +78,10 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<
         let path = entry.path();
         let ft = entry.file_type().map_err(|e| MdsError::io(&path, e))?;
         if ft.is_dir() {
-            collect(root, &path, out)?;
+            // Hidden folders (`.NAME.tmp-PID-N`: a copy cut short by a kill) are not partitions.
+            if !entry.file_name().as_encoded_bytes().starts_with(b".") {
+                collect(root, &path, out)?;
+            }
         } else if dir != root && entry.file_name() == INDEX_BASENAME {
             let rel = path
                 .strip_prefix(root)

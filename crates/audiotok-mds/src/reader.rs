@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use crate::codec::{Compression, HashAlgo};
 use crate::encoding::Encoding;
 use crate::error::{MdsError, Result};
-use crate::index::{Index, ShardInfo};
+use crate::index::{Index, ShardInfo, INDEX_BASENAME};
 use crate::json::Json;
 use crate::value::{decode_value, Sample};
 
@@ -206,6 +206,7 @@ impl MdsDataset {
     /// Without hashes in the index, corruption inside a value that still decodes (a flipped bit
     /// in an integer) cannot be detected.
     pub fn verify(&self) -> Result<VerifyReport> {
+        self.verify_unique_files()?;
         let mut report = VerifyReport::default();
         for (k, shard) in self.shards.iter().enumerate() {
             let info = &shard.info;
@@ -261,6 +262,31 @@ impl MdsDataset {
             report.shards += 1;
         }
         Ok(report)
+    }
+
+    /// No file is listed twice (one shard listed three times would be read three times).
+    fn verify_unique_files(&self) -> Result<()> {
+        let mut seen: std::collections::HashMap<&str, Vec<usize>> = std::collections::HashMap::new();
+        let mut order = Vec::new();
+        for (k, shard) in self.shards.iter().enumerate() {
+            for f in std::iter::once(&shard.info.raw_data).chain(shard.info.zip_data.as_ref()) {
+                let at = seen.entry(f.basename.as_str()).or_default();
+                if at.is_empty() {
+                    order.push(f.basename.as_str());
+                }
+                at.push(k);
+            }
+        }
+        for name in order {
+            if let Some(at) = seen.get(name).filter(|at| at.len() > 1) {
+                let list: Vec<String> = at.iter().map(usize::to_string).collect();
+                return Err(MdsError::Index {
+                    path: self.dir.join(INDEX_BASENAME),
+                    reason: format!("file {name} listed {} times (shards {})", at.len(), list.join(", ")),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn verify_layout(&self, shard: &Shard, raw: &[u8]) -> Result<()> {

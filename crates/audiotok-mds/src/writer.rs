@@ -537,7 +537,13 @@ fn write_atomic_parts(dir: &Path, name: &str, parts: &[&[u8]]) -> Result<()> {
         None => return Err(MdsError::Config(format!("bad output file name `{name}`"))),
     };
     let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
+        // Created fresh: a file or link already at the temporary name (planted, or left by a
+        // crash) is removed, never opened, so a link cannot redirect the write out of `dir`.
+        match fs::remove_file(&tmp) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let mut f = fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         for p in parts {
             f.write_all(p)?;
         }

@@ -119,3 +119,25 @@ fn samples_of_a_failed_background_shard_are_never_silently_dropped() {
         }
     }
 }
+
+/// A symlink planted where the writer puts its temporary file must not redirect the write out of
+/// the dataset folder: the link is replaced, its target untouched.
+#[test]
+fn a_planted_temporary_symlink_does_not_redirect_the_write() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let victim = tmp.path().join("victim.txt");
+    std::fs::write(&victim, b"precious").unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    for name in [".index.json.tmp", ".shard.00000.mds.tmp"] {
+        std::os::unix::fs::symlink(&victim, out.join(name)).unwrap();
+    }
+    let opts = WriterOptions { overwrite: true, ..small_shards() };
+    let mut w = MdsWriter::new(&out, [("data", "bytes")], opts).unwrap();
+    w.write(&sample(0)).unwrap();
+    w.finish().unwrap();
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    for name in ["index.json", "shard.00000.mds"] {
+        assert!(std::fs::symlink_metadata(out.join(name)).unwrap().file_type().is_file(), "{name}");
+    }
+}

@@ -79,7 +79,7 @@ pub struct EncodeArgs {
     #[arg(long)]
     max_files: Option<usize>,
     /// Threads (0: one per core; at most 1024).
-    #[arg(long, short, default_value_t = 0)]
+    #[arg(long, short, default_value_t = 0, value_parser = crate::runner::parse_jobs)]
     jobs: usize,
     /// Run `audiotok analyze` on the store afterwards.
     #[arg(long)]
@@ -128,7 +128,7 @@ pub struct DecodeArgs {
     #[arg(long)]
     max_records: Option<usize>,
     /// Threads (0: one per core; at most 1024).
-    #[arg(long, short, default_value_t = 0)]
+    #[arg(long, short, default_value_t = 0, value_parser = crate::runner::parse_jobs)]
     jobs: usize,
 }
 
@@ -341,7 +341,7 @@ pub fn run_encode(args: EncodeArgs) -> Result<ExitCode> {
     let mut planned = Vec::new();
     let mut failed: Vec<(&Path, String)> = Vec::new();
     for input in &inputs.files {
-        match plan_file(&input.path, rate, hop, seg) {
+        match input.readable().map_err(anyhow::Error::msg).and_then(|()| plan_file(&input.path, rate, hop, seg)) {
             Ok(p) => planned.push(p),
             Err(e) => failed.push((&input.path, format!("{e:#}"))),
         }

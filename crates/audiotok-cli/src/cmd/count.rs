@@ -108,7 +108,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let n = audio_length(&input.path, rate, LengthMode::Header)?.samples;
             let c = profile.count(n);
             Ok(FileCount {
-                path: input.path.display().to_string(),
+                path: runner::path_text(&input.path),
                 samples: n,
                 duration_s: n as f64 / f64::from(rate),
                 total: c.total(),
@@ -126,7 +126,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     }
     let failed: Vec<Failure> =
-        failures.iter().map(|(p, e)| Failure { path: p.display().to_string(), error: e.clone() }).collect();
+        failures.iter().map(|(p, e)| Failure { path: runner::path_text(p), error: e.clone() }).collect();
     let scales = files.first().map_or(1, |f| f.tokens.len());
     let mut tokens = vec![0u64; scales];
     for f in &files {

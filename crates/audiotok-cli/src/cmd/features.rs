@@ -73,6 +73,9 @@ struct Record {
     mask_ones: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// `input` and `output` have non-UTF-8 bytes written `\xNN` (and `\` as `\\`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    path_escaped: bool,
 }
 
 struct Done {
@@ -107,26 +110,83 @@ fn process(ex: &mut Extractor, kind: FeatureKind, padding: Padding, input: &Inpu
     Ok(Done { samples, shape: f.shape, mask_ones: f.mask_ones })
 }
 
+/// Runs `job` on every input, where inputs that map to one output file (`a.wav` and `a.flac` both
+/// give `a.npy`) never overwrite each other: the first of them in input order that succeeds
+/// writes it, and every later one fails naming it. One that fails writes nothing, so the next
+/// one of its group is tried in another round. Results come back in input order.
+fn run_without_clashes<I, F>(inputs: &[Input], jobs: usize, make: &I, job: &F) -> Result<Vec<runner::Outcome<Done>>>
+where
+    I: Fn() -> Extractor + Sync + Send,
+    F: Fn(&mut Extractor, usize, &Input) -> runner::Outcome<Done> + Sync + Send,
+{
+    let mut members: Vec<Vec<usize>> = Vec::new();
+    let mut ids: HashMap<PathBuf, usize> = HashMap::new();
+    for (i, input) in inputs.iter().enumerate() {
+        let next = members.len();
+        let g = *ids.entry(output_rel(input)).or_insert(next);
+        if g == next {
+            members.push(Vec::new());
+        }
+        if let Some(m) = members.get_mut(g) {
+            m.push(i);
+        }
+    }
+    let mut results: Vec<Option<runner::Outcome<Done>>> = std::iter::repeat_with(|| None).take(inputs.len()).collect();
+    let ok = |results: &[Option<runner::Outcome<Done>>], i: usize| matches!(results.get(i), Some(Some(Ok(_))));
+    loop {
+        // The next untried input of every output name not written yet.
+        let mut round = Vec::new();
+        for m in &members {
+            if m.iter().any(|&i| ok(&results, i)) {
+                continue;
+            }
+            if let Some(&next) = m.iter().find(|&&i| results.get(i).is_some_and(Option::is_none)) {
+                round.push(next);
+            }
+        }
+        if round.is_empty() {
+            break;
+        }
+        round.sort_unstable();
+        let batch: Vec<Input> = round.iter().filter_map(|&i| inputs.get(i).cloned()).collect();
+        let out = runner::run_parallel(&batch, jobs, "features", make, job)?;
+        for (&i, r) in round.iter().zip(out) {
+            if let Some(slot) = results.get_mut(i) {
+                *slot = Some(r);
+            }
+        }
+    }
+    let mut writer: Vec<Option<usize>> = vec![None; inputs.len()];
+    for m in &members {
+        let w = m.iter().copied().find(|&i| ok(&results, i));
+        for &i in m {
+            if let Some(slot) = writer.get_mut(i) {
+                *slot = w;
+            }
+        }
+    }
+    Ok(results
+        .into_iter()
+        .zip(inputs)
+        .zip(writer)
+        .map(|((r, input), w)| {
+            r.unwrap_or_else(|| {
+                let by = w.and_then(|w| inputs.get(w)).map_or_else(String::new, |w| runner::path_text(&w.path));
+                Err(format!(
+                    "{}: output {} is written for {by} (same name once the extension is replaced); rename one of them",
+                    runner::path_text(&input.path),
+                    runner::path_text(&output_rel(input)),
+                ))
+            })
+        })
+        .collect())
+}
+
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<ExitCode> {
     let t0 = runner::start();
     let inputs = runner::collect(&args.batch.inputs)?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
-    // Two inputs must not write the same file: the later one fails with the reason.
-    let mut owner: HashMap<PathBuf, &Path> = HashMap::new();
-    let mut clash: Vec<Option<String>> = Vec::with_capacity(inputs.files.len());
-    for input in &inputs.files {
-        let rel = output_rel(input);
-        clash.push(owner.get(&rel).map(|first| {
-            format!(
-                "{}: output {} is already written for {}; rename one of them",
-                input.path.display(),
-                rel.display(),
-                first.display()
-            )
-        }));
-        owner.entry(rel).or_insert(&input.path);
-    }
     let opts = ExtractorOptions {
         whisper_padding: match args.padding {
             Padding::MaxLength => WhisperPadding::MaxLength,
@@ -139,18 +199,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         meldb_frames: Some((args.frames > 0).then_some(args.frames)),
     };
     let kind = args.kind;
-    let results = runner::run_parallel(
-        &inputs.files,
-        args.batch.jobs,
-        "features",
-        || Extractor::new(kind, opts),
-        |ex, i, input| {
-            if let Some(reason) = &clash[i] {
-                return Err(reason.clone());
-            }
-            process(ex, kind, args.padding, input, &args.out).map_err(|e| format!("{e:#}"))
-        },
-    )?;
+    let make = || Extractor::new(kind, opts);
+    let job = |ex: &mut Extractor, _: usize, input: &Input| {
+        process(ex, kind, args.padding, input, &args.out).map_err(|e| format!("{e:#}"))
+    };
+    let results = run_without_clashes(&inputs.files, args.batch.jobs, &make, &job)?;
     let rate = f64::from(kind.sample_rate());
     let mut manifest = String::new();
     let mut failed = Vec::new();
@@ -160,20 +213,21 @@ pub fn run(args: Args) -> Result<ExitCode> {
             Ok(d) => {
                 audio_secs += d.samples as f64 / rate;
                 Record {
-                    input: input.path.display().to_string(),
-                    output: Some(output_rel(input).display().to_string()),
+                    input: runner::path_text(&input.path),
+                    output: Some(runner::path_text(&output_rel(input))),
                     status: "ok",
                     samples: Some(d.samples),
                     duration_s: Some(d.samples as f64 / rate),
                     shape: Some(d.shape.clone()),
                     mask_ones: d.mask_ones,
                     error: None,
+                    path_escaped: runner::path_escaped(&input.path),
                 }
             }
             Err(e) => {
                 failed.push((input.path.as_path(), e.clone()));
                 Record {
-                    input: input.path.display().to_string(),
+                    input: runner::path_text(&input.path),
                     output: None,
                     status: "failed",
                     samples: None,
@@ -181,6 +235,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     shape: None,
                     mask_ones: None,
                     error: Some(e.clone()),
+                    path_escaped: runner::path_escaped(&input.path),
                 }
             }
         };

@@ -42,9 +42,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         writeln!(out, "{:<8} {:<12} {:>7} {:>3} {:>10}  path", "format", "codec", "rate", "ch", "duration")?;
     }
     for input in &inputs.files {
-        let row = match audiotok_audio::probe(&input.path) {
+        let probed = input
+            .readable()
+            .and_then(|()| audiotok_audio::probe(&input.path).map_err(|e| e.to_string()))
+            .map_err(|e| runner::reason_about(&input.path, e));
+        let row = match probed {
             Ok(i) => Row {
-                path: input.path.display().to_string(),
+                path: runner::path_text(&input.path),
                 duration_s: i.duration_secs(),
                 container: Some(i.container),
                 codec: Some(i.codec),
@@ -56,14 +60,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
             Err(e) => {
                 failed += 1;
                 Row {
-                    path: input.path.display().to_string(),
+                    path: runner::path_text(&input.path),
                     container: None,
                     codec: None,
                     sample_rate: None,
                     channels: None,
                     frames: None,
                     duration_s: None,
-                    error: Some(e.to_string()),
+                    error: Some(e),
                 }
             }
         };

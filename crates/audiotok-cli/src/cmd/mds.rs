@@ -247,38 +247,146 @@ fn verify(dir: &Path) -> Result<ExitCode> {
     }
 }
 
+/// Copies the folder `from` to the new folder `to`: folders and regular files (a symlink to a
+/// file is copied as the file); anything else (a FIFO, a device, a symlinked folder, a dangling
+/// link) is an error naming it, so that the copy never blocks or loops.
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    std::fs::create_dir(to).with_context(|| format!("creating {}", to.display()))?;
     for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
-        let entry = entry?;
-        let dest = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &dest)?;
+        let entry = entry.with_context(|| format!("reading {}", from.display()))?;
+        let (src, dest) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type().with_context(|| src.display().to_string())?;
+        let meta = std::fs::metadata(&src).with_context(|| format!("{}: cannot read", src.display()))?;
+        if kind.is_dir() {
+            copy_dir(&src, &dest)?;
+        } else if meta.is_file() {
+            std::fs::copy(&src, &dest).with_context(|| format!("copying {} to {}", src.display(), dest.display()))?;
         } else {
-            std::fs::copy(entry.path(), &dest)
-                .with_context(|| format!("copying {} to {}", entry.path().display(), dest.display()))?;
+            bail!("{}: not a regular file or folder; a partition is copied only with those", src.display());
         }
     }
     Ok(())
 }
 
+/// `path` with symlinks resolved, also when it does not exist yet (its deepest existing ancestor
+/// is resolved and the rest appended), and the first missing ancestor, which creating `path`
+/// would create.
+fn resolve_new(path: &Path) -> Result<(PathBuf, Option<PathBuf>)> {
+    let abs = if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir()?.join(path) };
+    let mut missing = Vec::new();
+    let mut at = abs.as_path();
+    loop {
+        match at.canonicalize() {
+            Ok(real) => {
+                let first_missing = missing.last().map(|name: &&std::ffi::OsStr| real.join(name));
+                let mut full = real;
+                for name in missing.iter().rev() {
+                    full.push(name);
+                }
+                return Ok((full, first_missing));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let (Some(parent), Some(name)) = (at.parent(), at.file_name()) else {
+                    bail!("{}: cannot resolve", path.display());
+                };
+                missing.push(name);
+                at = parent;
+            }
+            Err(e) => return Err(e).with_context(|| format!("{}: cannot resolve", at.display())),
+        }
+    }
+}
+
+/// `mds merge`: every partition is checked first; `--out` may not be, or be inside, a partition,
+/// nor hold one deeper than its top level; partitions outside `--out` are copied in under a
+/// temporary name and renamed into place; `index.json` is written last. On any failure what this
+/// run added is removed again (and `--out` itself when this run created it).
 fn merge(parts: &[PathBuf], out: &Path) -> Result<ExitCode> {
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let root = out.canonicalize().with_context(|| out.display().to_string())?;
+    let mut resolved = Vec::with_capacity(parts.len());
     for part in parts {
-        open(part)?;
-        let canon = part.canonicalize().with_context(|| part.display().to_string())?;
+        let ds = open(part)?;
+        for shard in &ds.index().shards {
+            let there = |f: &audiotok_mds::FileInfo| part.join(&f.basename).is_file();
+            if !there(&shard.raw_data) && !shard.zip_data.as_ref().is_some_and(there) {
+                bail!(
+                    "{}: shard {} listed in index.json is missing; nothing was merged",
+                    part.display(),
+                    shard.raw_data.basename
+                );
+            }
+        }
+        let canon = part.canonicalize().with_context(|| format!("{}: cannot resolve", part.display()))?;
+        resolved.push(canon);
+    }
+    let (root, created) = resolve_new(out)?;
+    let mut copies: Vec<(&Path, PathBuf)> = Vec::new();
+    let mut names = std::collections::HashSet::new();
+    for (part, canon) in parts.iter().zip(&resolved) {
+        if root.starts_with(canon) {
+            bail!(
+                "--out {} is the partition {} or inside it: merging would copy the partition into itself",
+                out.display(),
+                part.display()
+            );
+        }
+        let name = canon.file_name().with_context(|| format!("{}: no folder name", part.display()))?;
+        if !names.insert(name.to_os_string()) {
+            bail!("two partitions are named {}: they would be one folder in {}", name.to_string_lossy(), out.display());
+        }
         if canon.parent() == Some(root.as_path()) {
             continue;
         }
-        let name = part.file_name().with_context(|| format!("{}: no folder name", part.display()))?;
+        if canon.starts_with(&root) {
+            bail!(
+                "--out {} holds the partition {} below its top level, where merging would take it twice; \
+                 name --out's own sub-folders or partitions outside it",
+                out.display(),
+                part.display()
+            );
+        }
         let dest = root.join(name);
-        if dest.exists() {
+        if std::fs::symlink_metadata(&dest).is_ok() {
             bail!("{}: already exists in {}; rename the partition", dest.display(), out.display());
         }
-        copy_dir(part, &dest)?;
+        copies.push((part.as_path(), dest));
     }
-    let index = merge_index(&root)?;
+
+    std::fs::create_dir_all(&root).with_context(|| format!("creating {}", out.display()))?;
+    let mut placed: Vec<PathBuf> = Vec::new();
+    let built = (|| -> Result<Index> {
+        let mut staged = Vec::new();
+        for (part, dest) in &copies {
+            // A copy staged by a merge that was killed is removed first.
+            for stale in audiotok_audio::atomic::stale_temps(dest) {
+                let _ = if std::fs::symlink_metadata(&stale).is_ok_and(|m| m.is_dir()) {
+                    std::fs::remove_dir_all(&stale)
+                } else {
+                    std::fs::remove_file(&stale)
+                };
+            }
+            let tmp = audiotok_audio::temp_path(dest);
+            placed.push(tmp.clone());
+            copy_dir(part, &tmp)?;
+            staged.push((tmp, dest));
+        }
+        for (tmp, dest) in staged {
+            std::fs::rename(&tmp, dest).with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))?;
+            placed.push(dest.clone());
+        }
+        Ok(merge_index(&root)?)
+    })();
+    let index = match built {
+        Ok(index) => index,
+        Err(e) => {
+            for p in placed.iter().rev() {
+                let _ = std::fs::remove_dir_all(p);
+            }
+            if let Some(top) = created {
+                let _ = std::fs::remove_dir_all(top);
+            }
+            return Err(e);
+        }
+    };
     eprintln!(
         "merge: {} partitions, {} shards, {} samples -> {}",
         parts.len(),

@@ -114,8 +114,8 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "header")]
     lengths: LengthsArg,
     /// Worker threads (0: one per core; at most 1024).
-    #[arg(long, short, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=1024))]
-    jobs: u16,
+    #[arg(long, short, default_value_t = 0, value_parser = crate::runner::parse_jobs)]
+    jobs: usize,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -258,10 +258,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         audio_root: args.audio_root.clone(),
         max_row_bytes: args.max_row_bytes,
     };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(usize::from(args.jobs))
-        .build()
-        .context("starting the thread pool")?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.jobs).build().context("starting the thread pool")?;
     // The new dataset is built beside --out and swapped in when complete (checked and cleaned
     // first, so a folder that cannot be replaced is refused before any work).
     let staged = StagedDir::new(&args.out)?;
