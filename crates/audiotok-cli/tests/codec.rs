@@ -391,7 +391,7 @@ fn numeric_options_are_bounded() {
         .arg(tmp.path().join("w"))
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("--jobs 100000: at most 1024 threads"));
+        .stderr(predicate::str::contains("100000 threads: at most 1024"));
 }
 
 /// A store of two 0.1 s records (codes of the tiny24 shape) named `names`, batches of one.

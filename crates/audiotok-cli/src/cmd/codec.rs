@@ -30,8 +30,6 @@ use crate::runner;
 const MAX_SEGMENT_SECONDS: f64 = 600.0;
 /// Most records per batch (they are held in memory until the batch is written).
 const MAX_BATCH_SIZE: usize = 100_000;
-/// Most threads for --jobs.
-const MAX_JOBS: usize = 1024;
 /// Changes whenever this build's encode would give other codes for the same model, input and
 /// options (it is part of every batch's reuse key, with the package version).
 const ENCODE_PIPELINE: &str = "snac-encode-1 (downmix, soxr HQ resampling, zero-padded segments)";
@@ -133,9 +131,6 @@ pub struct DecodeArgs {
 }
 
 fn set_threads(jobs: usize) -> Result<()> {
-    if jobs > MAX_JOBS {
-        bail!("--jobs {jobs}: at most {MAX_JOBS} threads");
-    }
     if jobs > 0 {
         // candle's matrix products read the same variable as rayon; set before any pool starts.
         std::env::set_var("RAYON_NUM_THREADS", jobs.to_string());
