@@ -66,7 +66,7 @@ impl std::fmt::Display for Failure {
         write!(
             f,
             "{} {} case {} (campaign seed {}; {}): {}\n    input kept at {}\n    replay: AUDIOTOK_FUZZ_REPLAY={} \
-             AUDIOTOK_FUZZ_TARGET={} cargo test -p audiotok-fuzz --test fuzz replay -- --nocapture",
+             AUDIOTOK_FUZZ_TARGET={} cargo test -p audiotok-fuzz --test fuzz replay -- --ignored --nocapture",
             self.kind,
             self.target,
             self.case,
