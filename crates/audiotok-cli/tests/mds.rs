@@ -16,6 +16,21 @@ fn audiotok() -> Command {
     Command::cargo_bin("audiotok").unwrap()
 }
 
+/// `audiotok mds merge PARTS... --out OUT` (with a watchdog: a FIFO inside a partition must never
+/// block it).
+fn merge<P: AsRef<std::ffi::OsStr>>(
+    parts: impl IntoIterator<Item = P>,
+    out: impl AsRef<std::ffi::OsStr>,
+) -> assert_cmd::assert::Assert {
+    audiotok()
+        .args(["mds", "merge"])
+        .args(parts)
+        .arg("--out")
+        .arg(out)
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
@@ -86,13 +101,7 @@ fn merge_copies_outside_partitions_and_matches_streaming() {
         copy_dir(&fixture(&format!("partitioned/{part}")), &src.join(part));
     }
     let out = dir.path().join("merged");
-    audiotok()
-        .args(["mds", "merge"])
-        .args(["part10", "part2", "part_a"].map(|p| src.join(p)))
-        .arg("--out")
-        .arg(&out)
-        .assert()
-        .success();
+    merge(["part10", "part2", "part_a"].map(|p| src.join(p)), &out).success();
     // streaming's merge_index over the same partitions wrote the committed index.json.
     assert_eq!(
         std::fs::read(out.join("index.json")).unwrap(),
@@ -174,28 +183,14 @@ fn merge_refuses_an_out_that_is_or_is_inside_a_partition() {
     std::os::unix::fs::symlink("part2", &alias).unwrap();
     let before = tree(dir.path());
     for out in [part.clone(), part.join("merged"), alias.join("deep/merged")] {
-        audiotok()
-            .args(["mds", "merge"])
-            .arg(&part)
-            .arg("--out")
-            .arg(&out)
-            .assert()
-            .code(2)
-            .stderr(predicate::str::contains("--out").and(predicate::str::contains("part2")));
+        merge([&part], &out).code(2).stderr(predicate::str::contains("--out").and(predicate::str::contains("part2")));
         assert_eq!(tree(dir.path()), before, "--out {}", out.display());
     }
     // An --out holding a partition deeper than one level would merge it twice.
     let out = dir.path().join("root");
     copy_dir(&fixture("partitioned/part2"), &out.join("a/part2"));
     let before = tree(dir.path());
-    audiotok()
-        .args(["mds", "merge"])
-        .arg(out.join("a/part2"))
-        .arg("--out")
-        .arg(&out)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("--out"));
+    merge([out.join("a/part2")], &out).code(2).stderr(predicate::str::contains("--out"));
     assert_eq!(tree(dir.path()), before);
 }
 
@@ -207,40 +202,20 @@ fn merge_checks_every_partition_before_copying_and_leaves_nothing_on_failure() {
     copy_dir(&fixture("partitioned/part2"), &src.join("part2"));
     std::fs::write(src.join("part2/index.json"), b"{\"version\": 2, \"shards\": [").unwrap();
     let out = dir.path().join("merged");
-    audiotok()
-        .args(["mds", "merge"])
-        .args([src.join("part10"), src.join("part2")])
-        .arg("--out")
-        .arg(&out)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("part2"));
+    merge([src.join("part10"), src.join("part2")], &out).code(2).stderr(predicate::str::contains("part2"));
     assert!(!out.exists(), "a half-made {} was left", out.display());
     assert_eq!(names_in(dir.path()), ["src"]);
 
     // Into an existing --out: what was there stays, nothing is added.
     std::fs::create_dir(&out).unwrap();
     std::fs::write(out.join("keep.txt"), b"mine").unwrap();
-    audiotok()
-        .args(["mds", "merge"])
-        .args([src.join("part10"), src.join("part2")])
-        .arg("--out")
-        .arg(&out)
-        .assert()
-        .code(2);
+    merge([src.join("part10"), src.join("part2")], &out).code(2);
     assert_eq!(names_in(&out), ["keep.txt"]);
 
     // Two partitions with one folder name would collide inside --out: refused before copying.
     let other = dir.path().join("other");
     copy_dir(&fixture("partitioned/part10"), &other.join("part10"));
-    audiotok()
-        .args(["mds", "merge"])
-        .args([src.join("part10"), other.join("part10")])
-        .arg("--out")
-        .arg(&out)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("part10"));
+    merge([src.join("part10"), other.join("part10")], &out).code(2).stderr(predicate::str::contains("part10"));
     assert_eq!(names_in(&out), ["keep.txt"]);
 }
 
@@ -278,13 +253,7 @@ fn merge_removes_what_it_copied_when_a_later_copy_fails() {
     assert!(std::process::Command::new("mkfifo").arg(src.join("part2/zz_pipe")).status().unwrap().success());
     let out = dir.path().join("merged");
     std::fs::create_dir(&out).unwrap();
-    audiotok()
-        .args(["mds", "merge"])
-        .args([src.join("part10"), src.join("part2")])
-        .arg("--out")
-        .arg(&out)
-        .timeout(std::time::Duration::from_secs(60))
-        .assert()
+    merge([src.join("part10"), src.join("part2")], &out)
         .code(2)
         .stderr(predicate::str::contains("zz_pipe").and(predicate::str::contains("not a regular file")));
     assert_eq!(names_in(&out), Vec::<String>::new());
@@ -298,12 +267,7 @@ fn merge_refuses_a_partition_whose_shard_is_missing_before_copying() {
     copy_dir(&fixture("partitioned/part2"), &src.join("part2"));
     std::fs::remove_file(src.join("part2/shard.00000.mds.zstd")).unwrap();
     let out = dir.path().join("merged");
-    audiotok()
-        .args(["mds", "merge"])
-        .args([src.join("part10"), src.join("part2")])
-        .arg("--out")
-        .arg(&out)
-        .assert()
+    merge([src.join("part10"), src.join("part2")], &out)
         .code(2)
         .stderr(predicate::str::contains("part2").and(predicate::str::contains("shard.00000.mds")));
     assert!(!out.exists());
@@ -320,6 +284,6 @@ fn merge_removes_the_staged_copy_a_killed_merge_left() {
     for stale in [".part10.tmp-999999999-0", ".part10.tmp-1-0"] {
         copy_dir(&fixture("partitioned/part10"), &out.join(stale));
     }
-    audiotok().args(["mds", "merge"]).arg(src.join("part10")).arg("--out").arg(&out).assert().success();
+    merge([src.join("part10")], &out).success();
     assert_eq!(names_in(&out), [".part10.tmp-1-0", "index.json", "part10"]);
 }
