@@ -19,6 +19,19 @@ fn audiotok() -> Command {
     Command::cargo_bin("audiotok").unwrap()
 }
 
+/// `audiotok features --kind mel-db --out OUT INPUT`, which must end with one file done and one
+/// failed (exit 1); its stderr.
+fn features_one_failed(out: &Path, input: &Path) -> String {
+    let a = audiotok()
+        .args(["features", "--kind", "mel-db", "--out"])
+        .arg(out)
+        .arg(input)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("features: 1 done, 1 failed"));
+    String::from_utf8_lossy(&a.get_output().stderr).into_owned()
+}
+
 /// Names in `dir`, sorted.
 fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> =
@@ -204,27 +217,13 @@ fn a_feature_stem_collision_names_both_inputs_and_the_one_written() {
     std::fs::write(dir.path().join("x.flac"), b"not a flac file at all").unwrap();
     std::fs::copy(fixture("audio/speech_1s.wav"), dir.path().join("x.wav")).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let a = audiotok()
-        .args(["features", "--kind", "mel-db", "--out"])
-        .arg(out.path())
-        .arg(dir.path())
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("features: 1 done, 1 failed"));
-    let stderr = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    let stderr = features_one_failed(out.path(), dir.path());
     assert!(!stderr.contains("already written"), "{stderr}");
     assert!(out.path().join("x.npy").is_file());
 
     // Both good: the first in input order writes x.npy, the second is refused naming both.
     std::fs::copy(fixture("audio/speech_7s.flac"), dir.path().join("x.flac")).unwrap();
-    let a = audiotok()
-        .args(["features", "--kind", "mel-db", "--out"])
-        .arg(out.path())
-        .arg(dir.path())
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("features: 1 done, 1 failed"));
-    let stderr = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    let stderr = features_one_failed(out.path(), dir.path());
     let want = format!(
         "{}: output x.npy is written for {} (same name once the extension is replaced); rename one of them",
         dir.path().join("x.wav").display(),
@@ -248,14 +247,7 @@ fn non_utf8_file_names_are_escaped_not_mangled() {
     std::fs::copy(fixture("audio/speech_1s.wav"), &good).unwrap();
     std::fs::write(&bad, b"not audio").unwrap();
     let feats = tempfile::tempdir().unwrap();
-    let a = audiotok()
-        .args(["features", "--kind", "mel-db", "--out"])
-        .arg(feats.path())
-        .arg(dir.path())
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("features: 1 done, 1 failed"));
-    let stderr = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    let stderr = features_one_failed(feats.path(), dir.path());
     assert!(stderr.contains(r"bad\xfe.wav"), "{stderr}");
     let manifest = std::fs::read_to_string(feats.path().join("manifest.jsonl")).unwrap();
     let rows: Vec<serde_json::Value> = manifest.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
