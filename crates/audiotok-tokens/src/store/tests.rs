@@ -284,6 +284,7 @@ fn missing_batches_are_listed() {
     let got = missing_batches(tmp.path()).unwrap();
     assert_eq!(got.len(), 2);
     assert_eq!(got[1].0, format!("{} … {}", batch_file_name(3), batch_file_name(usize::MAX - 1)));
+}
 
 /// Opens and reads every record of `path`: `Ok(records)` or the first typed error.
 fn read_all(path: &Path) -> Result<Vec<TokenRecord>> {
