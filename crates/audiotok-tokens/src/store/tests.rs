@@ -353,10 +353,16 @@ fn resume_reads_or_refuses_a_damaged_batch() {
     assert_eq!(back, (0..6).map(record).collect::<Vec<_>>());
 }
 
-/// The byte range of a Parquet file's column chunks: after the leading magic, up to the footer
-/// (our writer puts nothing between the last row group and the footer).
-fn data_range(bytes: &[u8]) -> std::ops::Range<usize> {
-    4..footer_range(bytes).start
+/// The byte range of a Parquet file's column chunks (page headers and pages): after the leading
+/// magic, up to the end of the last chunk (the page index and footer follow).
+fn data_range(path: &Path) -> std::ops::Range<usize> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
+    let end = reader.metadata().row_groups().iter().flat_map(|rg| rg.columns()).map(|c| {
+        let (start, len) = c.byte_range();
+        start + len
+    });
+    4..end.max().unwrap() as usize
 }
 
 /// Every single-bit flip inside the column chunks (page headers and data pages) of a batch we
@@ -372,7 +378,7 @@ fn every_data_byte_flip_is_an_error_or_changes_nothing() {
     let want = read_all(&src).unwrap();
     let bad = tmp.path().join("tokens_batch_0000.parquet");
     let (mut errors, mut silent) = (0, Vec::new());
-    for at in data_range(&good) {
+    for at in data_range(&src) {
         let mut b = good.clone();
         b[at] ^= 0x10;
         std::fs::write(&bad, &b).unwrap();
@@ -386,7 +392,7 @@ fn every_data_byte_flip_is_an_error_or_changes_nothing() {
         }
     }
     assert!(silent.is_empty(), "flips at {silent:?} changed the records silently");
-    assert_eq!(errors, data_range(&good).len(), "every flip in the checksummed bytes is an error");
+    assert_eq!(errors, data_range(&src).len(), "every flip in the checksummed bytes is an error");
 }
 
 /// A checksum mismatch is its own error kind, naming the file; `batch_tags` (what encode's resume
@@ -398,7 +404,7 @@ fn checksum_mismatch_is_a_typed_error_and_blocks_reuse() {
     let p1 = tmp.path().join("tokens_batch_0001.parquet");
     let mut b = std::fs::read(&p1).unwrap();
     // A byte in the middle of the column chunks: a data page of some column.
-    let r = data_range(&b);
+    let r = data_range(&p1);
     b[(r.start + r.end) / 2] ^= 0x01;
     std::fs::write(&p1, &b).unwrap();
     let err = read_all(&p1).unwrap_err();
@@ -424,7 +430,7 @@ fn checksum_is_recorded_in_the_footer() {
     write_store(tmp.path(), 2);
     let p = tmp.path().join("tokens_batch_0000.parquet");
     let b = std::fs::read(&p).unwrap();
-    let r = data_range(&b);
+    let r = data_range(&p);
     let crc = crc32fast::hash(&b[..r.end]);
     use parquet::file::reader::{FileReader, SerializedFileReader};
     let reader = SerializedFileReader::new(std::fs::File::open(&p).unwrap()).unwrap();
@@ -444,7 +450,7 @@ fn pyarrow_page_checksums_are_verified() {
     let tmp = tempfile::tempdir().unwrap();
     let bad = tmp.path().join("variant_page_checksums.parquet");
     let (mut crc_errors, mut silent) = (0, Vec::new());
-    for at in data_range(&good) {
+    for at in data_range(&src) {
         let mut b = good.clone();
         b[at] ^= 0x10;
         std::fs::write(&bad, &b).unwrap();
@@ -459,5 +465,5 @@ fn pyarrow_page_checksums_are_verified() {
         }
     }
     assert!(silent.is_empty(), "flips at {silent:?} changed the records silently");
-    assert!(crc_errors > data_range(&good).len() / 2, "{crc_errors} CRC errors");
+    assert!(crc_errors > data_range(&src).len() / 2, "{crc_errors} CRC errors");
 }
