@@ -13,7 +13,8 @@ Write the fixtures the Rust tests read (tests/fixtures/tokens/, a few KB):
     our schema given explicitly; pyarrow_store_expected.json holds the same records as JSON.
   - variant_*.parquet: the same records with the columns shuffled plus an extra column, written by
     pandas' DataFrame.to_parquet (types as pandas infers them); with large_string/large_list and
-    zstd; with int64 codes, int32 counts, float32 durations and no compression.
+    zstd; with int64 codes, int32 counts, float32 durations and no compression; with page CRC32s
+    (variant_page_checksums.parquet, write_page_checksum=True).
   - bad_*.parquet: a missing column, float codes, a negative code, a count that disagrees with the
     codes, a null file_path; the Rust test checks the error names the file and the row.
 
@@ -134,6 +135,8 @@ def write_fixtures():
     )
     paths = [None] + [r[0] for r in recs[1:]]
     pq.write_table(t.set_column(0, "file_path", pa.array(paths, pa.string())), os.path.join(FIX, "bad_null_path.parquet"))
+    # Page CRC32s (write_page_checksum): the Rust reader verifies them (parquet's `crc` feature).
+    pq.write_table(t, os.path.join(FIX, "variant_page_checksums.parquet"), write_page_checksum=True)
     total = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(FIX) for f in fs)
     print(f"fixtures written to {FIX} ({total} bytes), pyarrow {pa.__version__}, pandas {pd.__version__}")
 

@@ -243,3 +243,33 @@ fn npy_header_claiming_more_than_the_file_is_a_typed_error() {
         .code(2)
         .stderr(predicate::str::contains(want));
 }
+
+/// Every numeric option is bounded: a value outside its range is a clap error naming the flag
+/// and the range (issue 16), before any input is read.
+#[test]
+fn numeric_options_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("t.txt");
+    std::fs::write(&p, "1 2 3\n").unwrap();
+    let cases: [(&str, &str, &str); 7] = [
+        ("--memory", "0", "a size from 1M to 64T"),
+        ("--memory", "1", "a size from 1M to 64T"),
+        ("--memory", "1e30", "a size from 1M to 64T"),
+        ("--memory", "65T", "a size from 1M to 64T"),
+        ("--codebook-size", "0", "0 is not in 1..=4294967295"),
+        ("--max-n", "0", "0 is not in 1..=7"),
+        ("--max-n", "100000", "100000 is not in 1..=7"),
+    ];
+    for (flag, value, why) in cases {
+        audiotok()
+            .arg("analyze")
+            .arg(&p)
+            .args([flag, value])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(format!("invalid value '{value}' for '{flag} <")))
+            .stderr(predicate::str::contains(why));
+    }
+    // The bounds themselves are accepted.
+    audiotok().arg("analyze").arg(&p).args(["--memory", "1M", "--max-n", "7", "-q"]).assert().success();
+}

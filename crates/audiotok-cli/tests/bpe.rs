@@ -347,3 +347,58 @@ fn ids_near_two_to_the_32_are_a_clear_error() {
     train_fails(&["--merges", "5"], &input, &model, "codebook_size 4294967296 (largest id + 1) is out of range");
     assert!(!model.exists());
 }
+
+/// Every numeric option of `bpe train` and `bpe inspect` is bounded: a value outside its range is a
+/// clap error naming the flag and the range (issue 16).
+#[test]
+fn numeric_options_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("t.txt");
+    std::fs::write(&input, corpus()).unwrap();
+    let model = dir.path().join("m.json");
+    let cases: [(&[&str], &str, &str); 8] = [
+        (&["--merges"], "1099511627776", "1099511627776 is not in 1..=1073741824"),
+        (&["--vocab-size"], "1099511627776", "1099511627776 is not in 1..=1073741824"),
+        (&["--merges", "5", "--variant", "rl", "--max-run"], "0", "0 is not in 1..=65536"),
+        (&["--merges", "5", "--variant", "rl", "--max-run"], "4294967295", "4294967295 is not in 1..=65536"),
+        (&["--merges", "5", "--codebook-size"], "0", "0 is not in 1..=1073741822"),
+        (&["--merges", "5", "--variant", "hierarchical", "--scale-ratios"], "1,4294967295", "is not in 1..=1024"),
+        (
+            &["--merges", "5", "--variant", "hierarchical", "--scale-merges"],
+            "1099511627776",
+            "is not in 0..=1073741824",
+        ),
+        (&["--variant", "thresholded", "--min-freq"], "0", "0 is not in 1.."),
+    ];
+    for (flags, value, why) in cases {
+        let flag = flags.last().unwrap();
+        // A list option names the element that is out of range.
+        let value_named = value.rsplit(',').next().unwrap();
+        audiotok()
+            .args(["bpe", "train"])
+            .args(flags)
+            .arg(value)
+            .arg("--input")
+            .arg(&input)
+            .arg("--out")
+            .arg(&model)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(format!("invalid value '{value_named}' for '{flag} <")))
+            .stderr(predicate::str::contains(why));
+    }
+    assert!(!model.exists());
+    audiotok()
+        .args(["bpe", "train", "--merges", "1073741824", "--input"])
+        .arg(&input)
+        .arg("--out")
+        .arg(&model)
+        .assert()
+        .success();
+    audiotok()
+        .args(["bpe", "inspect", "--top", "1000001", "--model"])
+        .arg(&model)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("invalid value '1000001' for '--top <"));
+}

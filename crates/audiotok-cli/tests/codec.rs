@@ -252,6 +252,28 @@ fn resume_with_another_checkpoint_does_not_mix_models() {
     assert_eq!(prov["weights_sha1"].as_str().unwrap().len(), 40);
 }
 
+/// A batch damaged on disk (one flipped bit in its first column chunk, the footer intact) fails
+/// its checksum: the resumed run encodes it again instead of reusing or aborting (issue 16).
+#[test]
+fn resume_encodes_a_damaged_batch_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = [fixture("audio/speech_0.1s.wav"), fixture("audio/speech_1s.wav")];
+    let seg = ["--segment-length", "0"];
+    let store = tmp.path().join("store");
+    encode_cmd(&store, &seg, &inputs).assert().success();
+    let first = batches_of(&store);
+    let p1 = store.join(&first[1].0);
+    let mut b = first[1].1.clone();
+    b[10] ^= 0x10;
+    std::fs::write(&p1, &b).unwrap();
+    encode_cmd(&store, &seg, &inputs)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("(1 reused"))
+        .stderr(predicate::str::contains("1 batches could not be read"));
+    assert_eq!(batches_of(&store), first);
+}
+
 #[test]
 fn resume_with_other_options_does_not_reuse() {
     let tmp = tempfile::tempdir().unwrap();

@@ -27,10 +27,11 @@ pub struct Args {
     #[arg(long, default_value = "all")]
     scale: String,
     /// Codebook size: ids must be below it; enables codebook utilisation.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     codebook_size: Option<u32>,
     /// Largest n-gram order (1-7); lower it for speed on very large high-entropy inputs.
-    #[arg(long, default_value_t = MAX_N)]
+    #[arg(long, default_value_t = MAX_N,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_N as u64))]
     max_n: usize,
     /// Write the full report as JSON to this file (`-` for stdout).
     #[arg(long)]
@@ -38,8 +39,9 @@ pub struct Args {
     /// Write PNG plots here: zipf.png (rank-frequency, log-log) and runs_<stream>.png.
     #[arg(long)]
     plots: Option<PathBuf>,
-    /// Memory for counting n-grams (e.g. 512M, 2G, or `unlimited`). Past it, count tables are
-    /// spilled to --tmp-dir as sorted runs and merged at the end: same figures, bounded memory.
+    /// Memory for counting n-grams (e.g. 512M, 2G, or `unlimited`; 1M to 64T). Past it, count
+    /// tables are spilled to --tmp-dir as sorted runs and merged at the end: same figures, bounded
+    /// memory.
     #[arg(long, default_value_t = Memory(Some(DEFAULT_MEMORY_LIMIT)), value_parser = parse_memory)]
     memory: Memory,
     /// Directory for spilled n-gram counts (default: the system's temporary directory).
@@ -70,7 +72,13 @@ impl std::fmt::Display for Memory {
     }
 }
 
-/// Parses `512M`, `2G`, `1.5GiB`, `800000000`, or `unlimited`.
+/// Smallest `--memory`: below it, spilled runs would be tiny and many.
+const MIN_MEMORY: u64 = 1 << 20;
+/// Largest `--memory` (use `unlimited` for no limit).
+const MAX_MEMORY: u64 = 64 << 40;
+
+/// Parses `512M`, `2G`, `1.5GiB`, `800000000`, or `unlimited`: a size from [`MIN_MEMORY`] to
+/// [`MAX_MEMORY`].
 fn parse_memory(s: &str) -> Result<Memory, String> {
     let t = s.trim();
     if t.eq_ignore_ascii_case("unlimited") || t.eq_ignore_ascii_case("none") {
@@ -86,8 +94,11 @@ fn parse_memory(s: &str) -> Result<Memory, String> {
         _ => (body, 1),
     };
     match num.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(Memory(Some((v * mult as f64) as u64))),
-        _ => Err(format!("'{s}': expected a size such as 512M or 2G, or 'unlimited'")),
+        Ok(v) if v.is_finite() && (MIN_MEMORY as f64..=MAX_MEMORY as f64).contains(&(v * mult as f64)) => {
+            Ok(Memory(Some((v * mult as f64) as u64)))
+        }
+        Ok(_) => Err(format!("'{s}': expected a size from 1M to 64T, or 'unlimited'")),
+        _ => Err(format!("'{s}': expected a size such as 512M or 2G (a size from 1M to 64T), or 'unlimited'")),
     }
 }
 
@@ -280,11 +291,16 @@ mod tests {
 
     #[test]
     fn memory_sizes_print_as_they_parse() {
-        for m in [None, Some(2 << 30), Some(512 << 20), Some(1000 << 10), Some(1500), Some(3 << 40)] {
+        for m in [None, Some(2 << 30), Some(512 << 20), Some(3000 << 10), Some(1_500_000_001), Some(3 << 40)] {
             let text = Memory(m).to_string();
             assert_eq!(parse_memory(&text).map(|p| p.0), Ok(m), "{text}");
         }
         assert_eq!(Memory(Some(2 << 30)).to_string(), "2G");
         assert_eq!(parse_memory("1.5G").map(|p| p.0), Ok(Some(3 << 29)));
+        assert_eq!(parse_memory("1M").map(|p| p.0), Ok(Some(1 << 20)));
+        assert_eq!(parse_memory("64T").map(|p| p.0), Ok(Some(64 << 40)));
+        for bad in ["0", "1", "1048575", "1e30", "65T", "-1G", "NaN", "x"] {
+            assert!(parse_memory(bad).unwrap_err().contains("a size from 1M to 64T"), "{bad}");
+        }
     }
 }

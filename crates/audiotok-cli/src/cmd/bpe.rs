@@ -19,6 +19,22 @@ use audiotok_tokens::store::{
     ScaleTokens, StoreMetadata, StoreOptions, StoreReader, StoreWriter, TokenRecord, METADATA_FILE,
 };
 
+/// Most merges (or vocabulary size) `bpe train` takes: ids stay far below 2^32.
+const MAX_MERGES: usize = 1 << 30;
+/// Longest run `rl` makes one symbol.
+const MAX_RUN: i64 = 1 << 16;
+/// Largest codebook (`bpe::TrainerConfig` refuses `u32::MAX / 4` and above).
+const MAX_CODEBOOK: u32 = u32::MAX / 4 - 1;
+/// Largest codes-per-coarsest-frame ratio of one scale.
+const MAX_RATIO: i64 = 1024;
+/// Most rows `bpe inspect --top` prints.
+const MAX_TOP: usize = 1_000_000;
+
+/// A clap parser of a `usize` in `lo..=hi`.
+fn usize_in(lo: usize, hi: usize) -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(lo as u64..=hi as u64)
+}
+
 /// Arguments of `audiotok bpe`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -34,27 +50,27 @@ enum Command {
         /// (per-scale streams from a token store or 2-D .npy).
         #[arg(long, default_value = "plain")]
         variant: String,
-        /// Number of merges (give this or --vocab-size).
-        #[arg(long)]
+        /// Number of merges (give this or --vocab-size; at most 2^30).
+        #[arg(long, value_parser = usize_in(1, MAX_MERGES))]
         merges: Option<usize>,
-        /// Target vocabulary size: base symbols + merged symbols.
-        #[arg(long)]
+        /// Target vocabulary size: base symbols + merged symbols (at most 2^30).
+        #[arg(long, value_parser = usize_in(1, MAX_MERGES))]
         vocab_size: Option<usize>,
-        /// thresholded: stop when the best pair occurs fewer times than this.
-        #[arg(long)]
+        /// thresholded: stop when the best pair occurs fewer times than this (at least 1).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         min_freq: Option<u64>,
-        /// rl: longest run that becomes one symbol.
-        #[arg(long)]
+        /// rl: longest run that becomes one symbol (1 to 65536).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=MAX_RUN))]
         max_run: Option<u32>,
-        /// Codebook size (default: largest id + 1).
-        #[arg(long)]
+        /// Codebook size (default: largest id + 1; at most 2^30 - 2).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_CODEBOOK)))]
         codebook_size: Option<u32>,
         /// Multi-scale variants: codes per coarsest frame of each scale, e.g. 1,2,4 (default: from
-        /// the first sequence's lengths).
-        #[arg(long, value_delimiter = ',')]
+        /// the first sequence's lengths; each 1 to 1024).
+        #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=MAX_RATIO))]
         scale_ratios: Option<Vec<u32>>,
-        /// hierarchical: merges given to the per-scale stage (default: half).
-        #[arg(long)]
+        /// hierarchical: merges given to the per-scale stage (default: half; at most 2^30).
+        #[arg(long, value_parser = usize_in(0, MAX_MERGES))]
         scale_merges: Option<usize>,
         /// Token streams: text, .npy, token stores (.parquet or directory), or directories of them.
         #[arg(long, required = true)]
@@ -76,8 +92,8 @@ enum Command {
         /// compression on.
         #[arg(long)]
         input: Option<PathBuf>,
-        /// Rows of the merge table to print.
-        #[arg(long, default_value_t = 20)]
+        /// Rows of the merge table to print (at most 10^6).
+        #[arg(long, default_value_t = 20, value_parser = usize_in(0, MAX_TOP))]
         top: usize,
     },
     /// Export a plain model as an HF tokenizers `tokenizer.json` (code i as U+4E00+i).

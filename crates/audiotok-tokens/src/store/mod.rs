@@ -71,6 +71,16 @@
 //! defaults (snappy), our columns in any order and other columns ignored; strings may be `string`,
 //! `large_string` or `string_view`, integers any width, lists `list` or `large_list`. Errors name
 //! the file, and the row for bad values (nulls, negative codes, counts or shapes that disagree).
+//!
+//! # Checksums
+//!
+//! Every batch file we write records in its footer ([`CHECKSUM_KEY`], `audiotok.crc32`) the CRC32
+//! of its bytes up to the end of its row group (leading magic, page headers, pages); the reader
+//! verifies it before reading a file's records, and a mismatch is [`StoreError::Checksum`]. Page
+//! CRC32s (pyarrow's `write_page_checksum=True`) are verified as each page is read. Files with
+//! neither (pyarrow's defaults, stores written before checksums) read as before; pyarrow ignores
+//! the entry. Not covered: the page index and the footer itself, whose damage
+//! [`StoreReader`] refuses by its footer checks or which decoding does not use.
 
 mod read;
 mod write;
@@ -213,6 +223,15 @@ pub enum StoreError {
         /// Which column and what is wrong.
         msg: String,
     },
+    /// The file's bytes disagree with the checksum its footer records ([`CHECKSUM_KEY`]), or the
+    /// checksum entry is unreadable: the file is damaged.
+    #[error("{path}: {msg}")]
+    Checksum {
+        /// The Parquet file.
+        path: PathBuf,
+        /// What disagrees.
+        msg: String,
+    },
     /// A bad value in one row.
     #[error("{path}: row {row}: {msg}")]
     Row {
@@ -259,21 +278,51 @@ pub fn parse_batch_file_name(name: &str) -> Option<usize> {
     (batch_file_name(index) == name).then_some(index)
 }
 
+/// The key-value metadata entry of a batch file's footer that holds the CRC32 of the file's bytes
+/// before its page index and footer (the leading magic and every column chunk): `"{crc:08x}
+/// 0..{end}"`, CRC32 (IEEE, as zlib's) of bytes `0..end`. Our writer always records it; the reader
+/// verifies it when present (files of other writers have none and read as before): a mismatch is
+/// [`StoreError::Checksum`].
+pub const CHECKSUM_KEY: &str = "audiotok.crc32";
+/// [`CHECKSUM_KEY`] without [`BATCH_TAG_PREFIX`]: not a tag (reserved, not listed by [`batch_tags`]).
+pub const CHECKSUM_TAG: &str = "crc32";
+
+/// The value of [`CHECKSUM_KEY`] for the CRC32 `crc` of bytes `0..end`.
+pub(crate) fn checksum_value(crc: u32, end: u64) -> String {
+    format!("{crc:08x} 0..{end}")
+}
+
+/// Parses a [`CHECKSUM_KEY`] value: `(crc, end)`.
+pub(crate) fn parse_checksum_value(v: &str) -> Option<(u32, u64)> {
+    let (crc, range) = v.split_once(' ')?;
+    let end = range.strip_prefix("0..")?;
+    let digits = |s: &str, hex: bool| {
+        !s.is_empty() && s.bytes().all(|b| if hex { b.is_ascii_hexdigit() } else { b.is_ascii_digit() })
+    };
+    if crc.len() != 8 || !digits(crc, true) || !digits(end, false) {
+        return None;
+    }
+    Some((u32::from_str_radix(crc, 16).ok()?, end.parse().ok()?))
+}
+
 /// Prefix of this store's keys in a batch file's Parquet key-value metadata.
 pub const BATCH_TAG_PREFIX: &str = "audiotok.";
 
 /// The tags a batch file was written with ([`StoreWriter::write_batch_tagged`] and
 /// [`StoreOptions::provenance`]), read from its Parquet footer (key-value metadata under
 /// [`BATCH_TAG_PREFIX`], prefix removed). Empty for files written without tags or by other tools.
+///
+/// The file is opened as the reader opens it, its footer checked and its checksum
+/// ([`CHECKSUM_KEY`]) verified: a damaged batch is an error here, so encode's resume, which reuses
+/// a batch only when its tags match, writes a damaged one again.
 pub fn batch_tags(path: &Path) -> Result<BTreeMap<String, String>> {
-    use parquet::file::reader::{FileReader, SerializedFileReader};
-    let file = std::fs::File::open(path).map_err(|source| StoreError::Io { path: path.to_path_buf(), source })?;
-    let reader = SerializedFileReader::new(file)
-        .map_err(|e| StoreError::Parquet { path: path.to_path_buf(), msg: e.to_string() })?;
+    let builder = read::open_builder(path, true)?;
     let mut out = BTreeMap::new();
-    for kv in reader.metadata().file_metadata().key_value_metadata().into_iter().flatten() {
+    for kv in builder.metadata().file_metadata().key_value_metadata().into_iter().flatten() {
         if let (Some(k), Some(v)) = (kv.key.strip_prefix(BATCH_TAG_PREFIX), kv.value.as_ref()) {
-            out.insert(k.to_string(), v.clone());
+            if k != CHECKSUM_TAG {
+                out.insert(k.to_string(), v.clone());
+            }
         }
     }
     Ok(out)

@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
@@ -61,7 +62,7 @@ impl StoreReader {
                 msg: "no Parquet files in this directory".into(),
             });
         };
-        let builder = open_builder(first)?;
+        let builder = open_builder(first, false)?;
         let num_scales = Columns::resolve(first, builder.schema())?.num_scales();
         Ok(StoreReader { files, num_scales })
     }
@@ -149,7 +150,7 @@ impl RecordIter {
             let Some(path) = self.files.pop_front() else {
                 return Ok(false);
             };
-            let builder = open_builder(&path)?;
+            let builder = open_builder(&path, true)?;
             let cols = Columns::resolve(&path, builder.schema())?;
             if cols.num_scales() != self.num_scales {
                 return Err(StoreError::Schema {
@@ -174,7 +175,11 @@ impl RecordIter {
 /// decoded: arrow-ipc panics on some corrupt ones, and this reader needs only the Parquet schema
 /// (columns are found by name and their types checked by [`Columns::resolve`]). The column chunk
 /// layout is checked by [`check_layout`], where the Parquet crate would assert or misread.
-fn open_builder(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>> {
+///
+/// With `verify`, the checksum our writer records ([`super::CHECKSUM_KEY`]) is verified when the
+/// footer has one ([`verify_checksum`]); page CRCs (pyarrow's `write_page_checksum`) are verified
+/// by the Parquet crate as each page is read. Only the schema is needed without `verify`.
+pub(super) fn open_builder(path: &Path, verify: bool) -> Result<ParquetRecordBatchReaderBuilder<File>> {
     let file = File::open(path).map_err(|source| StoreError::Io { path: path.to_path_buf(), source })?;
     let len = file.metadata().map_err(|source| StoreError::Io { path: path.to_path_buf(), source })?.len();
     let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
@@ -186,7 +191,63 @@ fn open_builder(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>> {
         path: path.to_path_buf(),
         msg: format!("corrupt Parquet footer: {msg}"),
     })?;
+    if verify {
+        verify_checksum(path, &file, meta.metadata(), len)?;
+    }
     Ok(ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta))
+}
+
+/// Verifies the footer's [`super::CHECKSUM_KEY`] entry, when it has one: the CRC32 of bytes
+/// `0..end`, where `end` must lie before the footer and cover every column chunk (so no page is
+/// read unchecked whatever the footer says). Reads those bytes once.
+fn verify_checksum(path: &Path, file: &File, meta: &ParquetMetaData, file_len: u64) -> Result<()> {
+    let bad = |msg: String| StoreError::Checksum { path: path.to_path_buf(), msg };
+    let kvs = meta.file_metadata().key_value_metadata();
+    let Some(entry) = kvs.into_iter().flatten().find(|kv| kv.key == super::CHECKSUM_KEY) else {
+        return Ok(());
+    };
+    let value = entry.value.as_deref().unwrap_or("");
+    let Some((want, end)) = super::parse_checksum_value(value) else {
+        return Err(bad(format!("unreadable checksum entry {:?} = {value:?} in the footer", super::CHECKSUM_KEY)));
+    };
+    let chunks_end = meta
+        .row_groups()
+        .iter()
+        .flat_map(|rg| rg.columns())
+        .map(|c| {
+            // Not `byte_range`, which asserts (check_layout has refused negative values already).
+            let start = c.dictionary_page_offset().unwrap_or(c.data_page_offset());
+            u64::try_from(start).unwrap_or(0).saturating_add(u64::try_from(c.compressed_size()).unwrap_or(0))
+        })
+        .max()
+        .unwrap_or(4);
+    if end > file_len.saturating_sub(8) || end < chunks_end {
+        return Err(bad(format!(
+            "the checksum covers bytes 0..{end}, but the column chunks end at {chunks_end} and the file \
+             holds {file_len} bytes (damaged footer)"
+        )));
+    }
+    let io = |source| StoreError::Io { path: path.to_path_buf(), source };
+    let mut reader = file;
+    reader.seek(SeekFrom::Start(0)).map_err(io)?;
+    let mut hasher = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 64 << 10];
+    let mut left = end;
+    while left > 0 {
+        let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let chunk = buf.get_mut(..n).unwrap_or_default();
+        reader.read_exact(chunk).map_err(io)?;
+        hasher.update(chunk);
+        left -= n as u64;
+    }
+    let got = hasher.finalize();
+    if got != want {
+        return Err(bad(format!(
+            "checksum mismatch: the CRC32 of bytes 0..{end} is {got:08x}, the footer records {want:08x} \
+             (the file is damaged)"
+        )));
+    }
+    Ok(())
 }
 
 /// Checks that every column chunk the footer describes lies inside the file (between the leading

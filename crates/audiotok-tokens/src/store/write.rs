@@ -169,6 +169,12 @@ impl StoreWriter {
         let file = create_fresh(&tmp).map_err(io_err(&tmp))?;
         let mut all = self.opts.provenance.clone();
         all.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+        if all.contains_key(super::CHECKSUM_TAG) {
+            return Err(StoreError::Input {
+                path: self.dir.clone(),
+                msg: format!("the tag {:?} is reserved for the batch checksum", super::CHECKSUM_TAG),
+            });
+        }
         let kvs: Vec<KeyValue> =
             all.into_iter().map(|(k, v)| KeyValue::new(format!("{}{k}", super::BATCH_TAG_PREFIX), v)).collect();
         let props = WriterProperties::builder()
@@ -176,9 +182,25 @@ impl StoreWriter {
             .set_max_row_group_row_count(Some(records.len().max(1)))
             .set_key_value_metadata((!kvs.is_empty()).then_some(kvs))
             .build();
-        let mut w = ArrowWriter::try_new(file, self.schema.clone(), Some(props)).map_err(parquet_err)?;
+        let mut w =
+            ArrowWriter::try_new(Crc32Writer::new(file), self.schema.clone(), Some(props)).map_err(parquet_err)?;
         w.write(&batch).map_err(parquet_err)?;
-        let file = w.into_inner().map_err(parquet_err)?;
+        // The row group is complete once flushed; `sync` empties the writer's buffer into ours, so
+        // the hash covers every byte before the page index and footer.
+        w.flush().map_err(parquet_err)?;
+        w.sync().map_err(io_err(&tmp))?;
+        let (crc, covered) = (w.inner().hasher.clone().finalize(), w.inner().len);
+        if covered != w.bytes_written() as u64 {
+            return Err(StoreError::Parquet {
+                path: path.clone(),
+                msg: format!("checksummed {covered} bytes, the Parquet writer wrote {}", w.bytes_written()),
+            });
+        }
+        w.append_key_value_metadata(KeyValue::new(
+            super::CHECKSUM_KEY.to_string(),
+            super::checksum_value(crc, covered),
+        ));
+        let file = w.into_inner().map_err(parquet_err)?.inner;
         file.sync_all().map_err(io_err(&tmp))?;
         drop(file);
         std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
@@ -366,6 +388,33 @@ impl StoreWriter {
         }
         RecordBatch::try_new(self.schema.clone(), cols)
             .map_err(|e| StoreError::Input { path: self.dir.clone(), msg: format!("building the batch: {e}") })
+    }
+}
+
+/// A writer that hashes (CRC32) and counts what goes through it.
+struct Crc32Writer<W> {
+    inner: W,
+    hasher: crc32fast::Hasher,
+    len: u64,
+}
+
+impl<W> Crc32Writer<W> {
+    fn new(inner: W) -> Self {
+        Crc32Writer { inner, hasher: crc32fast::Hasher::new(), len: 0 }
+    }
+}
+
+impl<W: Write> Write for Crc32Writer<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        let done = buf.get(..n).unwrap_or(buf);
+        self.hasher.update(done);
+        self.len += done.len() as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
