@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
@@ -16,7 +17,10 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::arrow::ProjectionMask;
 use parquet::basic::Encoding;
+use parquet::basic::PageType;
+use parquet::column::page::PageReader;
 use parquet::file::metadata::ParquetMetaData;
+use parquet::file::serialized_reader::SerializedPageReader;
 
 use super::{existing_batches, Result, ScaleTokens, StoreError, TokenRecord};
 
@@ -191,20 +195,21 @@ pub(super) fn open_builder(path: &Path, verify: bool) -> Result<ParquetRecordBat
         path: path.to_path_buf(),
         msg: format!("corrupt Parquet footer: {msg}"),
     })?;
-    if verify {
-        verify_checksum(path, &file, meta.metadata(), len)?;
+    if verify && !verify_checksum(path, &file, meta.metadata(), len)? {
+        check_pages(path, &file, meta.metadata())?;
     }
     Ok(ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta))
 }
 
 /// Verifies the footer's [`super::CHECKSUM_KEY`] entry, when it has one: the CRC32 of bytes
 /// `0..end`, where `end` must lie before the footer and cover every column chunk (so no page is
-/// read unchecked whatever the footer says). Reads those bytes once.
-fn verify_checksum(path: &Path, file: &File, meta: &ParquetMetaData, file_len: u64) -> Result<()> {
+/// read unchecked whatever the footer says). Reads those bytes once. `Ok(false)`: the file has no
+/// such entry (pyarrow's, older stores).
+fn verify_checksum(path: &Path, file: &File, meta: &ParquetMetaData, file_len: u64) -> Result<bool> {
     let bad = |msg: String| StoreError::Checksum { path: path.to_path_buf(), msg };
     let kvs = meta.file_metadata().key_value_metadata();
     let Some(entry) = kvs.into_iter().flatten().find(|kv| kv.key == super::CHECKSUM_KEY) else {
-        return Ok(());
+        return Ok(false);
     };
     let value = entry.value.as_deref().unwrap_or("");
     let Some((want, end)) = super::parse_checksum_value(value) else {
@@ -246,6 +251,47 @@ fn verify_checksum(path: &Path, file: &File, meta: &ParquetMetaData, file_len: u
             "checksum mismatch: the CRC32 of bytes 0..{end} is {got:08x}, the footer records {want:08x} \
              (the file is damaged)"
         )));
+    }
+    Ok(true)
+}
+
+/// For a file without our checksum: walks every column chunk's pages (headers checked, pages
+/// decompressed, page CRCs verified when present) and checks that each page with a body holds
+/// values and that the data pages add up to the chunk's value count. A page whose header claims 0
+/// values over a non-empty body otherwise reaches a division by zero in the Parquet crate's string
+/// decoder.
+fn check_pages(path: &Path, file: &File, meta: &ParquetMetaData) -> Result<()> {
+    let bad =
+        |msg: String| StoreError::Parquet { path: path.to_path_buf(), msg: format!("corrupt Parquet page: {msg}") };
+    let io = |source| StoreError::Io { path: path.to_path_buf(), source };
+    let shared = Arc::new(file.try_clone().map_err(io)?);
+    for (g, rg) in meta.row_groups().iter().enumerate() {
+        let rows = usize::try_from(rg.num_rows()).unwrap_or(0);
+        for (c, col) in rg.columns().iter().enumerate() {
+            let at = || format!("row group {g}, column {c} ({})", col.column_path());
+            let mut pages = SerializedPageReader::new(Arc::clone(&shared), col, rows, None)
+                .map_err(|e| bad(format!("{}: {e}", at())))?;
+            let mut values = 0u64;
+            let mut index = 0usize;
+            while let Some(page) = pages.get_next_page().map_err(|e| bad(format!("{}: {e}", at())))? {
+                let dictionary = page.page_type() == PageType::DICTIONARY_PAGE;
+                if page.num_values() == 0 && !page.buffer().is_empty() {
+                    let kind = if dictionary { "dictionary" } else { "data" };
+                    return Err(bad(format!("{}: {kind} page {index} claims 0 values", at())));
+                }
+                if !dictionary {
+                    values += u64::from(page.num_values());
+                }
+                index += 1;
+            }
+            if i64::try_from(values).ok() != Some(col.num_values()) {
+                return Err(bad(format!(
+                    "{}: the pages hold {values} values, the footer says {}",
+                    at(),
+                    col.num_values()
+                )));
+            }
+        }
     }
     Ok(())
 }

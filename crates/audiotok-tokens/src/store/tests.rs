@@ -467,3 +467,21 @@ fn pyarrow_page_checksums_are_verified() {
     assert!(silent.is_empty(), "flips at {silent:?} changed the records silently");
     assert!(crc_errors > data_range(&src).len() / 2, "{crc_errors} CRC errors");
 }
+
+/// Found by the fuzz harness (store case 4478): in a pyarrow batch (no checksum of ours), the first
+/// page header's value count (the `file_path` dictionary) set to 0 over a non-empty body reached a division by zero in the
+/// Parquet crate's string decoder. The page walk refuses it, naming the file and the page.
+#[test]
+fn a_data_page_claiming_zero_values_is_an_error_not_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut bytes = std::fs::read(fixture("variant_large_types_zstd.parquet")).unwrap();
+    bytes[14] = 0;
+    let path = tmp.path().join("zero.parquet");
+    std::fs::write(&path, &bytes).unwrap();
+    let err = read_all(&path).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::Parquet { .. }), "{text}");
+    assert!(text.contains("zero.parquet") && text.contains("page 0 claims 0 values"), "{text}");
+    // The untouched file still reads.
+    assert!(read_all(&fixture("variant_large_types_zstd.parquet")).is_ok());
+}
