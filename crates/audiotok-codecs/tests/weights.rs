@@ -136,3 +136,19 @@ fn non_finite_weights_are_refused() {
     let e = weights::snac_from_tensors(&cfg, raw, &Device::Cpu, "tiny24").unwrap_err().to_string();
     assert!(e.contains("tiny24: decoder.model.0.weight: non-finite value (NaN or infinity) at element 5"), "{e}");
 }
+
+/// The fuzz harness's snac-pth case 1054 (campaign seed 1): two bytes of the tiny24 checkpoint
+/// set to 0xff made candle's unpickler allocate 4 GiB for one string (an abort under a 4 GiB
+/// limit). Now a typed error naming the file, with nothing allocated at the stated size.
+#[test]
+fn a_pickle_stating_a_4_gib_string_is_an_error_not_an_allocation() {
+    let mut bytes = std::fs::read(tiny24().join("pytorch_model.bin")).unwrap();
+    bytes[10525] = 0xff;
+    bytes[10526] = 0xff;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pytorch_model.bin");
+    std::fs::write(&path, &bytes).unwrap();
+    let err = weights::read_tensors(&path).unwrap_err();
+    assert!(matches!(err, Error::Weights(_)), "{err}");
+    assert!(err.to_string().contains("pytorch_model.bin"), "{err}");
+}
