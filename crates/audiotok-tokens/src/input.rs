@@ -455,6 +455,17 @@ mod tests {
         }
     }
 
+    #[test]
+    fn invalid_utf8_names_line_and_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.txt");
+        std::fs::write(&p, b"1 2\n3 \xff\xfe 4\n").unwrap();
+        let err = TokenInput::open(std::slice::from_ref(&p), InputOptions::default()).unwrap().read_all().unwrap_err();
+        assert!(matches!(err, InputError::Bad { .. }), "{err:?}");
+        let want = format!("{}: line 2: token 2 '\\xff\\xfe' is not a non-negative integer id", p.display());
+        assert_eq!(err.to_string(), want);
+    }
+
     fn write_npy(path: &Path, shape: &[usize], data: &[i64]) {
         let mut b = Vec::new();
         npy::write_i64(&mut b, shape, data).unwrap();
