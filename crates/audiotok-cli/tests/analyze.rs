@@ -273,3 +273,57 @@ fn numeric_options_are_bounded() {
     // The bounds themselves are accepted.
     audiotok().arg("analyze").arg(&p).args(["--memory", "1M", "--max-n", "7", "-q"]).assert().success();
 }
+
+/// Peak resident memory (VmHWM, KiB) of `audiotok analyze ARGS INPUT`, polled from /proc while it
+/// runs (VmHWM only grows, so the last reading before exit is the peak up to then).
+#[cfg(target_os = "linux")]
+fn peak_rss_kib(args: &[&str], input: &Path) -> u64 {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("audiotok"))
+        .arg("analyze")
+        .arg(input)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak = 0u64;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&status) {
+            if let Some(kib) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
+                peak = peak.max(kib);
+            }
+        }
+        if let Some(st) = child.try_wait().unwrap() {
+            assert!(st.success(), "analyze failed: {st}");
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(peak > 0, "no memory reading of the child");
+    peak
+}
+
+/// One line of 8M tokens (16 MB of text): analyze reads it in bounded pieces, so its peak memory
+/// is that of the same tokens in lines of 1000 plus a few MiB, not that plus the line as a String
+/// and a Vec<u32> (about 3x the line: 48 MB more).
+#[cfg(target_os = "linux")]
+#[test]
+fn one_huge_line_costs_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = dir.path().join("lines.txt");
+    let mut text = ("7 ".repeat(999) + "7\n").repeat(8 << 10);
+    std::fs::write(&lines, &text).unwrap();
+    let big = dir.path().join("big.txt");
+    text = text.replace('\n', " ");
+    text.push('\n');
+    std::fs::write(&big, text).unwrap();
+    let args = ["--max-n", "1", "--memory", "4M", "-q"];
+    let base = peak_rss_kib(&args, &lines);
+    let peak = peak_rss_kib(&args, &big);
+    assert!(peak < base + (16 << 10), "peak {peak} KiB on one 16 MB line, {base} KiB on lines of 1000 tokens");
+}

@@ -10,7 +10,9 @@
 //!
 //! A directory holding `tokens_batch_*.parquet` is read as a store; any other directory is walked
 //! (sorted by path) for `*.txt`, `*.npy` and `*.parquet`. Files are read one at a time, so memory
-//! holds one file (text: one line) at once.
+//! holds one file (a `.npy` file, a store batch) at once. Text is read byte-wise: with
+//! [`TokenInput::pieces`] a line of any length costs at most a piece of [`PIECE_TOKENS`] ids;
+//! [`TokenInput::sequences`] holds a line whole, up to [`MAX_LINE_TOKENS`] ids.
 //!
 //! # The time-interleaved stream
 //!
@@ -192,14 +194,35 @@ impl TokenInput {
     }
 
     /// Iterates every sequence of every source, in order. A source that yields no token at all is
-    /// an error ([`InputError::Empty`]); after the first error the iterator ends.
+    /// an error ([`InputError::Empty`]); after the first error the iterator ends. A text line is
+    /// held whole: one of more than [`MAX_LINE_TOKENS`] tokens is an error naming it.
     pub fn sequences(&self) -> Sequences {
-        Sequences { sources: self.sources.clone().into(), opts: self.opts.clone(), current: None, failed: false }
+        Sequences { inner: self.reader(MAX_LINE_TOKENS, true), line_limit: MAX_LINE_TOKENS }
+    }
+
+    /// Iterates every source in pieces: a text line in pieces of at most `piece_tokens` ids (so
+    /// that a line of any length costs bounded memory), `.npy` files and store records whole.
+    /// Errors as [`TokenInput::sequences`] has them, without the line limit.
+    pub fn pieces(&self, piece_tokens: usize) -> Pieces {
+        Pieces { inner: self.reader(piece_tokens.max(1), false) }
     }
 
     /// Reads everything into memory.
     pub fn read_all(&self) -> Result<Vec<TokenSequence>> {
         self.sequences().collect()
+    }
+
+    /// `whole`: a line of exactly `piece` ids is one piece (the reader looks past its last id).
+    fn reader(&self, piece: usize, whole: bool) -> Reader {
+        Reader {
+            sources: self.sources.clone().into(),
+            opts: self.opts.clone(),
+            current: None,
+            failed: false,
+            piece,
+            whole,
+            line: 0,
+        }
     }
 }
 
@@ -224,24 +247,103 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Iterator over the sequences of a [`TokenInput`].
-pub struct Sequences {
-    sources: std::collections::VecDeque<Source>,
-    opts: InputOptions,
-    current: Option<Current>,
-    failed: bool,
+/// An item of [`TokenInput::pieces`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    /// A whole sequence (a `.npy` file, a store record).
+    Whole(TokenSequence),
+    /// Ids of a single-stream sequence (a text line) in order; `last` ends it. Pieces may be
+    /// empty; a sequence has at least one id.
+    Part {
+        /// `file:line`.
+        source: String,
+        /// The ids.
+        tokens: Vec<u32>,
+        /// This piece ends the sequence.
+        last: bool,
+    },
 }
 
-enum Current {
-    Text { path: PathBuf, lines: std::io::Lines<BufReader<File>>, line: usize, tokens: u64 },
-    Npy(Option<TokenSequence>),
-    Store { path: PathBuf, records: RecordIter, index: usize, tokens: u64 },
+/// Iterator over the pieces of a [`TokenInput`] ([`TokenInput::pieces`]).
+pub struct Pieces {
+    inner: Reader,
+}
+
+impl Iterator for Pieces {
+    type Item = Result<Piece>;
+
+    fn next(&mut self) -> Option<Result<Piece>> {
+        self.inner.next()
+    }
+}
+
+/// Iterator over the sequences of a [`TokenInput`].
+pub struct Sequences {
+    inner: Reader,
+    line_limit: usize,
 }
 
 impl Iterator for Sequences {
     type Item = Result<TokenSequence>;
 
     fn next(&mut self) -> Option<Result<TokenSequence>> {
+        Some(match self.inner.next()? {
+            Ok(Piece::Whole(s)) => Ok(s),
+            Ok(Piece::Part { source, tokens, last: true }) if tokens.len() <= self.line_limit => {
+                Ok(TokenSequence { source, scales: vec![tokens] })
+            }
+            Ok(Piece::Part { .. }) => {
+                self.inner.failed = true;
+                let path = match &self.inner.current {
+                    Some(Current::Text { text, .. }) => text.path.clone(),
+                    _ => PathBuf::new(),
+                };
+                Err(InputError::Bad {
+                    path,
+                    where_: format!("line {}", self.inner.line),
+                    msg: format!(
+                        "more than {} tokens on one line (the limit of a line read whole; split the line)",
+                        self.line_limit
+                    ),
+                })
+            }
+            Err(e) => Err(e),
+        })
+    }
+}
+
+/// Reads the sources one after the other; text lines in pieces of at most `piece` ids.
+struct Reader {
+    sources: std::collections::VecDeque<Source>,
+    opts: InputOptions,
+    current: Option<Current>,
+    failed: bool,
+    piece: usize,
+    whole: bool,
+    /// The line of the last text piece given.
+    line: u64,
+}
+
+enum Current {
+    /// `open`: pieces of the current line have been given, without the last.
+    Text {
+        text: TextTokens,
+        tokens: u64,
+        open: bool,
+    },
+    Npy(Option<TokenSequence>),
+    Store {
+        path: PathBuf,
+        records: RecordIter,
+        index: usize,
+        tokens: u64,
+    },
+}
+
+impl Iterator for Reader {
+    type Item = Result<Piece>;
+
+    fn next(&mut self) -> Option<Result<Piece>> {
         if self.failed {
             return None;
         }
@@ -253,8 +355,8 @@ impl Iterator for Sequences {
     }
 }
 
-impl Sequences {
-    fn step(&mut self) -> Result<Option<TokenSequence>> {
+impl Reader {
+    fn step(&mut self) -> Result<Option<Piece>> {
         let limit = self.opts.codebook_size;
         loop {
             match &mut self.current {
@@ -264,9 +366,7 @@ impl Sequences {
                     };
                     self.current = Some(match src {
                         Source::Text(path) => {
-                            let f =
-                                File::open(&path).map_err(|source| InputError::Io { path: path.clone(), source })?;
-                            Current::Text { path, lines: BufReader::new(f).lines(), line: 0, tokens: 0 }
+                            Current::Text { text: TextTokens::open(path, limit)?, tokens: 0, open: false }
                         }
                         Source::Npy(path) => Current::Npy(Some(read_npy(&path, limit)?)),
                         Source::Store(path) => {
@@ -275,31 +375,36 @@ impl Sequences {
                     });
                 }
                 Some(Current::Npy(seq)) => match seq.take() {
-                    Some(s) => return Ok(Some(s)),
+                    Some(s) => return Ok(Some(Piece::Whole(s))),
                     None => self.current = None,
                 },
-                Some(Current::Text { path, lines, line, tokens }) => match lines.next() {
-                    Some(l) => {
-                        *line += 1;
-                        let l = l.map_err(|source| InputError::Io { path: path.clone(), source })?;
-                        let seq = parse_line(&l, limit).map_err(|msg| InputError::Bad {
-                            path: path.clone(),
-                            where_: format!("line {line}"),
-                            msg,
-                        })?;
-                        if !seq.is_empty() {
-                            *tokens += seq.len() as u64;
-                            let source = format!("{}:{line}", path.display());
-                            return Ok(Some(TokenSequence { source, scales: vec![seq] }));
+                Some(Current::Text { text, tokens, open }) => {
+                    let mut ids = Vec::new();
+                    let line = text.line;
+                    let stop = text.read(&mut ids, self.piece)?;
+                    *tokens += ids.len() as u64;
+                    let last = match stop {
+                        // Does the line end after these ids? (No id more is read into `ids`.)
+                        Stop::Full if self.whole => {
+                            let mut more = Vec::new();
+                            text.read(&mut more, 1)? == Stop::LineEnd(line) && more.is_empty()
                         }
-                    }
-                    None => {
-                        if *tokens == 0 {
-                            return Err(InputError::Empty { path: path.clone() });
+                        Stop::Full => false,
+                        Stop::LineEnd(_) if ids.is_empty() && !*open => continue,
+                        Stop::LineEnd(_) => true,
+                        Stop::Eof => {
+                            if *tokens == 0 {
+                                return Err(InputError::Empty { path: text.path.clone() });
+                            }
+                            self.current = None;
+                            continue;
                         }
-                        self.current = None;
-                    }
-                },
+                    };
+                    *open = !last;
+                    self.line = line;
+                    let source = format!("{}:{line}", text.path.display());
+                    return Ok(Some(Piece::Part { source, tokens: ids, last }));
+                }
                 Some(Current::Store { path, records, index, tokens }) => match records.next() {
                     Some(r) => {
                         let r = r?;
@@ -314,10 +419,10 @@ impl Sequences {
                             *tokens += s.tokens.len() as u64;
                         }
                         let source = format!("{} record {i} ({})", path.display(), r.file_path);
-                        return Ok(Some(TokenSequence {
+                        return Ok(Some(Piece::Whole(TokenSequence {
                             source,
                             scales: r.scales.into_iter().map(|s| s.tokens).collect(),
-                        }));
+                        })));
                     }
                     None => {
                         if *tokens == 0 {
@@ -340,33 +445,223 @@ fn check_limit(tokens: &[u32], limit: Option<u32>) -> std::result::Result<(), (u
     Ok(())
 }
 
-/// Parses one line of space-separated ids (no allocation per token).
-fn parse_line(line: &str, limit: Option<u32>) -> std::result::Result<Vec<u32>, String> {
-    let mut out = Vec::with_capacity(line.len() / 4 + 1);
-    for (i, tok) in line.split_ascii_whitespace().enumerate() {
-        let digits = tok.bytes().all(|c| c.is_ascii_digit());
-        let v = if digits && tok.len() <= 10 {
-            tok.bytes().fold(0u64, |v, c| v * 10 + u64::from(c - b'0'))
-        } else {
-            u64::MAX
-        };
-        if v > u64::from(u32::MAX) {
-            let what = if digits {
-                "is too large for an id"
-            } else if tok.len() > 1 && tok.starts_with('-') && tok[1..].bytes().all(|c| c.is_ascii_digit()) {
-                "is a negative id"
+/// Most tokens of one text line read whole ([`TokenInput::sequences`]); a longer line is an error
+/// naming the file and line. [`TokenInput::pieces`] reads lines of any length.
+pub const MAX_LINE_TOKENS: usize = 1 << 26;
+
+/// Tokens per piece of a text line in [`TokenInput::pieces`] (4 MiB of ids).
+pub const PIECE_TOKENS: usize = 1 << 20;
+
+/// Bytes of a token kept for its error message; a longer token is shown cut, with its length.
+const TOKEN_SHOWN: usize = 32;
+
+/// One past the largest id: values are folded up to it and stay there.
+const TOO_LARGE: u64 = u32::MAX as u64 + 1;
+
+/// The token being read, byte by byte (it may span reads of the buffer).
+#[derive(Default)]
+struct Partial {
+    /// Bytes so far (0: between tokens).
+    len: u64,
+    /// The decimal value of its digits, saturating at [`TOO_LARGE`].
+    value: u64,
+    /// It starts with `-`.
+    minus: bool,
+    /// A byte other than a digit (and a leading `-`).
+    other: bool,
+    /// Its first [`TOKEN_SHOWN`] bytes.
+    shown: [u8; TOKEN_SHOWN],
+}
+
+impl Partial {
+    /// Adds the bytes of `seg` (none of them ASCII whitespace).
+    #[inline]
+    fn feed(&mut self, seg: &[u8]) {
+        let at = self.len.min(TOKEN_SHOWN as u64) as usize;
+        let n = seg.len().min(TOKEN_SHOWN - at);
+        self.shown[at..at + n].copy_from_slice(&seg[..n]);
+        let mut bytes = seg.iter();
+        if self.len == 0 && seg.first() == Some(&b'-') {
+            self.minus = true;
+            bytes.next();
+        }
+        let mut value = self.value;
+        for &b in bytes {
+            let d = b.wrapping_sub(b'0');
+            if d < 10 {
+                value = (value * 10 + u64::from(d)).min(TOO_LARGE);
             } else {
-                "is not a non-negative integer id"
-            };
-            return Err(format!("token {} '{tok}' {what}", i + 1));
+                self.other = true;
+            }
         }
-        let v = v as u32;
-        if let Some(c) = limit.filter(|&c| v >= c) {
-            return Err(format!("token {} '{tok}' is not below the codebook size {c}", i + 1));
-        }
-        out.push(v);
+        self.value = value;
+        self.len += seg.len() as u64;
     }
-    Ok(out)
+
+    /// The id, or what is wrong with the token (`index`: its 1-based place in the line); resets
+    /// the state for the next token.
+    fn finish(&mut self, index: u64, limit: Option<u32>) -> std::result::Result<u32, String> {
+        let t = std::mem::take(self);
+        let what = if !t.minus && !t.other {
+            match u32::try_from(t.value) {
+                Ok(v) => match limit.filter(|&c| v >= c) {
+                    None => return Ok(v),
+                    Some(c) => format!("is not below the codebook size {c}"),
+                },
+                Err(_) => "is too large for an id".to_string(),
+            }
+        } else if t.minus && !t.other && t.len > 1 {
+            "is a negative id".to_string()
+        } else {
+            "is not a non-negative integer id".to_string()
+        };
+        Err(format!("token {index} {} {what}", t.show()))
+    }
+
+    /// The token quoted as read (bytes that are not UTF-8 escaped as `\xNN`), cut after
+    /// [`TOKEN_SHOWN`] bytes with its length in bytes.
+    fn show(&self) -> String {
+        let cut = self.len > TOKEN_SHOWN as u64;
+        let bytes = &self.shown[..self.len.min(TOKEN_SHOWN as u64) as usize];
+        let text = match std::str::from_utf8(bytes) {
+            Ok(s) => s.to_string(),
+            // A character cut at the end of the kept bytes.
+            Err(e) if cut && e.error_len().is_none() => String::from_utf8_lossy(&bytes[..e.valid_up_to()]).into_owned(),
+            Err(_) => bytes.escape_ascii().to_string(),
+        };
+        if cut {
+            format!("'{text}...' ({} bytes)", self.len)
+        } else {
+            format!("'{text}'")
+        }
+    }
+}
+
+/// What [`TextTokens::read`] stopped at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// `max` tokens were read; the line may go on.
+    Full,
+    /// The end of line `n` (its newline, or the end of the file after its last byte).
+    LineEnd(u64),
+    /// The end of the file.
+    Eof,
+}
+
+/// The ids of a text file read byte-wise from a buffer (`fill_buf`/`consume`), so that memory
+/// holds the buffer and the ids asked for, never a whole line. Lines end at `\n`; tokens are
+/// separated by ASCII whitespace; an error names the file, the line and the token.
+struct TextTokens {
+    path: PathBuf,
+    reader: BufReader<File>,
+    limit: Option<u32>,
+    /// The line being read (1-based).
+    line: u64,
+    /// A byte of the current line has been read.
+    in_line: bool,
+    /// Tokens of the current line finished so far.
+    index: u64,
+    tok: Partial,
+}
+
+/// ASCII whitespace as [`u8::is_ascii_whitespace`] has it.
+#[inline]
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
+}
+
+impl TextTokens {
+    fn open(path: PathBuf, limit: Option<u32>) -> Result<Self> {
+        let f = File::open(&path).map_err(|source| InputError::Io { path: path.clone(), source })?;
+        Ok(TextTokens {
+            path,
+            reader: BufReader::with_capacity(64 << 10, f),
+            limit,
+            line: 1,
+            in_line: false,
+            index: 0,
+            tok: Partial::default(),
+        })
+    }
+
+    fn bad(&self, msg: String) -> InputError {
+        InputError::Bad { path: self.path.clone(), where_: format!("line {}", self.line), msg }
+    }
+
+    /// Ends the token being read (if any), appending its id to `out`.
+    fn end_token(&mut self, out: &mut Vec<u32>) -> Result<()> {
+        if self.tok.len > 0 {
+            self.index += 1;
+            let id = self.tok.finish(self.index, self.limit).map_err(|msg| self.bad(msg))?;
+            out.push(id);
+        }
+        Ok(())
+    }
+
+    /// Appends the ids of the current line to `out` until `max` (at least 1) have been appended
+    /// ([`Stop::Full`]), the line ends, or the file does.
+    fn read(&mut self, out: &mut Vec<u32>, max: usize) -> Result<Stop> {
+        let goal = out.len() + max.max(1);
+        loop {
+            let buf = match self.reader.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(source) => return Err(InputError::Io { path: self.path.clone(), source }),
+            };
+            if buf.is_empty() {
+                self.end_token(out)?;
+                if self.in_line {
+                    self.in_line = false;
+                    self.index = 0;
+                    return Ok(Stop::LineEnd(self.line));
+                }
+                return Ok(Stop::Eof);
+            }
+            self.in_line = true;
+            let mut i = 0;
+            let mut stop = None;
+            while i < buf.len() {
+                let b = buf[i];
+                if !is_space(b) {
+                    let from = i;
+                    while i < buf.len() && !is_space(buf[i]) {
+                        i += 1;
+                    }
+                    self.tok.feed(&buf[from..i]);
+                    continue;
+                }
+                i += 1;
+                if self.tok.len > 0 {
+                    self.index += 1;
+                    let index = self.index;
+                    match self.tok.finish(index, self.limit) {
+                        Ok(id) => out.push(id),
+                        Err(msg) => {
+                            let e =
+                                InputError::Bad { path: self.path.clone(), where_: format!("line {}", self.line), msg };
+                            self.reader.consume(i);
+                            return Err(e);
+                        }
+                    }
+                }
+                if b == b'\n' {
+                    stop = Some(Stop::LineEnd(self.line));
+                    self.line += 1;
+                    self.in_line = false;
+                    self.index = 0;
+                    break;
+                }
+                if out.len() >= goal {
+                    stop = Some(Stop::Full);
+                    break;
+                }
+            }
+            self.reader.consume(i);
+            if let Some(stop) = stop {
+                return Ok(stop);
+            }
+        }
+    }
 }
 
 fn read_npy(path: &Path, limit: Option<u32>) -> Result<TokenSequence> {
@@ -452,6 +747,165 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("a.txt") && err.contains(want), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_names_line_and_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.txt");
+        std::fs::write(&p, b"1 2\n3 \xff\xfe 4\n").unwrap();
+        let err = TokenInput::open(std::slice::from_ref(&p), InputOptions::default()).unwrap().read_all().unwrap_err();
+        assert!(matches!(err, InputError::Bad { .. }), "{err:?}");
+        let want = format!("{}: line 2: token 2 '\\xff\\xfe' is not a non-negative integer id", p.display());
+        assert_eq!(err.to_string(), want);
+    }
+
+    fn pieces_of(p: &Path, piece: usize) -> Vec<(Vec<u32>, bool)> {
+        let input = TokenInput::open(&[p.to_path_buf()], InputOptions::default()).unwrap();
+        input
+            .pieces(piece)
+            .map(|r| match r.unwrap() {
+                Piece::Part { tokens, last, .. } => (tokens, last),
+                Piece::Whole(s) => panic!("text gave a whole sequence {s:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn text_lines_in_pieces() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.txt");
+        std::fs::write(&p, "1 2 3 4 5 6 7\n\n8 9 10 11 12 13\n14 15 16 \n17").unwrap();
+        let got = pieces_of(&p, 3);
+        let want: Vec<(Vec<u32>, bool)> = vec![
+            (vec![1, 2, 3], false),
+            (vec![4, 5, 6], false),
+            (vec![7], true),
+            (vec![8, 9, 10], false),
+            (vec![11, 12, 13], true),
+            (vec![14, 15, 16], false),
+            (vec![], true),
+            (vec![17], true),
+        ];
+        assert_eq!(got, want);
+        let input = TokenInput::open(std::slice::from_ref(&p), InputOptions::default()).unwrap();
+        let sources: Vec<String> = input
+            .pieces(3)
+            .filter_map(|r| match r.unwrap() {
+                Piece::Part { source, last: true, .. } => Some(source),
+                _ => None,
+            })
+            .collect();
+        let lines: Vec<String> = [1, 3, 4, 5].iter().map(|l| format!("{}:{l}", p.display())).collect();
+        assert_eq!(sources, lines);
+        // An error in a later piece counts tokens from the start of the line.
+        std::fs::write(&p, "1 2\n3 4 5 6 x 7\n").unwrap();
+        let input = TokenInput::open(std::slice::from_ref(&p), InputOptions::default()).unwrap();
+        let err = input.pieces(2).find_map(|r| r.err()).unwrap().to_string();
+        assert!(err.ends_with("a.txt: line 2: token 5 'x' is not a non-negative integer id"), "{err}");
+    }
+
+    /// The ids of `text` as the earlier reader had them: `lines()` and `split_ascii_whitespace`.
+    fn reference(text: &str) -> Vec<Vec<u32>> {
+        text.lines()
+            .map(|l| l.split_ascii_whitespace().map(|t| t.parse::<u32>().unwrap()).collect::<Vec<u32>>())
+            .filter(|l| !l.is_empty())
+            .collect()
+    }
+
+    #[test]
+    fn tokens_across_buffer_refills_read_as_lines_split() {
+        // Lines longer than the 64 KiB buffer, tokens of 1 to 10 digits (leading zeros too),
+        // separators of every ASCII whitespace kind, blank lines and CRLF endings.
+        let mut x = 5u64;
+        let mut next = |m: u64| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (x >> 33) % m
+        };
+        let mut text = String::new();
+        for line in 0..7 {
+            for _ in 0..(if line % 3 == 0 { 30_000 } else { 17 }) {
+                let digits = 1 + next(10) as usize;
+                let v = next(u64::from(u32::MAX) + 1);
+                text += &format!("{v:0digits$}")[..]
+                    .chars()
+                    .rev()
+                    .take(digits)
+                    .collect::<Vec<_>>()
+                    .iter()
+                    .rev()
+                    .collect::<String>();
+                text += [" ", "  ", "\t", "\r", "\x0c"][next(5) as usize];
+            }
+            text += ["\n", "\r\n", "\n\n \n"][next(3) as usize];
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.txt");
+        std::fs::write(&p, &text).unwrap();
+        let want = reference(&text);
+        let got = TokenInput::open(std::slice::from_ref(&p), InputOptions::default()).unwrap().read_all().unwrap();
+        assert_eq!(got.iter().map(|s| s.scales[0].clone()).collect::<Vec<_>>(), want);
+        let mut joined: Vec<Vec<u32>> = vec![Vec::new()];
+        for (ids, last) in pieces_of(&p, 1000) {
+            assert!(ids.len() <= 1000);
+            joined.last_mut().unwrap().extend(ids);
+            if last {
+                joined.push(Vec::new());
+            }
+        }
+        joined.pop();
+        assert_eq!(joined, want);
+    }
+
+    #[test]
+    fn token_messages_and_the_line_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.txt");
+        let read = |text: &[u8]| {
+            std::fs::write(&p, text).unwrap();
+            TokenInput::open(std::slice::from_ref(&p), InputOptions::default()).unwrap().read_all()
+        };
+        assert_eq!(
+            read(b"007 -\n").unwrap_err().to_string(),
+            format!("{}: line 1: token 2 '-' is not a non-negative integer id", p.display())
+        );
+        assert_eq!(read(b"007 4294967295\n").unwrap()[0].scales, vec![vec![7, u32::MAX]]);
+        assert!(read(b"4294967296").unwrap_err().to_string().ends_with("token 1 '4294967296' is too large for an id"));
+        assert!(read(b"1 -0").unwrap_err().to_string().ends_with("token 2 '-0' is a negative id"));
+        // A long token is shown cut, with its length; a character cut by the cut is dropped.
+        let long = format!("1 {}\n", "9".repeat(100));
+        let err = read(long.as_bytes()).unwrap_err().to_string();
+        assert!(
+            err.ends_with(&format!("line 1: token 2 '{}...' (100 bytes) is too large for an id", "9".repeat(32))),
+            "{err}"
+        );
+        let long = format!("{}\u{e9}{}", "1".repeat(31), "x".repeat(10));
+        let err = read(long.as_bytes()).unwrap_err().to_string();
+        assert!(
+            err.ends_with(&format!("token 1 '{}...' (43 bytes) is not a non-negative integer id", "1".repeat(31))),
+            "{err}"
+        );
+        assert!(read("1 \u{e9}".as_bytes())
+            .unwrap_err()
+            .to_string()
+            .ends_with("token 2 '\u{e9}' is not a non-negative integer id"));
+        // Lines read whole are limited; the error names the file and the line.
+        for text in ["1 2 3\n4 5 6 7\n", "1 2 3\n4 5 6 7", "1 2 3 \n4 5 6 7 8 9 10 \n11"] {
+            std::fs::write(&p, text).unwrap();
+            let input = TokenInput::open(std::slice::from_ref(&p), InputOptions::default()).unwrap();
+            let mut seqs = Sequences { inner: input.reader(3, true), line_limit: 3 };
+            assert_eq!(seqs.next().unwrap().unwrap().scales, vec![vec![1, 2, 3]]);
+            let err = seqs.next().unwrap().unwrap_err().to_string();
+            assert_eq!(
+                err,
+                format!(
+                    "{}: line 2: more than 3 tokens on one line (the limit of a line read whole; split the line)",
+                    p.display()
+                )
+            );
+            assert!(seqs.next().is_none());
+            assert_eq!(input.sequences().line_limit, MAX_LINE_TOKENS);
         }
     }
 

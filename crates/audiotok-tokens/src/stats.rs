@@ -1,6 +1,7 @@
 //! Token statistics, exact and streaming: per scale and for the time-interleaved stream.
 //!
-//! [`Analyzer`] takes [`TokenSequence`]s one at a time ([`Analyzer::add`]) and keeps, per stream,
+//! [`Analyzer`] takes [`TokenSequence`]s one at a time ([`Analyzer::add`], or a single-stream
+//! sequence piece by piece with [`Analyzer::add_piece`]) and keeps, per stream,
 //! the unigram counts, run lengths and n-gram counts for `n = 2..=max_n` (default 7); nothing of
 //! the sequences themselves. [`Analyzer::finish`] gives a [`Report`].
 //!
@@ -44,7 +45,9 @@
 //! [`Analyzer::finish`] merges each order's runs in one streaming pass.
 //! The figures are identical with or without spilling; [`Report::counting`] says what was
 //! spilled. Long sequences are fed a chunk of positions at a time, so one huge file cannot
-//! overrun the buffers either.
+//! overrun the buffers either; and a single-stream sequence can be added in pieces
+//! ([`Analyzer::add_piece`]: runs and n-gram windows continue across pieces, the figures are
+//! identical), so that a text line need never be held whole.
 //!
 //! # Recommendation
 //!
@@ -103,6 +106,18 @@ fn chain(h: u64, t: u32) -> u64 {
     fmix64(h ^ (u64::from(t) + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
 
+/// Pushes the keys of the n-grams starting at `w[0]` of orders 2 to `orders + 1` (`w` holds at
+/// least `orders + 1` tokens).
+#[inline]
+fn push_keys(w: &[u32], orders: usize, counters: &mut [counter::KeyCounter]) {
+    let mut h = fmix64((u64::from(w[0]) << 32) | u64::from(w[1]));
+    counters[0].buf.push(h);
+    for j in 1..orders {
+        h = chain(h, w[j + 1]);
+        counters[j].buf.push(h);
+    }
+}
+
 /// Running counts of one stream.
 #[derive(Clone)]
 struct StreamAcc {
@@ -119,6 +134,15 @@ struct StreamAcc {
     ngram_base: usize,
     orders: usize,
     ngram_totals: Vec<u64>,
+    /// Tokens of the sequence being added piece by piece (before the current piece).
+    open_len: u64,
+    /// The open run: its token and length (0: none).
+    run_value: u32,
+    run_len: u64,
+    /// The last `tail_len` (at most `orders`) tokens of the open sequence: the start positions
+    /// whose n-grams are not yet counted.
+    tail: [u32; MAX_N - 1],
+    tail_len: usize,
 }
 
 impl StreamAcc {
@@ -135,14 +159,24 @@ impl StreamAcc {
             ngram_base,
             orders: counted_orders(max_n),
             ngram_totals: vec![0; max_n.saturating_sub(1)],
+            open_len: 0,
+            run_value: 0,
+            run_len: 0,
+            tail: [0; MAX_N - 1],
+            tail_len: 0,
         }
     }
 
+    /// Adds a whole sequence: the one-piece case of [`StreamAcc::piece`].
     fn add(&mut self, s: &[u32], set: &mut CounterSet) -> Result<(), SpillError> {
-        if s.is_empty() {
-            return Ok(());
-        }
-        self.sequences += 1;
+        self.piece(s, true, set)
+    }
+
+    /// Adds the next piece of the current sequence (`last`: the piece that ends it; pieces may be
+    /// empty). Runs and n-gram windows continue across pieces: a start position's n-grams are
+    /// counted once its longest window is complete (`orders` more tokens), the last `orders`
+    /// positions of the sequence when it ends; per-sequence figures are counted at the end.
+    fn piece(&mut self, s: &[u32], last: bool, set: &mut CounterSet) -> Result<(), SpillError> {
         self.tokens += s.len() as u64;
         for &t in s {
             if t < DENSE_LIMIT {
@@ -155,49 +189,92 @@ impl StreamAcc {
                 *self.sparse.entry(t).or_insert(0) += 1;
             }
         }
-        // Runs.
-        let mut start = 0;
-        for i in 1..=s.len() {
-            if i == s.len() || s[i] != s[start] {
-                let len = i - start;
-                self.runs += 1;
-                self.repeats += (len - 1) as u64;
-                if len < RUN_DENSE {
-                    if len >= self.run_dense.len() {
-                        self.run_dense.resize(len + 1, 0);
-                    }
-                    self.run_dense[len] += 1;
-                } else {
-                    *self.run_sparse.entry(len as u64).or_insert(0) += 1;
+        // Runs: the open run (value, length) continues into the piece.
+        let (mut value, mut len) = (self.run_value, self.run_len);
+        for &t in s {
+            if len > 0 && t == value {
+                len += 1;
+            } else {
+                if len > 0 {
+                    self.close_run(len);
                 }
-                start = i;
+                (value, len) = (t, 1);
             }
         }
+        if last && len > 0 {
+            self.close_run(len);
+            len = 0;
+        }
+        (self.run_value, self.run_len) = (value, len);
         // N-grams: per start position, the key of the bigram (exact: a bijection of the pair),
         // then each longer order's key chained from the shorter one.
-        // Long sequences go a chunk of start positions at a time, so that the buffers stay
-        // within the memory limit whatever a sequence's length.
         let orders = self.orders;
-        for (j, t) in self.ngram_totals.iter_mut().enumerate() {
-            *t += (s.len() + 1).saturating_sub(j + 2) as u64;
+        // Start positions of the earlier pieces still to count (the tail), with the first tokens
+        // of this piece after them.
+        let t = self.tail_len;
+        let mut stitch = [0u32; 2 * (MAX_N - 1)];
+        let take = s.len().min(orders);
+        stitch[..t].copy_from_slice(&self.tail[..t]);
+        stitch[t..t + take].copy_from_slice(&s[..take]);
+        let n = t + take;
+        if t > 0 {
+            let counters = &mut set.counters[self.ngram_base..self.ngram_base + orders];
+            for i in 0..t {
+                let after = n - i - 1;
+                if after == 0 || (!last && after < orders) {
+                    break;
+                }
+                push_keys(&stitch[i..n], orders.min(after), counters);
+            }
+            set.maybe_flush()?;
         }
-        let starts = s.len().saturating_sub(1);
+        // This piece's start positions whose windows lie within it (all of them in the last
+        // piece), a chunk of positions at a time, so that the buffers stay within the memory
+        // limit whatever a sequence's length.
+        let starts = if last { s.len().saturating_sub(1) } else { s.len().saturating_sub(orders) };
         let mut from = 0;
         while from < starts {
             let to = (from + POSITIONS_PER_CHECK).min(starts);
             let counters = &mut set.counters[self.ngram_base..self.ngram_base + orders];
             for i in from..to {
-                let mut h = fmix64((u64::from(s[i]) << 32) | u64::from(s[i + 1]));
-                counters[0].buf.push(h);
-                for j in 1..orders.min(s.len() - i - 1) {
-                    h = chain(h, s[i + j + 1]);
-                    counters[j].buf.push(h);
-                }
+                push_keys(&s[i..], orders.min(s.len() - i - 1), counters);
             }
             set.maybe_flush()?;
             from = to;
         }
+        if last {
+            let len = self.open_len + s.len() as u64;
+            if len > 0 {
+                self.sequences += 1;
+                for (j, total) in self.ngram_totals.iter_mut().enumerate() {
+                    *total += (len + 1).saturating_sub(j as u64 + 2);
+                }
+            }
+            self.open_len = 0;
+            self.tail_len = 0;
+        } else {
+            self.open_len += s.len() as u64;
+            // The new tail: the last `orders` tokens of the sequence so far.
+            let keep = if s.len() >= orders { &s[s.len() - orders..] } else { &stitch[n - n.min(orders)..n] };
+            self.tail[..keep.len()].copy_from_slice(keep);
+            self.tail_len = keep.len();
+        }
         Ok(())
+    }
+
+    /// Counts a maximal run of `len` tokens.
+    fn close_run(&mut self, len: u64) {
+        self.runs += 1;
+        self.repeats += len - 1;
+        if len < RUN_DENSE as u64 {
+            let l = len as usize;
+            if l >= self.run_dense.len() {
+                self.run_dense.resize(l + 1, 0);
+            }
+            self.run_dense[l] += 1;
+        } else {
+            *self.run_sparse.entry(len).or_insert(0) += 1;
+        }
     }
 
     /// The report; `tallies` are this stream's n-gram counters' (orders 2..=max_n).
@@ -483,6 +560,8 @@ pub struct Analyzer {
     interleaved: Option<StreamAcc>,
     sequences: u64,
     counters: Option<CounterSet>,
+    /// The source of the sequence being added piece by piece.
+    open: Option<String>,
 }
 
 impl Analyzer {
@@ -497,6 +576,7 @@ impl Analyzer {
             interleaved: None,
             sequences: 0,
             counters: None,
+            open: None,
         }
     }
 
@@ -505,35 +585,13 @@ impl Analyzer {
     /// ratios as the first; when one disagrees, the interleaved report is dropped (and the
     /// `scale_ratios` of the report is `None`).
     pub fn add(&mut self, seq: &TokenSequence) -> Result<(), StatsError> {
-        let k = seq.scales.len();
-        match self.num_scales {
-            None => {
-                if let Some(bad) = self.opts.scales.iter().flatten().find(|&&s| s >= k) {
-                    return Err(StatsError::Scales {
-                        source_name: seq.source.clone(),
-                        msg: format!("scale {bad} requested, the input has {k} scale(s)"),
-                    });
-                }
-                self.num_scales = Some(k);
-                let orders = counted_orders(self.opts.max_n);
-                self.scales = (0..k).map(|i| StreamAcc::new(self.opts.max_n, i * orders)).collect();
-                let streams = if k > 1 && self.opts.scales.is_none() {
-                    self.interleaved = Some(StreamAcc::new(self.opts.max_n, k * orders));
-                    k + 1
-                } else {
-                    k
-                };
-                let dir = self.opts.spill_dir.clone().unwrap_or_else(std::env::temp_dir);
-                self.counters = Some(CounterSet::new(streams * orders, self.opts.memory_limit, dir));
-            }
-            Some(n) if n != k => {
-                return Err(StatsError::Scales {
-                    source_name: seq.source.clone(),
-                    msg: format!("{k} scale(s), earlier sequences had {n}"),
-                });
-            }
-            Some(_) => {}
+        if let Some(open) = &self.open {
+            return Err(StatsError::Scales {
+                source_name: seq.source.clone(),
+                msg: format!("a whole sequence added while {open} is still open (add_piece without last)"),
+            });
         }
+        self.scales_of(&seq.source, seq.scales.len())?;
         self.sequences += 1;
         let Some(set) = self.counters.as_mut() else {
             return Ok(());
@@ -567,8 +625,66 @@ impl Analyzer {
         Ok(())
     }
 
-    /// The report (with the recommendation).
+    /// Adds the next piece of a single-stream sequence (a text line read in pieces, so that one
+    /// huge line costs bounded memory); `last` ends the sequence (pieces may be empty). The
+    /// figures are identical to [`Analyzer::add`] of the whole sequence: runs and n-grams continue
+    /// across pieces, and the sequence counts when it ends.
+    pub fn add_piece(&mut self, source: &str, piece: &[u32], last: bool) -> Result<(), StatsError> {
+        self.scales_of(source, 1)?;
+        if last {
+            self.open = None;
+            self.sequences += 1;
+        } else if self.open.is_none() {
+            self.open = Some(source.to_string());
+        }
+        let Some(set) = self.counters.as_mut() else {
+            return Ok(());
+        };
+        if self.opts.scales.as_ref().is_none_or(|sel| sel.contains(&0)) {
+            if let Some(acc) = self.scales.first_mut() {
+                acc.piece(piece, last, set)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets up the streams for `k` scales at the first sequence; checks `k` at the others.
+    fn scales_of(&mut self, source: &str, k: usize) -> Result<(), StatsError> {
+        match self.num_scales {
+            None => {
+                if let Some(bad) = self.opts.scales.iter().flatten().find(|&&s| s >= k) {
+                    return Err(StatsError::Scales {
+                        source_name: source.to_string(),
+                        msg: format!("scale {bad} requested, the input has {k} scale(s)"),
+                    });
+                }
+                self.num_scales = Some(k);
+                let orders = counted_orders(self.opts.max_n);
+                self.scales = (0..k).map(|i| StreamAcc::new(self.opts.max_n, i * orders)).collect();
+                let streams = if k > 1 && self.opts.scales.is_none() {
+                    self.interleaved = Some(StreamAcc::new(self.opts.max_n, k * orders));
+                    k + 1
+                } else {
+                    k
+                };
+                let dir = self.opts.spill_dir.clone().unwrap_or_else(std::env::temp_dir);
+                self.counters = Some(CounterSet::new(streams * orders, self.opts.memory_limit, dir));
+                Ok(())
+            }
+            Some(n) if n != k => Err(StatsError::Scales {
+                source_name: source.to_string(),
+                msg: format!("{k} scale(s), earlier sequences had {n}"),
+            }),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// The report (with the recommendation). A sequence still open (pieces without the last) is
+    /// ended first.
     pub fn finish(mut self) -> Result<Report, StatsError> {
+        if let Some(open) = self.open.clone() {
+            self.add_piece(&open, &[], true)?;
+        }
         if self.scales.iter().all(|a| a.tokens == 0) {
             return Err(StatsError::Empty);
         }
@@ -892,6 +1008,89 @@ mod tests {
         let err = a.add(&seq(vec![long])).and_then(|()| a.finish().map(|_| ())).unwrap_err();
         assert!(matches!(err, StatsError::Spill { .. }), "{err}");
         assert!(err.to_string().contains("missing"), "{err}");
+    }
+
+    /// `seqs` added whole, or each cut at `cuts` (positions taken modulo its length + 1, so
+    /// repeated cuts give empty pieces) and added piece by piece.
+    fn analyse_pieces(seqs: &[Vec<u32>], cuts: Option<&[usize]>, opts: &AnalyzerOptions) -> Report {
+        let mut a = Analyzer::new(opts.clone());
+        for s in seqs {
+            match cuts {
+                None => a.add(&seq(vec![s.clone()])).unwrap(),
+                Some(cuts) => {
+                    let mut at: Vec<usize> = cuts.iter().map(|c| c % (s.len() + 1)).collect();
+                    at.sort_unstable();
+                    let mut from = 0;
+                    for &to in &at {
+                        a.add_piece("test", &s[from..to], false).unwrap();
+                        from = to;
+                    }
+                    a.add_piece("test", &s[from..], true).unwrap();
+                }
+            }
+        }
+        a.finish().unwrap()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        /// Pieces of any length (0 and 1 included, sequences shorter than max_n too) give the
+        /// whole sequences' report, to the byte of its JSON.
+        #[test]
+        fn pieces_give_the_whole_sequences_figures(
+            seqs in proptest::collection::vec(proptest::collection::vec(0u32..6, 0..40), 1..6),
+            cuts in proptest::collection::vec(0usize..64, 0..12),
+            max_n in 1usize..=MAX_N,
+            big in 0u32..2,
+        ) {
+            // Some ids past the dense table, as a code of a large codebook would be.
+            let seqs: Vec<Vec<u32>> =
+                seqs.into_iter().map(|s| s.into_iter().map(|t| if big == 1 && t == 5 { DENSE_LIMIT } else { t }).collect()).collect();
+            proptest::prop_assume!(seqs.iter().any(|s| !s.is_empty()));
+            let opts = AnalyzerOptions { max_n, memory_limit: None, codebook_size: Some(8), ..AnalyzerOptions::default() };
+            let whole = analyse_pieces(&seqs, None, &opts);
+            let pieces = analyse_pieces(&seqs, Some(&cuts), &opts);
+            proptest::prop_assert_eq!(serde_json::to_string(&pieces).unwrap(), serde_json::to_string(&whole).unwrap());
+            proptest::prop_assert_eq!(pieces, whole);
+        }
+    }
+
+    #[test]
+    fn pieces_spilled_change_no_figure() {
+        let mut x = 7u64;
+        let long: Vec<u32> = (0..50_000)
+            .map(|_| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((x >> 33) % 300) as u32
+            })
+            .collect();
+        let seqs = vec![long, vec![1, 2], vec![3]];
+        let dir = tempfile::tempdir().unwrap();
+        let free = AnalyzerOptions { memory_limit: None, ..AnalyzerOptions::default() };
+        let whole = analyse_pieces(&seqs, None, &free);
+        let cuts: Vec<usize> = (1..60).map(|i| i * 977).collect();
+        let tight = AnalyzerOptions { memory_limit: Some(64 << 10), spill_dir: Some(dir.path().to_path_buf()), ..free };
+        let pieces = analyse_pieces(&seqs, Some(&cuts), &tight);
+        assert!(pieces.counting.spilled_runs >= 10, "{:?}", pieces.counting);
+        assert_eq!(Report { counting: whole.counting, ..pieces }, whole);
+        assert_eq!((whole.sequences, whole.scales[0].sequences, whole.scales[0].total_tokens), (3, 3, 50_003));
+    }
+
+    #[test]
+    fn open_piecewise_sequence_rules() {
+        // A whole sequence while one is open is refused; finish ends an open one.
+        let mut a = Analyzer::new(AnalyzerOptions::default());
+        a.add_piece("t.txt:1", &[1, 1], false).unwrap();
+        let e = a.add(&seq(vec![vec![1]])).unwrap_err().to_string();
+        assert!(e.contains("t.txt:1 is still open"), "{e}");
+        a.add_piece("t.txt:1", &[1, 2], false).unwrap();
+        let r = a.finish().unwrap();
+        assert_eq!((r.sequences, r.scales[0].total_tokens, r.scales[0].max_run_length), (1, 4, 3));
+        // Pieces after a multi-scale sequence: the scale counts disagree.
+        let mut a = Analyzer::new(AnalyzerOptions::default());
+        a.add(&seq(vec![vec![1], vec![2, 3]])).unwrap();
+        let e = a.add_piece("t.txt:1", &[1], true).unwrap_err().to_string();
+        assert_eq!(e, "t.txt:1: 1 scale(s), earlier sequences had 2");
     }
 
     #[test]

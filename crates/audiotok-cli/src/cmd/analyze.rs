@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use audiotok_tokens::input::{InputOptions, TokenInput};
+use audiotok_tokens::input::{InputOptions, Piece, TokenInput, PIECE_TOKENS};
 use audiotok_tokens::stats::{
     gini_band, sparsity_band, Analyzer, AnalyzerOptions, Report, StreamReport, DEFAULT_MEMORY_LIMIT, MAX_N,
 };
@@ -131,13 +131,28 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     let mut tokens = 0u64;
-    for seq in input.sequences() {
-        let seq = seq?;
-        tokens += seq.scales.iter().map(|s| s.len() as u64).sum::<u64>();
-        analyzer.add(&seq)?;
-        bar.inc(1);
-        if bar.position() % 64 == 0 {
-            bar.set_message(tokens.to_string());
+    // Text lines come in pieces, so that one huge line costs bounded memory.
+    for piece in input.pieces(PIECE_TOKENS) {
+        let ended = match piece? {
+            Piece::Whole(seq) => {
+                tokens += seq.scales.iter().map(|s| s.len() as u64).sum::<u64>();
+                analyzer.add(&seq)?;
+                true
+            }
+            Piece::Part { source, tokens: ids, last } => {
+                tokens += ids.len() as u64;
+                analyzer.add_piece(&source, &ids, last)?;
+                if !last {
+                    bar.set_message(tokens.to_string());
+                }
+                last
+            }
+        };
+        if ended {
+            bar.inc(1);
+            if bar.position() % 64 == 0 {
+                bar.set_message(tokens.to_string());
+            }
         }
     }
     // The last flush and the merge of spilled runs can take seconds on large inputs.
