@@ -260,17 +260,6 @@ pub fn stale_temps(path: &Path) -> Vec<PathBuf> {
     list_stale(folder(path), std::process::id()).remove(name.as_encoded_bytes()).unwrap_or_default()
 }
 
-/// Creates `tmp` for writing, fresh: a file or link already at that name (planted by someone
-/// else, or left by a crash) is removed, never followed, since `create_new` never opens an existing
-/// file or link. For temporary files inside folders audiotok owns, too (the token store's).
-pub fn create_fresh(tmp: &Path) -> io::Result<File> {
-    match fs::remove_file(tmp) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    OpenOptions::new().write(true).create_new(true).open(tmp)
-}
-
 /// An output file being written; see the module documentation. Dropped without
 /// [`commit`](Self::commit), it removes its temporary file and leaves the output as it was.
 pub struct AtomicFile {
@@ -297,7 +286,17 @@ impl AtomicFile {
             Target::Replace(dest) => {
                 remove_stale_temps(&dest);
                 let tmp = temp_path(&dest);
-                let file = create_fresh(&tmp).map_err(|e| WriteError::new("creating", &tmp, e))?;
+                // A name already there (a link planted by someone else, say) is removed, not
+                // followed: `create_new` never opens an existing file or link.
+                match fs::remove_file(&tmp) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(WriteError::new("creating", &tmp, e)),
+                    _ => {}
+                }
+                let file = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&tmp)
+                    .map_err(|e| WriteError::new("creating", &tmp, e))?;
                 // A replaced file keeps its permissions.
                 if let Ok(m) = fs::metadata(&dest) {
                     let _ = file.set_permissions(m.permissions());

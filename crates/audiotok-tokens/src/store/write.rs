@@ -1,6 +1,7 @@
 //! The store writer: batches of records, atomically, then `metadata.json`.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -165,7 +166,7 @@ impl StoreWriter {
             let p = p.to_path_buf();
             move |source| StoreError::Io { path: p, source }
         };
-        let file = audiotok_audio::atomic::create_fresh(&tmp).map_err(io_err(&tmp))?;
+        let file = create_fresh(&tmp).map_err(io_err(&tmp))?;
         let mut all = self.opts.provenance.clone();
         all.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
         if all.contains_key(super::CHECKSUM_TAG) {
@@ -255,7 +256,7 @@ impl StoreWriter {
             let p = p.to_path_buf();
             move |source| StoreError::Io { path: p, source }
         };
-        let mut f = audiotok_audio::atomic::create_fresh(&tmp).map_err(io(&tmp))?;
+        let mut f = create_fresh(&tmp).map_err(io(&tmp))?;
         f.write_all(json.as_bytes()).map_err(io(&tmp))?;
         f.sync_all().map_err(io(&tmp))?;
         drop(f);
@@ -415,6 +416,17 @@ impl<W: Write> Write for Crc32Writer<W> {
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
     }
+}
+
+/// Creates the temporary file `tmp` fresh: whatever is already at that name (a file left by a
+/// crash, a symlink planted there) is removed, never opened, so that a link cannot redirect the
+/// write out of the store's folder.
+fn create_fresh(tmp: &Path) -> std::io::Result<File> {
+    match std::fs::remove_file(tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    std::fs::OpenOptions::new().write(true).create_new(true).open(tmp)
 }
 
 /// The Arrow schema of a store with `num_scales` scales.
