@@ -171,7 +171,6 @@ fn load_inner(path: &Path, opts: &LoadOptions, limit: Option<usize>) -> Result<(
             }
         }
     }
-    let source_info = dec.info().clone();
     if full {
         let total_in = dec.remaining_frames()?;
         let total = resample::resampled_len(total_in, rate, to);
@@ -195,7 +194,7 @@ fn load_inner(path: &Path, opts: &LoadOptions, limit: Option<usize>) -> Result<(
         }
     }
     let samples = interleave(outs);
-    Ok((Audio { samples, sample_rate: to, channels: out_channels, source: source_info }, total))
+    Ok((Audio { samples, sample_rate: to, channels: out_channels, source: dec.info().clone() }, total))
 }
 
 fn interleave(mut planes: Vec<Vec<f32>>) -> Vec<f32> {
