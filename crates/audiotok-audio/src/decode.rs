@@ -222,8 +222,6 @@ impl Decoder {
             if packet.track_id != self.track_id {
                 continue;
             }
-            // The packet's valid frames (encoder delay and padding trimmed) end here; packets
-            // wholly trimmed (past the stated end) hold none.
             // The packet's valid frames end at its timestamp plus the frames the decoder gives
             // for it (it trims encoder delay and padding); packets wholly trimmed (past the
             // stated end) hold none.

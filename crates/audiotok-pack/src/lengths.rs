@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use audiotok_audio::{count_frames, load, probe, resampled_len, LoadOptions};
+use audiotok_audio::{count_frames, load, resampled_len, LoadOptions};
 
 /// How lengths are obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -38,20 +38,15 @@ pub struct AudioLength {
 
 /// The mono length of `path` at `rate` Hz.
 ///
-/// Header mode: the frame count a verified header states ([`audiotok_audio::probe`] checks that
-/// the stream reaches it; float PCM is excluded, its samples are read for NaN), else the frames
-/// counted by decoding without resampling; either way the resampled length is the closed form
+/// Header mode ([`count_frames`], one open): the frame count a verified header states (the
+/// stream is checked to reach it; float PCM is excluded, its samples are read for NaN), else the
+/// frames counted by decoding without resampling; either way the resampled length is the closed form
 /// [`resampled_len`] of it. Decode mode decodes and resamples, as the reference does.
 pub fn audio_length(path: &Path, rate: u32, mode: LengthMode) -> Result<AudioLength, String> {
     if mode == LengthMode::Header {
-        let info = probe(path).map_err(|e| e.to_string())?;
-        let (info, frames, from_header) = match info.header_frames() {
-            Some(n) => (info, n, true),
-            None => {
-                let (info, n) = count_frames(path).map_err(|e| e.to_string())?;
-                (info, n, false)
-            }
-        };
+        // One open: the verified header length where there is one, else a decode keeping nothing.
+        let (info, frames) = count_frames(path).map_err(|e| e.to_string())?;
+        let from_header = info.header_frames().is_some();
         return Ok(AudioLength { samples: resampled_len(frames, info.sample_rate, rate), from_header });
     }
     let audio = load(path, &LoadOptions::mono_at(rate)).map_err(|e| e.to_string())?;
