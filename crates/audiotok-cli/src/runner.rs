@@ -1,19 +1,17 @@
-//! Shared machinery of the batch subcommands: collecting input files, running a job per file on a
-//! rayon pool with a progress bar, and the closing summary.
+//! The CLI side of the batch subcommands: shared arguments, progress bars drawn from the jobs'
+//! [`Observer`] events, the closing summary, and atomic writes of user-named outputs. Walking,
+//! path text and the parallel runner are the library's (`audiotok_core`), re-exported here.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
+pub use audiotok_core::{collect, path_escaped, path_text, reason_about, Input, Observer, Outcome};
 use indicatif::{ProgressBar, ProgressStyle};
-use rayon::prelude::*;
-
-/// File extensions treated as audio when walking a directory.
-pub const AUDIO_EXTENSIONS: &[&str] =
-    &["wav", "wave", "flac", "mp3", "ogg", "oga", "opus", "sph", "aif", "aiff", "m4a", "aac", "webm", "wma"];
 
 /// Arguments shared by the batch subcommands (`features`, `count`).
 #[derive(clap::Args)]
@@ -29,184 +27,65 @@ pub struct BatchArgs {
     pub inputs: Vec<PathBuf>,
 }
 
-/// The most worker threads `--jobs` may ask for: far past any core count, far below what the
-/// system's thread limit or the stacks' memory would refuse.
-pub const MAX_JOBS: usize = 1024;
-
-/// Parses `--jobs`: a thread count from 0 (one per core) to [`MAX_JOBS`].
+/// Parses `--jobs`: a thread count from 0 (one per core) to [`audiotok_core::MAX_JOBS`].
 pub fn parse_jobs(s: &str) -> std::result::Result<usize, String> {
     let n: usize = s.parse().map_err(|e| format!("{s:?} is not a thread count: {e}"))?;
-    if n > MAX_JOBS {
-        return Err(format!("{n} threads: at most {MAX_JOBS} (0 uses one per core)"));
-    }
-    Ok(n)
+    audiotok_core::check_jobs(n).map_err(|e| e.to_string())
 }
 
-/// One input file and where it came from.
-#[derive(Debug, Clone)]
-pub struct Input {
-    /// The file.
-    pub path: PathBuf,
-    /// Its path relative to the directory argument it was found under (its file name when it was
-    /// named directly).
-    pub rel: PathBuf,
-    /// Why the walk could not read this path (a dangling symlink, a symlink loop, an unreadable
-    /// folder): the input is a failure with this reason, and is not opened.
-    pub unreadable: Option<String>,
+/// Draws a job's phases as progress bars on stderr ([`progress_bar`]) and prints its warnings.
+#[derive(Default)]
+pub struct Bars {
+    bar: Mutex<Option<ProgressBar>>,
 }
 
-impl Input {
-    /// `Err(reason)` for a path the walk could not read.
-    pub fn readable(&self) -> std::result::Result<(), String> {
-        match &self.unreadable {
-            Some(reason) => Err(reason.clone()),
-            None => Ok(()),
+impl Bars {
+    fn with(&self, f: impl FnOnce(&mut Option<ProgressBar>)) {
+        match self.bar.lock() {
+            Ok(mut g) => f(&mut g),
+            Err(poisoned) => f(&mut poisoned.into_inner()),
         }
     }
 }
 
-/// What walking the arguments found.
-pub struct Inputs {
-    /// Audio files, in argument order, each directory's files sorted by path.
-    pub files: Vec<Input>,
-    /// Files under directories skipped because their extension is not audio.
-    pub ignored: usize,
-}
-
-fn is_audio(p: &Path) -> bool {
-    p.extension().and_then(|e| e.to_str()).is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-}
-
-/// Expands FILE|DIR arguments: files are taken as given (whatever their extension, so that a
-/// wrongly named file is reported, not skipped); directories are walked recursively for audio
-/// extensions. A missing argument is an error.
-pub fn collect(args: &[PathBuf]) -> Result<Inputs> {
-    let mut files = Vec::new();
-    let mut ignored = 0;
-    for arg in args {
-        let meta = std::fs::metadata(arg).with_context(|| format!("{}: cannot read", arg.display()))?;
-        if meta.is_dir() {
-            let mut found = Vec::new();
-            for entry in walkdir::WalkDir::new(arg).follow_links(true).sort_by_file_name() {
-                let rel = |p: &Path| p.strip_prefix(arg).unwrap_or(p).to_path_buf();
-                let entry = match entry {
-                    Ok(entry) => entry,
-                    Err(e) => {
-                        // One bad path is a failure of that path, not of the walk.
-                        let path = e.path().unwrap_or(arg).to_path_buf();
-                        let reason = walk_error_text(&path, &e);
-                        found.push(Input { rel: rel(&path), path, unreadable: Some(reason) });
-                        continue;
-                    }
-                };
-                if entry.file_type().is_dir() {
-                    continue;
-                }
-                if is_audio(entry.path()) && !entry.file_type().is_file() {
-                    // Never opened (a FIFO would block the run), but reported.
-                    let path = entry.path().to_path_buf();
-                    let reason = format!("{}: not a regular file (a FIFO, socket or device)", path.display());
-                    found.push(Input { rel: rel(&path), path, unreadable: Some(reason) });
-                } else if is_audio(entry.path()) {
-                    found.push(Input { path: entry.path().to_path_buf(), rel: rel(entry.path()), unreadable: None });
-                } else {
-                    ignored += 1;
-                }
+impl Observer for Bars {
+    fn begin(&self, phase: &str, total: u64, unit: &str) {
+        self.with(|b| {
+            if let Some(old) = b.replace(progress_bar(total, phase, unit)) {
+                old.finish_and_clear();
             }
-            files.extend(found);
-        } else {
-            let rel = PathBuf::from(arg.file_name().unwrap_or(arg.as_os_str()));
-            files.push(Input { path: arg.clone(), rel, unreadable: None });
-        }
+        });
     }
-    if files.is_empty() {
-        bail!(
-            "no audio files found in {}",
-            args.iter().map(|a| a.display().to_string()).collect::<Vec<_>>().join(", ")
-        );
-    }
-    Ok(Inputs { files, ignored })
-}
-
-/// What went wrong with one path of a walk, naming the path.
-fn walk_error_text(path: &Path, e: &walkdir::Error) -> String {
-    if let Some(ancestor) = e.loop_ancestor() {
-        return format!("{}: symlink loop (leads back to {})", path.display(), ancestor.display());
-    }
-    let dangling = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
-        && std::fs::metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
-    if dangling {
-        return format!("{}: dangling symlink (its target does not exist)", path.display());
-    }
-    match e.io_error() {
-        Some(io) => format!("{}: cannot read: {io}", path.display()),
-        None => format!("{}: cannot read: {e}", path.display()),
-    }
-}
-
-/// `p` as text that says exactly which file it is: a UTF-8 path as it is; in any other path each
-/// byte that is not UTF-8 is written `\xNN` and a backslash `\\` (see [`path_escaped`]).
-pub fn path_text(p: &Path) -> String {
-    if let Some(s) = p.to_str() {
-        return s.to_string();
-    }
-    let mut out = String::new();
-    for chunk in p.as_os_str().as_encoded_bytes().utf8_chunks() {
-        for c in chunk.valid().chars() {
-            if c == '\\' {
-                out.push_str("\\\\");
-            } else {
-                out.push(c);
+    fn advance(&self, n: u64) {
+        self.with(|b| {
+            if let Some(bar) = b.as_ref() {
+                bar.inc(n);
             }
-        }
-        for b in chunk.invalid() {
-            out.push_str(&format!("\\x{b:02x}"));
-        }
+        });
     }
-    out
-}
-
-/// Whether [`path_text`] escapes `p` (it is not UTF-8): manifests then say so.
-pub fn path_escaped(p: &Path) -> bool {
-    p.to_str().is_none()
-}
-
-/// A failure reason about `p` with the lossy rendering of a non-UTF-8 `p` (U+FFFD for each bad
-/// byte, which two different names can share) replaced by [`path_text`].
-pub fn reason_about(p: &Path, reason: String) -> String {
-    if !path_escaped(p) {
-        return reason;
+    fn end(&self) {
+        self.with(|b| {
+            if let Some(bar) = b.take() {
+                bar.finish_and_clear();
+            }
+        });
     }
-    reason.replace(&p.display().to_string(), &path_text(p))
+    fn warn(&self, message: &str) {
+        self.with(|b| match b.as_ref() {
+            Some(bar) => bar.suspend(|| eprintln!("warning: {message}")),
+            None => eprintln!("warning: {message}"),
+        });
+    }
 }
 
-/// The result of one file's job.
-pub type Outcome<T> = std::result::Result<T, String>;
-
-/// Runs `job` on every input with `jobs` threads (0: all cores), each thread owning a state made
-/// by `init` (planned FFTs, buffers); `job` gets the input's index. Results come back in input order, whatever the scheduling.
-/// An input the walk could not read fails with its reason, without `job`.
+/// [`audiotok_core::run_parallel`] with its progress drawn as a bar.
 pub fn run_parallel<S, T, I, F>(inputs: &[Input], jobs: usize, label: &str, init: I, job: F) -> Result<Vec<Outcome<T>>>
 where
     T: Send,
     I: Fn() -> S + Sync + Send,
     F: Fn(&mut S, usize, &Input) -> Outcome<T> + Sync + Send,
 {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build().context("starting the thread pool")?;
-    let bar = progress_bar(inputs.len() as u64, label, "files");
-    let out = pool.install(|| {
-        inputs
-            .par_iter()
-            .enumerate()
-            .map_init(&init, |state, (i, input)| {
-                let r = input.readable().and_then(|()| job(state, i, input)).map_err(|e| reason_about(&input.path, e));
-                bar.inc(1);
-                r
-            })
-            .collect()
-    });
-    bar.finish_and_clear();
-    Ok(out)
+    Ok(audiotok_core::run_parallel(inputs, jobs, label, &Bars::default(), init, job)?)
 }
 
 /// A progress bar on stderr: `PREFIX [====>   ] pos/len UNIT  elapsed (eta)`.
@@ -286,18 +165,6 @@ pub fn write_atomic_with(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::ffi::OsStrExt;
-
-    #[test]
-    fn path_text_escapes_only_non_utf8_paths_and_unambiguously() {
-        assert_eq!(path_text(Path::new("a\\b/ü.wav")), "a\\b/ü.wav");
-        assert!(!path_escaped(Path::new("a\\b/ü.wav")));
-        let odd = Path::new(std::ffi::OsStr::from_bytes(b"a\\x/\xff\xfe.wav"));
-        assert_eq!(path_text(odd), "a\\\\x/\\xff\\xfe.wav");
-        assert!(path_escaped(odd));
-        let reason = format!("{}: broken", odd.display());
-        assert_eq!(reason_about(odd, reason), "a\\\\x/\\xff\\xfe.wav: broken");
-    }
 
     #[test]
     fn jobs_are_bounded() {
