@@ -1,0 +1,44 @@
+"""audiotok: audio collections into training data for audio language models.
+
+The heavy work runs in Rust (the ``audiotok._audiotok`` native module) with the GIL released;
+the functions here are named after what users already call:
+
+- ``audiotok.load(path, sr=16000, mono=True) -> (np.ndarray, sr)`` as ``librosa.load``
+- ``audiotok.info(path)`` as ``soundfile.info``
+- ``audiotok.resample(y, orig_sr=..., target_sr=...)`` as ``librosa.resample`` (soxr HQ)
+- ``audiotok.WhisperFeatureExtractor`` called as transformers' ``WhisperFeatureExtractor``
+- ``audiotok.features(signals, kind)``, ``audiotok.count_tokens(lengths, profile=...)``
+"""
+
+from __future__ import annotations
+
+from . import _audiotok
+from ._audiotok import (
+    FEATURE_KINDS,
+    PROFILES,
+    AudioError,
+    AudioInfo,
+    AudiotokError,
+    FeatureError,
+    __version__,
+    info,
+)
+from .audio import load, resample
+from .features import WhisperFeatureExtractor, count_tokens, features
+
+__all__ = [
+    "FEATURE_KINDS",
+    "PROFILES",
+    "AudioError",
+    "AudioInfo",
+    "AudiotokError",
+    "FeatureError",
+    "WhisperFeatureExtractor",
+    "__version__",
+    "count_tokens",
+    "features",
+    "info",
+    "load",
+    "resample",
+    "_audiotok",
+]

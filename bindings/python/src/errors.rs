@@ -1,0 +1,37 @@
+//! Library errors as Python exceptions.
+//!
+//! `AudiotokError` (a `ValueError`) is the base of every error the library raises for bad
+//! input; `AudioError` (reading, decoding, resampling) and `FeatureError` derive from it. A file
+//! that does not exist raises `FileNotFoundError` with the same text. Messages are the library's own Display: the file, and the row or line where there
+//! is one.
+
+use pyo3::create_exception;
+use pyo3::exceptions::{PyFileNotFoundError, PyValueError};
+use pyo3::prelude::*;
+
+create_exception!(_audiotok, AudiotokError, PyValueError, "Base of the errors audiotok raises for bad input.");
+create_exception!(_audiotok, AudioError, AudiotokError, "Audio that cannot be read, decoded or resampled.");
+create_exception!(_audiotok, FeatureError, AudiotokError, "Input a feature extractor cannot use.");
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("AudiotokError", py.get_type::<AudiotokError>())?;
+    m.add("AudioError", py.get_type::<AudioError>())?;
+    m.add("FeatureError", py.get_type::<FeatureError>())?;
+    Ok(())
+}
+
+/// An audio error as `FileNotFoundError` (a missing file) or `AudioError`.
+pub(crate) fn audio(e: audiotok_audio::AudioError) -> PyErr {
+    let missing = matches!(&e, audiotok_audio::AudioError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound);
+    if missing {
+        PyFileNotFoundError::new_err(e.to_string())
+    } else {
+        AudioError::new_err(e.to_string())
+    }
+}
+
+/// A feature error as `FeatureError`.
+pub(crate) fn feature(e: audiotok_features::FeatureError) -> PyErr {
+    FeatureError::new_err(e.to_string())
+}
