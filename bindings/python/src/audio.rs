@@ -62,7 +62,7 @@ impl AudioInfo {
 /// `res_type="soxr_hq"`. Returns `(samples, rate)`: float32, shape `(n,)` when mono, else
 /// `(channels, n)`.
 #[pyfunction]
-#[pyo3(signature = (path, sr = Some(16000), mono = true))]
+#[pyo3(signature = (path, sr = Some(16000), mono = true), text_signature = "(path, sr=16000, mono=True)")]
 fn load<'py>(py: Python<'py>, path: PathBuf, sr: Option<u32>, mono: bool) -> PyResult<(Bound<'py, PyAny>, u32)> {
     let opts = audiotok_audio::LoadOptions { target_rate: sr, mono };
     let audio = py.detach(|| audiotok_audio::load(&path, &opts)).map_err(errors::audio)?;

@@ -68,7 +68,10 @@ fn stacked(py: Python<'_>, feats: Vec<Features>) -> PyResult<Stacked<'_>> {
 /// must give the same shape (Whisper `max_length` always does). `num_threads` > 1 computes the
 /// signals on that many threads (a pool of this call's own); the GIL is released throughout.
 #[pyfunction]
-#[pyo3(signature = (signals, kind, *, padding = "max_length", precision = "fast", frames = Some(1024), num_threads = 1))]
+#[pyo3(
+    signature = (signals, kind, *, padding = "max_length", precision = "fast", frames = Some(1024), num_threads = 1),
+    text_signature = "(signals, kind, *, padding='max_length', precision='fast', frames=1024, num_threads=1)"
+)]
 fn compute_features<'py>(
     py: Python<'py>,
     signals: Vec<PyReadonlyArray1<'py, f32>>,

@@ -93,3 +93,44 @@ def test_count_tokens_matches_the_profiles():
     assert audiotok.count_tokens([16000, 480000]) == [25, 750]
     with pytest.raises(audiotok.FeatureError, match="unknown"):
         audiotok.count_tokens(1, profile="nope")
+
+
+def _features_in_child(q):
+    fe = audiotok.WhisperFeatureExtractor(feature_size=80, num_threads=2)
+    x = np.sin(np.arange(32000, dtype=np.float32) / 10)
+    q.put(fe([x, x], sampling_rate=16000)["input_features"].sum())
+
+
+def test_forked_workers_compute_after_the_parent_did():
+    """A forked DataLoader worker inherits no thread pool: pools are made per call."""
+    import multiprocessing as mp
+
+    parent = _features_in_child_value()
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_features_in_child, args=(q,)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    got = [q.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    assert got == [parent, parent]
+
+
+def _features_in_child_value():
+    import queue
+
+    q: "queue.Queue[float]" = queue.Queue()
+    _features_in_child(q)
+    return q.get()
+
+
+def test_extractor_pickles_its_configuration():
+    import pickle
+
+    fe = audiotok.WhisperFeatureExtractor(feature_size=128, return_attention_mask=True, precision="exact")
+    back = pickle.loads(pickle.dumps(fe))
+    assert (back.feature_size, back.return_attention_mask, back.precision) == (128, True, "exact")
+    x = np.ones(1600, dtype=np.float32)
+    np.testing.assert_array_equal(back(x, sampling_rate=16000)["input_features"], fe(x, sampling_rate=16000)["input_features"])

@@ -1,0 +1,66 @@
+"""Type stubs of the native module audiotok._audiotok (checked by mypy.stubtest)."""
+
+import os
+from typing import List, Optional, Sequence, Tuple, Union, final
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "__version__",
+    "AudiotokError",
+    "AudioError",
+    "FeatureError",
+    "AudioInfo",
+    "load",
+    "info",
+    "resample",
+    "compute_features",
+    "count_tokens_from_lengths",
+    "FEATURE_KINDS",
+    "PROFILES",
+]
+__version__: str
+FEATURE_KINDS: List[str]
+PROFILES: List[str]
+
+class AudiotokError(ValueError): ...
+class AudioError(AudiotokError): ...
+class FeatureError(AudiotokError): ...
+
+@final
+class AudioInfo:
+    @property
+    def name(self) -> str: ...
+    @property
+    def samplerate(self) -> int: ...
+    @property
+    def channels(self) -> int: ...
+    @property
+    def frames(self) -> Optional[int]: ...
+    @property
+    def duration(self) -> Optional[float]: ...
+    @property
+    def format(self) -> str: ...
+    @property
+    def subtype(self) -> str: ...
+    @property
+    def bits_per_sample(self) -> Optional[int]: ...
+    @property
+    def exact_length(self) -> bool: ...
+
+def load(
+    path: Union[str, os.PathLike[str]], sr: Optional[int] = 16000, mono: bool = True
+) -> Tuple[npt.NDArray[np.float32], int]: ...
+def info(path: Union[str, os.PathLike[str]]) -> AudioInfo: ...
+def resample(y: npt.NDArray[np.float32], *, orig_sr: int, target_sr: int) -> npt.NDArray[np.float32]: ...
+def compute_features(
+    signals: Sequence[npt.NDArray[np.float32]],
+    kind: str,
+    *,
+    padding: str = "max_length",
+    precision: str = "fast",
+    frames: Optional[int] = 1024,
+    num_threads: int = 1,
+) -> Tuple[npt.NDArray[np.float32], List[Optional[int]]]: ...
+def count_tokens_from_lengths(lengths: Sequence[int], profile: str) -> List[List[int]]: ...
