@@ -67,6 +67,7 @@ def test_extractor_mask_default_and_checks():
     # As in transformers: the constructor's default asks pad() for a sample-level mask, which
     # only an explicit return_attention_mask=True rescales to frames.
     assert fe(x, sampling_rate=16000)["attention_mask"].shape == (1, 480000)
+    assert fe(x, sampling_rate=16000, return_attention_mask=False)["attention_mask"].shape == (1, 480000)
     assert "attention_mask" not in audiotok.WhisperFeatureExtractor()(x, sampling_rate=16000)
     with pytest.raises(ValueError, match="sampling rate of 16000"):
         fe(x, sampling_rate=8000)

@@ -190,7 +190,9 @@ class WhisperFeatureExtractor:
             )
         out: Dict[str, Any] = {"input_features": feats}
 
-        wants_mask = self.return_attention_mask if return_attention_mask is None else return_attention_mask
+        # transformers asks pad() for `return_attention_mask or do_normalize`: a False or None
+        # there falls back to the constructor's default.
+        wants_mask = bool(return_attention_mask) or self.return_attention_mask
         if wants_mask:
             mask = np.zeros((len(xs), target), dtype=np.int32)
             for i, n in enumerate(kept):
