@@ -12,7 +12,8 @@ use crate::error::RejectReason;
 use crate::tokenizer::{AudioTokenizer, IM_END_TOKEN, IM_START_TOKEN};
 
 /// Which tokens get a loss.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TrainOn {
     /// Every token except audio tokens and padding.
     #[default]

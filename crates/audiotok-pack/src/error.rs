@@ -1,8 +1,8 @@
 //! Errors: fatal ones ([`PackError`]) stop a run; row-level problems are [`Reject`]s that a run
-//! records and skips (or stops on, with `--on-error fail`).
+//! records and skips (or stops on, with `--on-error fail`: [`PackError::BadRows`]).
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A fatal error: bad configuration, an unreadable tokenizer or input file, or an output failure.
 #[derive(Debug, thiserror::Error)]
@@ -45,15 +45,59 @@ pub enum PackError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A file the options name (a chat template) could not be read.
+    #[error("{}: cannot read: {source}", path.display())]
+    CannotRead {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// An atomic write of an output file (`rejects.jsonl`) failed, naming the file and the step.
+    #[error(transparent)]
+    Write(#[from] audiotok_audio::atomic::WriteError),
+    /// Writing the bytes of `rejects.jsonl` into its temporary file failed (the message is the
+    /// system's, as the CLI has always printed it).
+    #[error("{0}")]
+    WriteRejects(#[source] std::io::Error),
+    /// The job could not start (its thread pool).
+    #[error(transparent)]
+    Core(#[from] audiotok_core::CoreError),
+    /// [`OnError::Fail`](crate::job::OnError::Fail) and some rows are bad: nothing was written.
+    #[error("{first} (nothing written; {count} bad row(s) in all)")]
+    BadRows {
+        /// The first bad row, in input order.
+        first: Box<Reject>,
+        /// How many rows are bad.
+        count: usize,
+    },
 }
 
-/// Where a row comes from: its file and 1-based line (JSONL) or 0-based array index (JSON).
+/// Where a row comes from: its file and 1-based line (JSONL) or 0-based array index (JSON), or
+/// for rows given in memory (no file) its 0-based index in the list, like a JSON array's.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RowSource {
-    /// The input file.
-    pub file: PathBuf,
-    /// Line number (JSONL) or array index (JSON array).
+    /// The input file; `None` for a row given in memory.
+    pub file: Option<PathBuf>,
+    /// Line number (JSONL) or index (JSON array, or the list of in-memory rows).
     pub at: RowAt,
+}
+
+impl RowSource {
+    /// Line `line` (1-based) of the JSONL file `file`.
+    pub fn line(file: &Path, line: u64) -> RowSource {
+        RowSource { file: Some(file.to_path_buf()), at: RowAt::Line(line) }
+    }
+
+    /// Item `index` (0-based) of the JSON array file `file`.
+    pub fn index(file: &Path, index: u64) -> RowSource {
+        RowSource { file: Some(file.to_path_buf()), at: RowAt::Index(index) }
+    }
+
+    /// Item `index` (0-based) of the rows given in memory.
+    pub fn memory(index: u64) -> RowSource {
+        RowSource { file: None, at: RowAt::Index(index) }
+    }
 }
 
 /// The position of a row within its file.
@@ -65,11 +109,14 @@ pub enum RowAt {
     Index(u64),
 }
 
+/// `FILE:LINE` (JSONL), `FILE[INDEX]` (JSON array), `row INDEX` (in memory).
 impl fmt::Display for RowSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.at {
-            RowAt::Line(l) => write!(f, "{}:{l}", self.file.display()),
-            RowAt::Index(i) => write!(f, "{}[{i}]", self.file.display()),
+        match (&self.file, self.at) {
+            (Some(file), RowAt::Line(l)) => write!(f, "{}:{l}", file.display()),
+            (Some(file), RowAt::Index(i)) => write!(f, "{}[{i}]", file.display()),
+            (None, RowAt::Line(l)) => write!(f, "line {l}"),
+            (None, RowAt::Index(i)) => write!(f, "row {i}"),
         }
     }
 }
@@ -183,10 +230,13 @@ pub struct Reject {
 
 impl Reject {
     /// The `rejects.jsonl` line for this row (without the newline): `{"file", "line" | "index",
-    /// "kind", "reason"}`.
+    /// "kind", "audio" (audio rejects), "reason"}`; a row given in memory has no `"file"`, its
+    /// `"index"` is its position in the list.
     pub fn to_json_line(&self) -> String {
         let mut m = serde_json::Map::new();
-        m.insert("file".into(), self.source.file.display().to_string().into());
+        if let Some(file) = &self.source.file {
+            m.insert("file".into(), file.display().to_string().into());
+        }
         match self.source.at {
             RowAt::Line(l) => m.insert("line".into(), l.into()),
             RowAt::Index(i) => m.insert("index".into(), i.into()),

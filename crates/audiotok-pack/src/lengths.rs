@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 use audiotok_audio::{count_frames, load, resampled_len, LoadOptions};
 
 /// How lengths are obtained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LengthMode {
     /// From the container header where it is exact, else by decoding (default).
     #[default]

@@ -15,9 +15,20 @@
 //!
 //! [`Packer`] ties 2–4 together for one row; it is `Sync`, so callers run rows in parallel and
 //! keep input order for reproducible output.
+//!
+//! The whole pipelines are job APIs that every front (the `audiotok` CLI, the Python bindings)
+//! calls as they are, reporting progress through an [`audiotok_core::Observer`]:
+//!
+//! - [`job`]: `audiotok pack` ([`job::pack`]): rows from files or in memory, audio lengths, tokenizing,
+//!   packing, the MDS dataset and `rejects.jsonl` swapped in whole, a [`job::PackSummary`];
+//! - [`count`]: `audiotok count` ([`count::count_files`]): audio tokens per file for a profile,
+//!   totals and a length histogram ([`count::CountReport`]); [`count::count_lengths`] from
+//!   lengths alone.
 
+pub mod count;
 pub mod document;
 pub mod error;
+pub mod job;
 pub mod lengths;
 pub mod output;
 pub mod packing;
@@ -30,12 +41,14 @@ use std::path::{Path, PathBuf};
 
 use audiotok_features::profiles::Profile;
 
+pub use count::{count_files, count_lengths, ClipCount, CountReport};
 pub use document::{build_document, Document, TrainOn};
 pub use error::{PackError, Reject, RejectReason, RowAt, RowSource};
+pub use job::{OnError, PackOptions, PackSource, PackSummary};
 pub use lengths::{audio_length, AudioLength, LengthCache, LengthMode};
 pub use output::{BlockWriter, Layout};
 pub use packing::{efficiency, pack, GreedyPacker, Strategy};
-pub use rows::{read_rows, read_rows_with, Row, RowContent, DEFAULT_MAX_ROW_BYTES};
+pub use rows::{parse_row, read_rows, read_rows_with, rows_from_values, Row, RowContent, DEFAULT_MAX_ROW_BYTES};
 pub use staging::StagedDir;
 pub use template::{ChatTemplate, TEMPLATE_FUEL};
 pub use tokenizer::AudioTokenizer;
@@ -43,10 +56,12 @@ pub use tokenizer::AudioTokenizer;
 /// The largest block size: 2^20 tokens (a block's three int32 columns are 12 MiB then).
 pub const MAX_BLOCK_SIZE: usize = 1 << 20;
 
-/// What a packing run does.
-#[derive(Debug, Clone)]
+/// What a packing run does. Serialises as plain data (the profile by its name, enums in
+/// lowercase as the CLI spells them), so a front can store or send its configuration.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PackConfig {
     /// Token-count profile of the audio encoder (single stream, e.g. `qwen2-audio`).
+    #[serde(with = "profile_name")]
     pub profile: Profile,
     /// Tokens per block.
     pub block_size: usize,
@@ -90,6 +105,23 @@ impl PackConfig {
     /// The length of one audio file at the profile's rate.
     pub fn audio_length(&self, path: &Path) -> Result<AudioLength, String> {
         audio_length(path, self.profile.sample_rate(), self.length_mode)
+    }
+}
+
+/// A [`Profile`] as its name (`qwen2-audio`, `custom:rate=R,hop=H`, ...) in serde formats.
+pub(crate) mod profile_name {
+    use audiotok_features::profiles::Profile;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes the profile's name.
+    pub fn serialize<S: Serializer>(p: &Profile, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(p)
+    }
+
+    /// Parses a profile name as the CLI does.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Profile, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -27,7 +27,8 @@ use crate::tokenizer::SpecialIds;
 pub const COOKING_ENCODING: &str = "uint32";
 
 /// Column layout of the output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Layout {
     /// Standard `streaming` encodings, with labels.
     #[default]

@@ -12,7 +12,8 @@
 use std::collections::{BTreeMap, VecDeque};
 
 /// How documents are assigned to blocks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Strategy {
     /// Next-fit in input order (the notebook).
     #[default]

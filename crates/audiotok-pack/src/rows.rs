@@ -16,7 +16,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::error::{PackError, Reject, RejectReason, RowAt, RowSource};
+use crate::error::{PackError, Reject, RejectReason, RowSource};
 
 /// What a row asks for.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,7 +87,7 @@ pub fn read_rows_with(path: &Path, max_row_bytes: u64) -> Result<Vec<Result<Row,
         return Ok(items
             .into_iter()
             .enumerate()
-            .map(|(i, v)| parse_row(v, RowSource { file: path.to_path_buf(), at: RowAt::Index(i as u64) }))
+            .map(|(i, v)| parse_row(v, RowSource::index(path, i as u64)))
             .collect());
     }
     let mut out = Vec::new();
@@ -98,7 +98,7 @@ pub fn read_rows_with(path: &Path, max_row_bytes: u64) -> Result<Vec<Result<Row,
         let over =
             read_line_limited(&mut r, &mut line, max_row_bytes).map_err(|e| input(format!("line {number}: {e}")))?;
         let Some(over) = over else { break };
-        let source = RowSource { file: path.to_path_buf(), at: RowAt::Line(number) };
+        let source = RowSource::line(path, number);
         if let Some(bytes) = over {
             out.push(Err(Reject { source, reason: RejectReason::TooLarge { bytes, limit: max_row_bytes } }));
             continue;
@@ -176,7 +176,17 @@ fn read_line_limited(r: &mut impl BufRead, line: &mut Vec<u8>, max: u64) -> std:
     Ok(Some((len > max).then_some(len)))
 }
 
-fn parse_row(value: Value, source: RowSource) -> Result<Row, Reject> {
+/// Rows given in memory, each a JSON value as one line of a JSONL file holds: row `i` is named
+/// [`RowSource::memory`]`(i)` (`row i` in messages, `"index": i` in `rejects.jsonl`), and a value
+/// that is not a row is a reject, as a bad line is. The row size limit does not apply (the rows
+/// are already in memory).
+pub fn rows_from_values(values: impl IntoIterator<Item = Value>) -> Vec<Result<Row, Reject>> {
+    values.into_iter().enumerate().map(|(i, v)| parse_row(v, RowSource::memory(i as u64))).collect()
+}
+
+/// One row from its JSON value (`{"text", "audio"}` or `{"messages", "audio"}`, see the module
+/// documentation), or the reject saying why it is not one.
+pub fn parse_row(value: Value, source: RowSource) -> Result<Row, Reject> {
     let bad = |reason: String| Reject { source: source.clone(), reason: RejectReason::BadRow(reason) };
     let Value::Object(mut obj) = value else {
         return Err(bad("expected a JSON object with `text` or `messages`".into()));
@@ -283,6 +293,7 @@ fn audio_from_messages(messages: &Value) -> Result<Vec<String>, String> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::error::RowAt;
     use std::fs;
 
     fn rows(text: &str, name: &str) -> Vec<Result<Row, Reject>> {
