@@ -20,6 +20,7 @@
 
 mod config;
 mod error;
+pub mod job;
 mod kernels;
 mod layers;
 mod snac;
