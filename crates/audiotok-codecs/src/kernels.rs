@@ -2,7 +2,7 @@
 //! convolutions, fused the way SNAC's residual units use them (snake → depthwise conv → snake).
 //!
 //! Each kernel is a candle custom op that works on one `(batch, channel)` row at a time (rows run in
-//! parallel on rayon's pool, whose size `RAYON_NUM_THREADS` sets) and walks the row in tiles that
+//! parallel on the current rayon pool: a job's own, see [`crate::job`]) and walks the row in tiles that
 //! stay in cache. On other devices the layers use candle's own ops instead (see `layers.rs`).
 //!
 //! The loops are plain safe Rust written to auto-vectorise; [`simd`] runs them under `pulp`'s runtime

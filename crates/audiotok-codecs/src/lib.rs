@@ -4,6 +4,8 @@
 //! a strided residual vector quantiser whose codebooks run at different frame rates, and a decoder.
 //! It follows candle's model convention: a [`Config`] deserialised from the published `config.json`,
 //! then `Snac::new(&cfg, vb)`. [`weights`] finds and loads published and fine-tuned weights.
+//! [`job`] holds the encode and decode jobs (audio files to a resumable token store and back to
+//! WAV) that the `audiotok` CLI and the Python bindings call.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), audiotok_codecs::Error> {
@@ -20,6 +22,7 @@
 
 mod config;
 mod error;
+pub mod job;
 mod kernels;
 mod layers;
 mod snac;
