@@ -19,6 +19,7 @@ pub enum FeatureError {
     #[error(transparent)]
     Io(#[from] std::io::Error),
     /// A job's output folder could not be created.
+    #[cfg(feature = "job")]
     #[error("creating {}: {source}", path.display())]
     CreateDir {
         /// The folder.
@@ -28,9 +29,11 @@ pub enum FeatureError {
         source: std::io::Error,
     },
     /// A job's output file could not be written atomically.
+    #[cfg(feature = "job")]
     #[error(transparent)]
     Write(#[from] audiotok_audio::atomic::WriteError),
     /// A job could not start (thread count, thread pool).
+    #[cfg(feature = "job")]
     #[error(transparent)]
     Core(#[from] audiotok_core::CoreError),
 }

@@ -8,13 +8,14 @@
 //! - [`profiles`]: audio token counts per encoder (Qwen2-Audio, Whisper, HuBERT, SNAC, ...).
 //! - [`npy`]: NumPy `.npy` reading and writing.
 //!
-//! [`Extractor`] puts the feature kinds behind one interface; [`job`] runs it over many files
-//! (decoded and featurised on a thread pool of its own), writing `.npy` files and a manifest
-//! ([`job::write_features`], what `audiotok features` runs) or returning the arrays
-//! ([`job::compute_files`]).
+//! [`Extractor`] puts the feature kinds behind one interface. With the `job` feature, the `job`
+//! module runs it over many files (decoded and featurised on a thread pool of its own), writing
+//! `.npy` files and a manifest (`job::write_features`, what `audiotok features` runs) or
+//! returning the arrays (`job::compute_files`).
 
 mod error;
 mod fastmath;
+#[cfg(feature = "job")]
 pub mod job;
 pub mod mel;
 pub mod meldb;
@@ -29,6 +30,7 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use error::{FeatureError, Result};
+#[cfg(feature = "job")]
 pub use job::{compute_files, write_features, Computed, FeaturesOptions, FeaturesSummary, FileExtractor};
 pub use profiles::{Profile, TokenCount};
 pub use real::Real;
