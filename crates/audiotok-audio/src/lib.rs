@@ -14,10 +14,13 @@
 //! assert_eq!(audio.sample_rate, 16_000);
 //! # Ok::<(), audiotok_audio::AudioError>(())
 //! ```
+//!
+//! [`info`] probes many files (headers, verified lengths) into the rows `audiotok info` prints.
 
 pub mod atomic;
 pub mod decode;
 mod error;
+pub mod info;
 pub mod mix;
 pub mod resample;
 pub mod segment;
@@ -29,6 +32,7 @@ use std::path::Path;
 pub use atomic::temp_path;
 pub use decode::{count_frames, probe, AudioInfo, Decoder, MAX_SAMPLE_RATE};
 pub use error::{AudioError, Result};
+pub use info::InfoRow;
 pub use resample::{resample, resampled_len, Resampler};
 pub use segment::{Segment, TailPolicy};
 pub use wav::write_wav_f32;

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-pub use audiotok_core::{collect, path_escaped, path_text, reason_about, Input, Observer, Outcome};
+pub use audiotok_core::{collect, path_text, Input, Observer, Outcome};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Arguments shared by the batch subcommands (`features`, `count`).

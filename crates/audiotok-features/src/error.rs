@@ -18,6 +18,24 @@ pub enum FeatureError {
     /// Reading or writing failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// A job's output folder could not be created.
+    #[cfg(feature = "job")]
+    #[error("creating {}: {source}", path.display())]
+    CreateDir {
+        /// The folder.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A job's output file could not be written atomically.
+    #[cfg(feature = "job")]
+    #[error(transparent)]
+    Write(#[from] audiotok_audio::atomic::WriteError),
+    /// A job could not start (thread count, thread pool).
+    #[cfg(feature = "job")]
+    #[error(transparent)]
+    Core(#[from] audiotok_core::CoreError),
 }
 
 /// Result alias for this crate.

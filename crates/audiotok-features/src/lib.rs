@@ -8,10 +8,15 @@
 //! - [`profiles`]: audio token counts per encoder (Qwen2-Audio, Whisper, HuBERT, SNAC, ...).
 //! - [`npy`]: NumPy `.npy` reading and writing.
 //!
-//! [`Extractor`] puts the feature kinds behind one interface for the CLI.
+//! [`Extractor`] puts the feature kinds behind one interface. With the `job` feature, the `job`
+//! module runs it over many files (decoded and featurised on a thread pool of its own), writing
+//! `.npy` files and a manifest (`job::write_features`, what `audiotok features` runs) or
+//! returning the arrays (`job::compute_files`).
 
 mod error;
 mod fastmath;
+#[cfg(feature = "job")]
+pub mod job;
 pub mod mel;
 pub mod meldb;
 pub mod npy;
@@ -25,6 +30,8 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use error::{FeatureError, Result};
+#[cfg(feature = "job")]
+pub use job::{compute_files, write_features, Computed, FeaturesOptions, FeaturesSummary, FileExtractor};
 pub use profiles::{Profile, TokenCount};
 pub use real::Real;
 
@@ -40,16 +47,22 @@ pub struct Features {
     pub mask_ones: Option<usize>,
 }
 
-/// The feature kinds audiotok computes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The feature kinds audiotok computes. Serialised in CLI spelling (`"whisper-128"`, ...;
+/// `"hubert"` is read as [`FeatureKind::Wav2Vec2`]), as [`Display`](fmt::Display) and
+/// [`FromStr`] spell them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FeatureKind {
     /// Whisper log-mel, 128 bins (Whisper v3, Qwen2-Audio).
+    #[serde(rename = "whisper-128")]
     Whisper128,
     /// Whisper log-mel, 80 bins.
+    #[serde(rename = "whisper-80")]
     Whisper80,
     /// Normalised waveform for wav2vec2 / HuBERT.
+    #[serde(rename = "wav2vec2", alias = "hubert")]
     Wav2Vec2,
     /// Mel spectrogram in dB for spectrogram tokenizers.
+    #[serde(rename = "mel-db")]
     MelDb,
 }
 

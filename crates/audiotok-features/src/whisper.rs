@@ -20,8 +20,9 @@ pub const HOP: usize = 160;
 /// STFT size.
 pub const N_FFT: usize = 400;
 
-/// How the signal length is fixed before the STFT.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How the signal length is fixed before the STFT. Serialised `"max-length"` / `"longest"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum WhisperPadding {
     /// Pad or truncate to 30 s, 3000 frames (`padding="max_length"`).
     #[default]
@@ -30,8 +31,9 @@ pub enum WhisperPadding {
     Longest,
 }
 
-/// The arithmetic the extractor runs in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// The arithmetic the extractor runs in. Serialised `"fast"` / `"exact"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Precision {
     /// float32 FFT, mel and log (as the torch path of transformers computes): within 1e-4 of
     /// the reference, and faster.

@@ -1,4 +1,5 @@
-//! `audiotok info`: what the container says about each file, without decoding the audio.
+//! `audiotok info`: what the container says about each file, without decoding the audio. The
+//! rows are `audiotok_audio::info`'s; this prints them as they come, as a table or JSON Lines.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,7 +7,7 @@ use std::process::ExitCode;
 use std::io::Write;
 
 use anyhow::Result;
-use serde::Serialize;
+use audiotok_audio::InfoRow;
 
 use crate::runner;
 
@@ -21,18 +22,6 @@ pub struct Args {
     json: bool,
 }
 
-#[derive(Serialize)]
-struct Row {
-    path: String,
-    container: Option<String>,
-    codec: Option<String>,
-    sample_rate: Option<u32>,
-    channels: Option<usize>,
-    frames: Option<u64>,
-    duration_s: Option<f64>,
-    error: Option<String>,
-}
-
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<ExitCode> {
     let inputs = runner::collect(&args.inputs)?;
@@ -42,35 +31,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         writeln!(out, "{:<8} {:<12} {:>7} {:>3} {:>10}  path", "format", "codec", "rate", "ch", "duration")?;
     }
     for input in &inputs.files {
-        let probed = input
-            .readable()
-            .and_then(|()| audiotok_audio::probe(&input.path).map_err(|e| e.to_string()))
-            .map_err(|e| runner::reason_about(&input.path, e));
-        let row = match probed {
-            Ok(i) => Row {
-                path: runner::path_text(&input.path),
-                duration_s: i.duration_secs(),
-                container: Some(i.container),
-                codec: Some(i.codec),
-                sample_rate: Some(i.sample_rate),
-                channels: Some(i.channels),
-                frames: i.frames,
-                error: None,
-            },
-            Err(e) => {
-                failed += 1;
-                Row {
-                    path: runner::path_text(&input.path),
-                    container: None,
-                    codec: None,
-                    sample_rate: None,
-                    channels: None,
-                    frames: None,
-                    duration_s: None,
-                    error: Some(e),
-                }
-            }
-        };
+        let row = InfoRow::probe(input);
+        if row.failed() {
+            failed += 1;
+        }
         if args.json {
             writeln!(out, "{}", serde_json::to_string(&row)?)?;
         } else if let Some(err) = &row.error {
