@@ -132,8 +132,8 @@ pub enum MergeError {
         source: std::io::Error,
     },
     /// The current folder (to resolve a relative `out`) cannot be read.
-    #[error(transparent)]
-    CurrentDir(std::io::Error),
+    #[error("{0}")]
+    CurrentDir(#[source] std::io::Error),
     /// A shard a partition's index lists is not there.
     #[error("{}: shard {shard} listed in index.json is missing; nothing was merged", part.display())]
     MissingShard {
