@@ -9,6 +9,7 @@
 //! `hierarchical`, `rl+cross-scale`) take the per-scale streams, in the ratios of the first
 //! sequence (or `--scale-ratios`).
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -140,12 +141,14 @@ impl Transform {
     }
 }
 
-/// Output files written as every output of the CLI is (`runner::write_atomic`).
+/// Output files written as every output of the CLI is (`audiotok_audio::atomic`, as
+/// `runner::write_atomic` does), with the writer's own error boxed: an anyhow error boxed would
+/// hide the `io::Error` from `main`'s closed-stdout check (`--output /dev/stdout | head`).
 struct Atomic;
 
 impl WriteFile for Atomic {
     fn write_file(&self, path: &Path, bytes: &[u8]) -> std::result::Result<(), WriteError> {
-        crate::runner::write_atomic(path, bytes).map_err(Into::into)
+        audiotok_audio::atomic::write_with(path, |w| w.write_all(bytes).map_err(WriteError::from))
     }
 }
 
