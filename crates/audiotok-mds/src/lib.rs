@@ -29,7 +29,7 @@
 //!
 //! The jobs of `audiotok mds`, for every front (the CLI, the Python bindings): [`packed`]
 //! (document lengths and attention masks of packed blocks, in the standard and the notebook
-//! layouts), [`inspect`] (a dataset's report and its verification) and
+//! layouts), [`mod@inspect`] (a dataset's report and its verification) and
 //! [`merge::merge_partitions`] (checked, staged, rolled back on failure). Progress goes to an
 //! [`audiotok_core::Observer`].
 
