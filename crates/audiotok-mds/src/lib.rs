@@ -26,24 +26,35 @@
 //! (Python-exact JSON), [`codec`] (zstd, hashes), [`index`] (`index.json`), [`writer`],
 //! [`reader`], [`merge`]. Pickle (`pkl`) columns are refused everywhere, and image encodings
 //! are out of scope.
+//!
+//! The jobs of `audiotok mds`, for every front (the CLI, the Python bindings): [`packed`]
+//! (document lengths and attention masks of packed blocks, in the standard and the notebook
+//! layouts), [`mod@inspect`] (a dataset's report and its verification) and
+//! [`merge::merge_partitions`] (checked, staged, rolled back on failure). Progress goes to an
+//! [`audiotok_core::Observer`].
 
 pub mod codec;
 pub mod encoding;
 pub mod error;
 pub mod index;
+pub mod inspect;
 pub mod json;
 pub mod merge;
+pub mod packed;
 pub mod reader;
 pub mod value;
 pub mod writer;
+
+mod staging;
 
 pub use codec::{Compression, HashAlgo};
 pub use encoding::{DType, Encoding};
 pub use error::{MdsError, Result};
 pub use half::f16;
 pub use index::{parse_bytes, FileInfo, Index, ShardInfo, INDEX_BASENAME};
+pub use inspect::{inspect, verify, InspectError, InspectReport, Packing, Verification};
 pub use json::Json;
-pub use merge::merge_index;
+pub use merge::{merge_index, merge_partitions, MergeError, MergeOptions, MergeSummary};
 pub use reader::{MdsDataset, VerifyReport};
 pub use value::{Element, NdArray, NdArrayError, Sample, Value};
 pub use writer::{EncodedSample, MdsWriter, SampleEncoder, WriterOptions, DEFAULT_SIZE_LIMIT};

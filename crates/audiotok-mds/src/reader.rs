@@ -38,7 +38,7 @@ pub struct MdsDataset {
 }
 
 /// What [`MdsDataset::verify`] checked.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VerifyReport {
     /// Shards checked.
     pub shards: u64,

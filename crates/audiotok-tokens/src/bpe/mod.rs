@@ -65,6 +65,7 @@ mod encoder;
 mod error;
 mod hash;
 mod hf;
+pub mod job;
 mod model;
 mod trainer;
 
