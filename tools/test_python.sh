@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Python package's tests: a venv from PyPI alone (bindings/python/requirements-test.txt),
 # the package installed as users install it (`pip install ./bindings/python`: maturin builds the
-# native module with cargo from crates.io), then pytest and mypy.stubtest of the .pyi stubs.
+# native module with cargo from crates.io), then pytest, mypy.stubtest of the .pyi stubs and mypy
+# over the adapters.
 #
 #   tools/test_python.sh            # venv in .venv-py (created if missing)
 #   AUDIOTOK_PY_VENV=/tmp/v tools/test_python.sh
@@ -21,3 +22,5 @@ cd "$root/bindings/python"
 # Run from outside the source tree, so that the installed package is the one checked.
 cd /
 "$venv/bin/python" -m mypy.stubtest audiotok._audiotok
+# The pure-Python adapters type-check against those stubs.
+"$venv/bin/python" -m mypy --no-incremental "$root/bindings/python/python/audiotok"

@@ -12,26 +12,36 @@ use pyo3::prelude::*;
 create_exception!(_audiotok, AudiotokError, PyValueError, "Base of the errors audiotok raises for bad input.");
 create_exception!(_audiotok, AudioError, AudiotokError, "Audio that cannot be read, decoded or resampled.");
 create_exception!(_audiotok, FeatureError, AudiotokError, "Input a feature extractor cannot use.");
+create_exception!(
+    _audiotok,
+    PackError,
+    AudiotokError,
+    "Rows, a tokenizer or a template that cannot be packed, or a row file that cannot be read."
+);
+create_exception!(_audiotok, MdsError, AudiotokError, "An MDS dataset that cannot be read or written.");
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("AudiotokError", py.get_type::<AudiotokError>())?;
     m.add("AudioError", py.get_type::<AudioError>())?;
     m.add("FeatureError", py.get_type::<FeatureError>())?;
+    m.add("MdsError", py.get_type::<MdsError>())?;
+    m.add("PackError", py.get_type::<PackError>())?;
     Ok(())
 }
 
 /// An audio error as `FileNotFoundError` (a missing file) or `AudioError`.
 pub(crate) fn audio(e: audiotok_audio::AudioError) -> PyErr {
-    let missing = matches!(&e, audiotok_audio::AudioError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound);
+    let missing =
+        matches!(&e, audiotok_audio::AudioError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound);
     if missing {
-        PyFileNotFoundError::new_err(e.to_string())
+        PyFileNotFoundError::new_err(audiotok_core::error_text(&e))
     } else {
-        AudioError::new_err(e.to_string())
+        AudioError::new_err(audiotok_core::error_text(&e))
     }
 }
 
 /// A feature error as `FeatureError`.
 pub(crate) fn feature(e: audiotok_features::FeatureError) -> PyErr {
-    FeatureError::new_err(e.to_string())
+    FeatureError::new_err(audiotok_core::error_text(&e))
 }

@@ -12,6 +12,7 @@ use crate::errors;
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(compute_features, m)?)?;
     m.add_function(wrap_pyfunction!(count_tokens_from_lengths, m)?)?;
+    m.add_function(wrap_pyfunction!(compute_file_features, m)?)?;
     m.add("FEATURE_KINDS", FeatureKind::NAMES.to_vec())?;
     m.add("PROFILES", audiotok_features::profiles::NAMES.to_vec())?;
     Ok(())
@@ -87,16 +88,14 @@ fn compute_features<'py>(
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            s.as_slice().map_err(|_| {
-                PyValueError::new_err(format!("signal {i} (shape {:?}) is not C-contiguous", s.shape()))
-            })
+            s.as_slice()
+                .map_err(|_| PyValueError::new_err(format!("signal {i} (shape {:?}) is not C-contiguous", s.shape())))
         })
         .collect::<PyResult<_>>()?;
     let feats = py
         .detach(|| -> Result<Vec<Features>, String> {
-            let one = |ex: &mut Extractor, (i, x): (usize, &&[f32])| {
-                ex.compute(x).map_err(|e| format!("signal {i}: {e}"))
-            };
+            let one =
+                |ex: &mut Extractor, (i, x): (usize, &&[f32])| ex.compute(x).map_err(|e| format!("signal {i}: {e}"));
             if num_threads <= 1 {
                 let mut ex = Extractor::new(kind, opts);
                 return slices.iter().enumerate().map(|s| one(&mut ex, s)).collect();
@@ -131,6 +130,56 @@ fn compute_parallel(
     .map_err(|e| e.to_string())?;
     out.into_iter().collect()
 }
+
+/// Per file of `paths`: decoded mono at 16 kHz and featurised for `kind` on `num_threads` threads
+/// (0: one per core; a pool of this call's own), in input order, the GIL released
+/// (`audiotok_features::job::compute_files`, what `audiotok features` computes). Each entry is
+/// `(features, mask_ones, samples, None)` or, for a file that failed, `(None, None, None,
+/// reason)`; `samples` is the whole decoded length (Whisper max-length decodes only 30 s).
+#[pyfunction]
+#[pyo3(
+    signature = (paths, kind, *, padding = "max_length", precision = "fast", frames = Some(1024), num_threads = 0, progress = None),
+    text_signature = "(paths, kind, *, padding='max_length', precision='fast', frames=1024, num_threads=0, progress=None)"
+)]
+#[allow(clippy::too_many_arguments)]
+fn compute_file_features<'py>(
+    py: Python<'py>,
+    paths: Vec<std::path::PathBuf>,
+    kind: &str,
+    padding: &str,
+    precision: &str,
+    frames: Option<usize>,
+    num_threads: usize,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Vec<FileFeatures<'py>>> {
+    let kind = self::kind(kind)?;
+    let ex = options(padding, precision, frames)?;
+    let opts = audiotok_features::job::FeaturesOptions {
+        kind,
+        whisper_padding: ex.whisper_padding,
+        whisper_precision: ex.whisper_precision,
+        meldb_frames: frames,
+        jobs: num_threads,
+    };
+    let observer = crate::progress::PyProgress::new(progress);
+    let inputs: Vec<audiotok_core::Input> = paths.into_iter().map(audiotok_core::Input::file).collect();
+    let results =
+        py.detach(|| audiotok_features::job::compute_files(&inputs, &opts, &observer)).map_err(errors::feature)?;
+    results
+        .into_iter()
+        .map(|r| match r {
+            Ok(c) => {
+                let arr = ndarray::ArrayD::from_shape_vec(c.features.shape.clone(), c.features.data)
+                    .map_err(|e| PyValueError::new_err(e.to_string()))?;
+                Ok((Some(numpy::PyArray::from_owned_array(py, arr)), c.features.mask_ones, Some(c.samples), None))
+            }
+            Err(reason) => Ok((None, None, None, Some(reason))),
+        })
+        .collect()
+}
+
+/// One file's entry of [`compute_file_features`].
+type FileFeatures<'py> = (Option<Bound<'py, PyArrayDyn<f32>>>, Option<usize>, Option<usize>, Option<String>);
 
 /// Audio tokens for clips of `lengths` samples (at the profile's rate) under `profile`: per
 /// clip, the tokens of each codebook scale.

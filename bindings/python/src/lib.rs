@@ -13,6 +13,9 @@ use pyo3::prelude::*;
 mod audio;
 mod errors;
 mod features;
+mod mds;
+mod pack;
+mod progress;
 
 /// The native module.
 #[pymodule]
@@ -21,5 +24,7 @@ fn _audiotok(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     audio::register(m)?;
     features::register(m)?;
+    mds::register(m)?;
+    pack::register(m)?;
     Ok(())
 }

@@ -75,21 +75,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// The error and its causes joined by ": ", leaving out a cause whose text an outer message
-/// already quotes (library errors often say "PATH: {source}" and also expose the source).
+/// The error and its causes as one line ([`audiotok_core::error_text`]).
 fn error_text(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if out.contains(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
-    }
-    out
+    audiotok_core::error_text(e.as_ref())
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The CLI side of the batch subcommands: shared arguments, progress bars drawn from the jobs'
-//! [`Observer`] events, the closing summary, and atomic writes of user-named outputs. Walking,
-//! path text and the parallel runner are the library's (`audiotok_core`), re-exported here.
+//! [`Observer`] events, the closing summary, and atomic writes of user-named outputs. Walking
+//! (`collect`) is the library's (`audiotok_core`), re-exported here.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-pub use audiotok_core::{collect, path_text, Input, Observer, Outcome};
+pub use audiotok_core::{collect, Observer};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Arguments shared by the batch subcommands (`features`, `count`).
@@ -76,16 +76,6 @@ impl Observer for Bars {
             None => eprintln!("warning: {message}"),
         });
     }
-}
-
-/// [`audiotok_core::run_parallel`] with its progress drawn as a bar.
-pub fn run_parallel<S, T, I, F>(inputs: &[Input], jobs: usize, label: &str, init: I, job: F) -> Result<Vec<Outcome<T>>>
-where
-    T: Send,
-    I: Fn() -> S + Sync + Send,
-    F: Fn(&mut S, usize, &Input) -> Outcome<T> + Sync + Send,
-{
-    Ok(audiotok_core::run_parallel(inputs, jobs, label, &Bars::default(), init, job)?)
 }
 
 /// A progress bar on stderr: `PREFIX [====>   ] pos/len UNIT  elapsed (eta)`.

@@ -42,3 +42,22 @@ pub enum CoreError {
     #[error("starting the thread pool: {0}")]
     Pool(#[from] rayon::ThreadPoolBuildError),
 }
+
+/// An error and its causes joined by ": ", leaving out a cause whose text an outer message
+/// already quotes (library errors often say "PATH: {source}" and also expose the source): the
+/// one way every front (the CLI, the Python exceptions) prints an error.
+pub fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = String::new();
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}

@@ -20,23 +20,33 @@ from ._audiotok import (
     AudioInfo,
     AudiotokError,
     FeatureError,
+    MdsError,
+    PackError,
     __version__,
     info,
 )
 from .audio import load, resample
-from .features import WhisperFeatureExtractor, count_tokens, features
+from . import mds
+from .features import WhisperFeatureExtractor, count_tokens, features, features_from_files
+from .pack import count_files, pack
 
 __all__ = [
     "FEATURE_KINDS",
     "PROFILES",
     "AudioError",
+    "MdsError",
+    "PackError",
     "AudioInfo",
     "AudiotokError",
     "FeatureError",
     "WhisperFeatureExtractor",
     "__version__",
+    "count_files",
     "count_tokens",
     "features",
+    "features_from_files",
+    "mds",
+    "pack",
     "info",
     "load",
     "resample",

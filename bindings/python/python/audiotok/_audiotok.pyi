@@ -1,7 +1,7 @@
 """Type stubs of the native module audiotok._audiotok (checked by mypy.stubtest)."""
 
 import os
-from typing import List, Optional, Sequence, Tuple, Union, final
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union, final
 
 import numpy as np
 import numpy.typing as npt
@@ -11,14 +11,21 @@ __all__ = [
     "AudiotokError",
     "AudioError",
     "FeatureError",
+    "MdsError",
+    "PackError",
     "AudioInfo",
     "load",
     "info",
     "resample",
     "compute_features",
     "count_tokens_from_lengths",
+    "compute_file_features",
     "FEATURE_KINDS",
     "PROFILES",
+    "MdsDataset",
+    "merge_index",
+    "pack_json",
+    "count_files_json",
 ]
 __version__: str
 FEATURE_KINDS: List[str]
@@ -27,6 +34,8 @@ PROFILES: List[str]
 class AudiotokError(ValueError): ...
 class AudioError(AudiotokError): ...
 class FeatureError(AudiotokError): ...
+class MdsError(AudiotokError): ...
+class PackError(AudiotokError): ...
 
 @final
 class AudioInfo:
@@ -64,3 +73,38 @@ def compute_features(
     num_threads: int = 1,
 ) -> Tuple[npt.NDArray[np.float32], List[Optional[int]]]: ...
 def count_tokens_from_lengths(lengths: Sequence[int], profile: str) -> List[List[int]]: ...
+
+_Progress = Callable[[str, int, int], None]
+_PathLike = Union[str, os.PathLike[str]]
+
+def compute_file_features(
+    paths: Sequence[_PathLike],
+    kind: str,
+    *,
+    padding: str = "max_length",
+    precision: str = "fast",
+    frames: Optional[int] = 1024,
+    num_threads: int = 0,
+    progress: Optional[_Progress] = None,
+) -> List[Tuple[Optional[npt.NDArray[np.float32]], Optional[int], Optional[int], Optional[str]]]: ...
+def pack_json(
+    options_json: str,
+    *,
+    files: Optional[Sequence[_PathLike]] = None,
+    rows_json: Optional[str] = None,
+    progress: Optional[_Progress] = None,
+) -> Tuple[str, List[str]]: ...
+def count_files_json(
+    paths: Sequence[_PathLike], profile: str, *, num_threads: int = 0, progress: Optional[_Progress] = None
+) -> str: ...
+def merge_index(root: _PathLike) -> int: ...
+@final
+class MdsDataset:
+    def __new__(cls, dir: _PathLike) -> MdsDataset: ...
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: int, /) -> Dict[str, Any]: ...
+    def __reduce__(self) -> Tuple[Any, Tuple[str]]: ...
+    @property
+    def dir(self) -> str: ...
+    @property
+    def columns(self) -> List[str]: ...

@@ -7,8 +7,10 @@ within 1e-4 of transformers' numpy path; ``"exact"``: float64 as that path, bit-
 
 from __future__ import annotations
 
+import json
 import logging
-from typing import Any, Dict, List, Optional, Sequence, Union
+import os
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union, cast
 
 import numpy as np
 
@@ -41,13 +43,60 @@ def features(
     return out[0] if one else out
 
 
-def count_tokens(lengths: Union[int, Sequence[int]], profile: str = "qwen2-audio") -> Union[int, List[int]]:
-    """Audio tokens an encoder ``profile`` (``audiotok.PROFILES``) needs for clips of ``lengths``
-    samples at the profile's rate (16 kHz for Qwen2-Audio/Whisper), as ``audiotok count`` counts
-    them: one int per clip (the sum over codebook scales for multi-scale codecs)."""
-    single = isinstance(lengths, (int, np.integer))
-    ns = [int(lengths)] if single else [int(n) for n in lengths]
-    counts = [sum(c) for c in _audiotok.count_tokens_from_lengths(ns, profile)]
+def features_from_files(
+    paths: Sequence[Union[str, "os.PathLike[str]"]],
+    kind: str = "whisper-128",
+    *,
+    padding: str = "max_length",
+    precision: str = "fast",
+    frames: Optional[int] = 1024,
+    num_threads: int = 0,
+    on_error: str = "raise",
+    progress: Optional[Callable[[str, int, int], None]] = None,
+) -> List[Optional[np.ndarray]]:
+    """Decode each file (mono, 16 kHz, libsoxr HQ) and compute its ``kind`` features on Rust
+    threads (``num_threads``, 0: one per core), as ``audiotok features`` does, returning the
+    arrays in input order. ``on_error="raise"`` raises ``audiotok.AudioError`` naming the first
+    file that failed (after all were tried); ``"skip"`` puts ``None`` in its place."""
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error={on_error!r}: expected 'raise' or 'skip'")
+    got = _audiotok.compute_file_features(
+        [os.fspath(p) for p in paths],
+        kind,
+        padding=padding,
+        precision=precision,
+        frames=frames,
+        num_threads=num_threads,
+        progress=progress,
+    )
+    failed = [reason for (_, _, _, reason) in got if reason is not None]
+    if failed and on_error == "raise":
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        raise _audiotok.AudioError(failed[0] + more)
+    return [f for (f, _, _, _) in got]
+
+
+def count_tokens(
+    paths_or_lengths: Union[int, "os.PathLike[str]", str, Sequence[Union[int, str, "os.PathLike[str]"]]],
+    profile: str = "qwen2-audio",
+    *,
+    num_threads: int = 0,
+) -> Union[int, List[int]]:
+    """Audio tokens an encoder ``profile`` (``audiotok.PROFILES``) needs, as ``audiotok count``
+    counts them: for clips of so many samples at the profile's rate (16 kHz for
+    Qwen2-Audio/Whisper), or for audio files (their verified header length, else a decode keeping
+    nothing; on ``num_threads`` threads). One int per clip (summed over the scales of
+    multi-scale codecs); a single length or path gives a single int. A file that cannot be read
+    raises ``audiotok.AudioError`` naming it."""
+    single = isinstance(paths_or_lengths, (int, np.integer, str, os.PathLike))
+    items: List[Any] = [paths_or_lengths] if single else list(cast(Sequence[Any], paths_or_lengths))
+    if items and all(isinstance(i, (str, os.PathLike)) for i in items):
+        report = json.loads(_audiotok.count_files_json([os.fspath(i) for i in items], profile, num_threads=num_threads))
+        if report["failed"]:
+            raise _audiotok.AudioError(report["failed"][0]["error"])
+        counts = [int(f["total"]) for f in report["files"]]
+    else:
+        counts = [sum(c) for c in _audiotok.count_tokens_from_lengths([int(n) for n in items], profile)]
     return counts[0] if single else counts
 
 
@@ -111,6 +160,40 @@ class WhisperFeatureExtractor:
             f"audiotok.WhisperFeatureExtractor(feature_size={self.feature_size}, "
             f"chunk_length={self.chunk_length}, precision={self.precision!r})"
         )
+
+    def from_files(
+        self,
+        paths: Sequence[Union[str, "os.PathLike[str]"]],
+        return_tensors: Optional[str] = None,
+        return_attention_mask: Optional[bool] = None,
+        progress: Optional[Callable[[str, int, int], None]] = None,
+    ) -> Dict[str, Any]:
+        """``self(audiotok.load(p)[0] for p in paths, sampling_rate=16000, ...)`` with the decoding
+        and the log-mel of every file on Rust threads (``num_threads``; 0: one per core) and only
+        each file's first 30 s decoded: the same keys, values and dtypes, max-length padding.
+        A file that cannot be decoded raises ``audiotok.AudioError`` naming it."""
+        got = _audiotok.compute_file_features(
+            [os.fspath(p) for p in paths],
+            _KINDS[self.feature_size],
+            padding="max_length",
+            precision=self.precision,
+            num_threads=self.num_threads,
+            progress=progress,
+        )
+        failed = [reason for (_, _, _, reason) in got if reason is not None]
+        if failed:
+            raise _audiotok.AudioError(failed[0])
+        feats = np.stack([f for (f, _, _, _) in got if f is not None]) if got else np.zeros((0, self.feature_size, self.nb_max_frames), np.float32)
+        out: Dict[str, Any] = {"input_features": feats}
+        if bool(return_attention_mask) or self.return_attention_mask:
+            samples = [min(int(n or 0), self.n_samples) for (_, _, n, _) in got]
+            mask = np.zeros((len(got), self.n_samples), dtype=np.int32)
+            for i, n in enumerate(samples):
+                mask[i, :n] = 1
+            if return_attention_mask:
+                mask = mask[:, :: self.hop_length]
+            out["attention_mask"] = np.ascontiguousarray(mask)
+        return _tensors(out, return_tensors)
 
     def __call__(
         self,
@@ -205,10 +288,15 @@ class WhisperFeatureExtractor:
                     mask = mask[:, :-1]
             out["attention_mask"] = np.ascontiguousarray(mask)
 
-        if return_tensors == "pt":
-            import torch
+        return _tensors(out, return_tensors)
 
-            out = {k: torch.from_numpy(v) for k, v in out.items()}
-        elif return_tensors not in (None, "np"):
-            raise ValueError(f"return_tensors={return_tensors!r}: audiotok returns 'np' or 'pt'")
-        return out
+
+def _tensors(out: Dict[str, Any], return_tensors: Optional[str]) -> Dict[str, Any]:
+    """numpy arrays as they are, or as torch tensors (sharing their memory) for ``"pt"``."""
+    if return_tensors == "pt":
+        import torch  # type: ignore[import-not-found, unused-ignore]
+
+        return {k: torch.from_numpy(v) for k, v in out.items()}
+    if return_tensors not in (None, "np"):
+        raise ValueError(f"return_tensors={return_tensors!r}: audiotok returns 'np' or 'pt'")
+    return out
