@@ -54,7 +54,7 @@ fn features_are_the_extractors_and_the_mask_counts_its_frames() {
         assert_eq!(&b.input_features[k * 384_000..(k + 1) * 384_000], &c.features.data[..]);
         let ones: i32 = b.feature_attention_mask[k * 3000..(k + 1) * 3000].iter().sum();
         assert_eq!(ones as usize, c.features.mask_ones.unwrap());
-        assert_eq!(ones as usize, (c.samples as usize).div_ceil(160).min(3000));
+        assert_eq!(ones as usize, c.samples.div_ceil(160).min(3000));
     }
 }
 
