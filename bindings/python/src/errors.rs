@@ -18,6 +18,12 @@ create_exception!(
     AudiotokError,
     "Rows, a tokenizer or a template that cannot be packed, or a row file that cannot be read."
 );
+create_exception!(
+    _audiotok,
+    LoaderError,
+    AudiotokError,
+    "A packed block that cannot be read: its audio, or its audio tokens against its audios."
+);
 create_exception!(_audiotok, MdsError, AudiotokError, "An MDS dataset that cannot be read or written.");
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -27,6 +33,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("FeatureError", py.get_type::<FeatureError>())?;
     m.add("MdsError", py.get_type::<MdsError>())?;
     m.add("PackError", py.get_type::<PackError>())?;
+    m.add("LoaderError", py.get_type::<LoaderError>())?;
     Ok(())
 }
 

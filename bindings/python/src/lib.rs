@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 mod audio;
 mod errors;
 mod features;
+mod loader;
 mod mds;
 mod pack;
 mod progress;
@@ -24,6 +25,7 @@ fn _audiotok(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     audio::register(m)?;
     features::register(m)?;
+    loader::register(m)?;
     mds::register(m)?;
     pack::register(m)?;
     Ok(())

@@ -20,13 +20,14 @@ from ._audiotok import (
     AudioInfo,
     AudiotokError,
     FeatureError,
+    LoaderError,
     MdsError,
     PackError,
     __version__,
     info,
 )
 from .audio import load, resample
-from . import mds
+from . import loader, mds
 from .features import WhisperFeatureExtractor, count_tokens, features, features_from_files
 from .pack import count_files, pack
 
@@ -34,6 +35,7 @@ __all__ = [
     "FEATURE_KINDS",
     "PROFILES",
     "AudioError",
+    "LoaderError",
     "MdsError",
     "PackError",
     "AudioInfo",
@@ -45,6 +47,7 @@ __all__ = [
     "count_tokens",
     "features",
     "features_from_files",
+    "loader",
     "mds",
     "pack",
     "info",
