@@ -17,7 +17,8 @@
 //!
 //! [`info`] probes many files (headers, verified lengths) into the rows `audiotok info` prints.
 
-pub mod atomic;
+/// The atomic writer, [`audiotok_core::atomic`], kept here under its old name.
+pub use audiotok_core::atomic;
 pub mod decode;
 mod error;
 pub mod info;

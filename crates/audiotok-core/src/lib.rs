@@ -8,7 +8,11 @@
 //! - [`paths`]: a path as text that names exactly one file (non-UTF-8 bytes escaped).
 //! - [`parallel`]: a job per input on a bounded rayon pool of the job's own, results in input
 //!   order (no global pool is started, so a forked process never inherits one).
+//! - [`atomic`]: the one atomic-write mechanism, for user-named outputs (links followed, devices
+//!   and FIFOs written in place, stale temporaries removed) and for the files of a folder a job
+//!   owns (MDS shards, token store batches).
 
+pub mod atomic;
 pub mod inputs;
 pub mod observer;
 pub mod parallel;

@@ -45,8 +45,6 @@ pub mod reader;
 pub mod value;
 pub mod writer;
 
-mod staging;
-
 pub use codec::{Compression, HashAlgo};
 pub use encoding::{DType, Encoding};
 pub use error::{MdsError, Result};

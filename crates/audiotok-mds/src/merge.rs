@@ -23,7 +23,8 @@
 //! lists is present. `out` may not be a partition or inside one (a copy would contain itself),
 //! nor hold a partition below its top level (it would be merged twice); two partitions may not
 //! share a folder name. Partitions outside `out` are copied in under a temporary name
-//! (`.NAME.tmp-PID-N`; a killed merge's leftovers are removed first), then renamed into place,
+//! (`.NAME.tmp-PID-N`, [`audiotok_core::atomic::temp_path`]; a killed merge's leftovers, which
+//! [`audiotok_core::atomic::stale_temps`] lists, are removed first), then renamed into place,
 //! and `index.json` is written last. On any failure what this run added is removed again (and
 //! `out` itself when this run created it). Partitions already directly in `out` stay where they
 //! are.
@@ -32,6 +33,7 @@ use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use audiotok_core::atomic::{stale_temps, temp_path};
 use audiotok_core::observer::{Observer, Phase};
 use serde::{Deserialize, Serialize};
 
@@ -39,7 +41,6 @@ use crate::error::{MdsError, Result};
 use crate::index::{FileInfo, Index, INDEX_BASENAME};
 use crate::json::Json;
 use crate::packed::open_dataset;
-use crate::staging::{stale_siblings, temp_sibling};
 use crate::writer::write_json_atomic;
 
 /// Merges the partitions' `index.json` files under `root` into `root/index.json` (written
@@ -257,14 +258,14 @@ pub fn merge_partitions(options: &MergeOptions, observer: &dyn Observer) -> Resu
         let mut staged = Vec::new();
         for (part, dest) in &copies {
             // A copy staged by a merge that was killed is removed first.
-            for stale in stale_siblings(dest) {
+            for stale in stale_temps(dest) {
                 let _ = if fs::symlink_metadata(&stale).is_ok_and(|m| m.is_dir()) {
                     fs::remove_dir_all(&stale)
                 } else {
                     fs::remove_file(&stale)
                 };
             }
-            let tmp = temp_sibling(dest);
+            let tmp = temp_path(dest);
             placed.push(tmp.clone());
             copy_dir(part, &tmp)?;
             staged.push((tmp, dest));

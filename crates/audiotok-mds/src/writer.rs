@@ -15,9 +15,10 @@
 //! Shards never exceed the u32 offset range: a sample that cannot fit is an error, and without a
 //! size limit a shard is closed before its offsets would overflow (where `streaming` would wrap).
 //!
-//! Outputs are atomic: each shard is written to `.NAME.tmp`, synced and renamed, and
-//! `index.json` is written last the same way, so an interrupted run never leaves an index that
-//! points at a partial shard. Output depends only on the samples and options.
+//! Outputs are atomic ([`audiotok_core::atomic::AtomicFile::replace`]): each shard is written to
+//! `.NAME.tmp`, synced and renamed, and `index.json` is written last the same way, so an
+//! interrupted run never leaves an index that points at a partial shard. Output depends only on
+//! the samples and options.
 //!
 //! Work is spread so that callers can keep the writer fed from many threads:
 //! - encoding: [`MdsWriter::encoder`] gives a [`SampleEncoder`] (`Send + Sync`) that encodes
@@ -30,11 +31,12 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+
+use audiotok_core::atomic::{AtomicFile, WriteError};
 
 use crate::codec::{Compression, HashAlgo};
 use crate::encoding::Encoding;
@@ -524,37 +526,22 @@ fn prepare_dir(dir: &Path, overwrite: bool) -> Result<()> {
     Ok(())
 }
 
-/// Writes `DIR/NAME` atomically: `.NAME.tmp`, fsync, rename.
+/// Writes `DIR/NAME` atomically: `.NAME.tmp`, fsync, rename ([`AtomicFile::replace`]).
 pub(crate) fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> Result<()> {
     write_atomic_parts(dir, name, &[data])
 }
 
-/// Writes the concatenation of `parts` to `DIR/NAME` atomically: `.NAME.tmp`, fsync, rename.
+/// Writes the concatenation of `parts` to `DIR/NAME` atomically: `.NAME.tmp`, fsync, rename
+/// ([`AtomicFile::replace`]: the temporary is created fresh, so a file or link already at its
+/// name cannot redirect the write out of `dir`). Every error names `DIR/NAME`.
 fn write_atomic_parts(dir: &Path, name: &str, parts: &[&[u8]]) -> Result<()> {
     let path = dir.join(name);
-    let tmp = match path.file_name() {
-        Some(f) => path.with_file_name(format!(".{}.tmp", f.to_string_lossy())),
-        None => return Err(MdsError::Config(format!("bad output file name `{name}`"))),
-    };
-    let result = (|| {
-        // Created fresh: a file or link already at the temporary name (planted, or left by a
-        // crash) is removed, never opened, so a link cannot redirect the write out of `dir`.
-        match fs::remove_file(&tmp) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-        let mut f = fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        for p in parts {
-            f.write_all(p)?;
-        }
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, &path)
-    })();
-    result.map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        MdsError::io(&path, e)
-    })
+    let io = |e: WriteError| MdsError::io(&path, e.source);
+    let mut file = AtomicFile::replace(&path).map_err(io)?;
+    for p in parts {
+        file.write_all(p).map_err(io)?;
+    }
+    file.commit(true).map_err(io)
 }
 
 /// Writes `DIR/NAME` atomically as Python's `json.dump(value, f, sort_keys=sort_keys)` would.

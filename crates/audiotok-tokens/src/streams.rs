@@ -7,10 +7,13 @@
 //! stream per scale). A sequence with several scales becomes one stream by time interleaving
 //! ([`TokenSequence::interleaved`](crate::input::TokenSequence::interleaved)).
 //!
-//! Output files are written by the caller's [`WriteFile`], so that each front keeps its own
-//! atomic writer (the CLI's writes through symlinks and into FIFOs and devices); [`PlainFile`]
-//! is `std::fs::write`. Token store outputs are written by [`StoreWriter`], atomically per batch.
+//! Output files are written by the caller's [`WriteFile`]: [`Atomic`], audiotok's atomic writer
+//! ([`audiotok_core::atomic`]: through symlinks, into FIFOs and devices in place), is the one the
+//! fronts pass; [`PlainFile`] is `std::fs::write`; a caller may pass its own (one that records
+//! or refuses the writes, say). Token store outputs are written by [`StoreWriter`], atomically
+//! per batch.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use audiotok_features::npy;
@@ -32,6 +35,21 @@ pub trait WriteFile {
 impl<F: Fn(&Path, &[u8]) -> Result<(), WriteError>> WriteFile for F {
     fn write_file(&self, path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
         self(path, bytes)
+    }
+}
+
+/// [`WriteFile`] by [`audiotok_core::atomic::write_with`], as every user-named output of
+/// audiotok is written: a temporary sibling renamed over the file (a failure leaves it as it
+/// was), a symlink's target replaced, a device, FIFO or `/dev/stdout` written in place. The error
+/// is the atomic writer's [`audiotok_core::atomic::WriteError`] or the write's `io::Error`, boxed
+/// as it is, so that a front can still tell a closed pipe (`--output /dev/stdout | head`) by
+/// downcasting the chain.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Atomic;
+
+impl WriteFile for Atomic {
+    fn write_file(&self, path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+        audiotok_core::atomic::write_with(path, |w| w.write_all(bytes).map_err(WriteError::from))
     }
 }
 

@@ -1,6 +1,9 @@
 //! `audiotok bpe`: learn, apply and inspect BPE merge vocabularies over integer audio-token
 //! streams (`audiotok_tokens::bpe`). The work is `audiotok_tokens::bpe::job`'s (and
-//! `audiotok_tokens::streams`'); this module parses the arguments and prints.
+//! `audiotok_tokens::streams`'); this module parses the arguments and prints. Output files go
+//! through `audiotok_tokens::streams::Atomic`, the atomic writer of every CLI output, whose
+//! errors keep the `io::Error` visible to `main`'s closed-stdout check
+//! (`--output /dev/stdout | head`).
 //!
 //! Input goes through `audiotok_tokens::input`: text (one sequence per line, space-separated
 //! integers), `.npy` (1-D: one stream; 2-D `[T, codebooks]`: one stream per codebook) and token
@@ -9,8 +12,7 @@
 //! `hierarchical`, `rl+cross-scale`) take the per-scale streams, in the ratios of the first
 //! sequence (or `--scale-ratios`).
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
@@ -19,7 +21,7 @@ use audiotok_tokens::bpe::job::{
     MAX_RATIO, MAX_RUN,
 };
 use audiotok_tokens::bpe::Variant;
-use audiotok_tokens::streams::{WriteError, WriteFile};
+use audiotok_tokens::streams::Atomic;
 
 use crate::runner::Bars;
 
@@ -138,17 +140,6 @@ impl Transform {
             output: self.output.clone(),
             like: self.like.clone(),
         }
-    }
-}
-
-/// Output files written as every output of the CLI is (`audiotok_audio::atomic`, as
-/// `runner::write_atomic` does), with the writer's own error boxed: an anyhow error boxed would
-/// hide the `io::Error` from `main`'s closed-stdout check (`--output /dev/stdout | head`).
-struct Atomic;
-
-impl WriteFile for Atomic {
-    fn write_file(&self, path: &Path, bytes: &[u8]) -> std::result::Result<(), WriteError> {
-        audiotok_audio::atomic::write_with(path, |w| w.write_all(bytes).map_err(WriteError::from))
     }
 }
 

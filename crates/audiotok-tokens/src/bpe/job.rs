@@ -2,7 +2,8 @@
 //! [`train_files`] (streams in, model file out), [`transform`] (encode or decode files with a
 //! model file), [`inspect`] (a model's statistics and, with input, its compression) and
 //! [`export_hf`]; [`load_model`] reads a model file. Options are plain data (serde), results are
-//! summaries; files are written through the caller's [`WriteFile`] (see [`crate::streams`]).
+//! summaries; files are written through the caller's [`WriteFile`] ([`crate::streams::Atomic`],
+//! audiotok's atomic writer, for a front; see [`crate::streams`]).
 //!
 //! Single-stream variants take each sequence's time-interleaved stream; multi-scale variants
 //! (`cross-scale`, `hierarchical`, `rl+cross-scale`) take the per-scale streams, in the ratios of

@@ -1,7 +1,8 @@
-//! The store writer: batches of records, atomically, then `metadata.json`.
+//! The store writer: batches of records, atomically, then `metadata.json`; every file through
+//! [`audiotok_core::atomic::AtomicFile::replace`] (`.NAME.tmp` created fresh, so a link planted
+//! there cannot redirect the write, synced, renamed over `NAME`).
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, Float64Array, Int32Array, Int64Array, ListArray, RecordBatch, StringArray};
 use arrow_buffer::OffsetBuffer;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use audiotok_core::atomic::{AtomicFile, WriteError};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
@@ -137,8 +139,9 @@ impl StoreWriter {
     }
 
     /// Writes batch `index` (which must be [`next_batch`](Self::next_batch)) from `records`: exactly
-    /// `batch_size` of them, or fewer for the last batch. Written to a temporary name in the store
-    /// directory and renamed, so the batch file appears complete or not at all.
+    /// `batch_size` of them, or fewer for the last batch. Written to `.NAME.tmp` in the store
+    /// directory, synced and renamed ([`AtomicFile::replace`]), so the batch file appears complete
+    /// or not at all.
     pub fn write_batch(&mut self, index: usize, records: &[TokenRecord]) -> Result<PathBuf> {
         self.write_batch_tagged(index, records, &BTreeMap::new())
     }
@@ -157,16 +160,11 @@ impl StoreWriter {
             self.check(r, i)?;
         }
         let batch = self.to_arrow(records)?;
-        let name = batch_file_name(index);
-        let path = self.dir.join(&name);
-        let tmp = self.dir.join(format!(".{name}.tmp"));
+        let path = self.dir.join(batch_file_name(index));
         let parquet_err =
             |e: parquet::errors::ParquetError| StoreError::Parquet { path: path.clone(), msg: e.to_string() };
-        let io_err = |p: &Path| {
-            let p = p.to_path_buf();
-            move |source| StoreError::Io { path: p, source }
-        };
-        let file = create_fresh(&tmp).map_err(io_err(&tmp))?;
+        let mut file = AtomicFile::replace(&path).map_err(write_err)?;
+        let tmp = file.written_path().to_path_buf();
         let mut all = self.opts.provenance.clone();
         all.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
         if all.contains_key(super::CHECKSUM_TAG) {
@@ -182,13 +180,13 @@ impl StoreWriter {
             .set_max_row_group_row_count(Some(records.len().max(1)))
             .set_key_value_metadata((!kvs.is_empty()).then_some(kvs))
             .build();
-        let mut w =
-            ArrowWriter::try_new(Crc32Writer::new(file), self.schema.clone(), Some(props)).map_err(parquet_err)?;
+        let mut w = ArrowWriter::try_new(Crc32Writer::new(file.writer()), self.schema.clone(), Some(props))
+            .map_err(parquet_err)?;
         w.write(&batch).map_err(parquet_err)?;
         // The row group is complete once flushed; `sync` empties the writer's buffer into ours, so
         // the hash covers every byte before the page index and footer.
         w.flush().map_err(parquet_err)?;
-        w.sync().map_err(io_err(&tmp))?;
+        w.sync().map_err(|source| StoreError::Io { path: tmp, source })?;
         let (crc, covered) = (w.inner().hasher.clone().finalize(), w.inner().len);
         if covered != w.bytes_written() as u64 {
             return Err(StoreError::Parquet {
@@ -200,10 +198,8 @@ impl StoreWriter {
             super::CHECKSUM_KEY.to_string(),
             super::checksum_value(crc, covered),
         ));
-        let file = w.into_inner().map_err(parquet_err)?.inner;
-        file.sync_all().map_err(io_err(&tmp))?;
-        drop(file);
-        std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        w.into_inner().map_err(parquet_err)?;
+        file.commit(true).map_err(write_err)?;
         for r in records {
             self.account(r);
         }
@@ -250,17 +246,9 @@ impl StoreWriter {
         let mut json = serde_json::to_string_pretty(&meta)
             .map_err(|e| StoreError::Metadata { path: self.dir.join(METADATA_FILE), msg: e.to_string() })?;
         json.push('\n');
-        let path = self.dir.join(METADATA_FILE);
-        let tmp = self.dir.join(format!(".{METADATA_FILE}.tmp"));
-        let io = |p: &Path| {
-            let p = p.to_path_buf();
-            move |source| StoreError::Io { path: p, source }
-        };
-        let mut f = create_fresh(&tmp).map_err(io(&tmp))?;
-        f.write_all(json.as_bytes()).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-        drop(f);
-        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        let mut f = AtomicFile::replace(&self.dir.join(METADATA_FILE)).map_err(write_err)?;
+        f.write_all(json.as_bytes()).map_err(write_err)?;
+        f.commit(true).map_err(write_err)?;
         Ok(meta)
     }
 
@@ -418,15 +406,10 @@ impl<W: Write> Write for Crc32Writer<W> {
     }
 }
 
-/// Creates the temporary file `tmp` fresh: whatever is already at that name (a file left by a
-/// crash, a symlink planted there) is removed, never opened, so that a link cannot redirect the
-/// write out of the store's folder.
-fn create_fresh(tmp: &Path) -> std::io::Result<File> {
-    match std::fs::remove_file(tmp) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    std::fs::OpenOptions::new().write(true).create_new(true).open(tmp)
+/// An atomic write's error as the store reports it: naming the temporary file (creating,
+/// writing, syncing) or the batch or metadata file (renaming into place).
+fn write_err(e: WriteError) -> StoreError {
+    StoreError::Io { path: e.path, source: e.source }
 }
 
 /// The Arrow schema of a store with `num_scales` scales.

@@ -1,10 +1,15 @@
-//! Writing a user-named output file atomically, without destroying what the name points at.
+//! Writing files atomically: the one mechanism every audiotok crate writes its outputs with.
 //!
-//! One rule for every file the user names (`--out`, `--json`, models, PNGs, manifests):
+//! Two ways in, one commit ([`AtomicFile::commit`]: flush, optionally fsync, rename; dropped
+//! uncommitted, the temporary file is removed and the output left as it was).
+//!
+//! [`AtomicFile::create`] (and [`write_with`]) for a file the user names (`--out`, `--json`,
+//! models, PNGs, manifests, WAVs), without destroying what the name points at:
 //!
 //! - a new name, or an existing regular file: written to a temporary sibling `.NAME.tmp-PID-N`
 //!   (created fresh, never through a link planted there), then renamed over `NAME`, so a reader
-//!   never sees a half-written file and a failure leaves `NAME` as it was;
+//!   never sees a half-written file and a failure leaves `NAME` as it was; a replaced file keeps
+//!   its permissions;
 //! - a symlink: followed (to the end of its chain, dangling or not) and its target replaced as
 //!   above, in the target's folder; the link stays a link;
 //! - an existing non-regular file (character device such as `/dev/null`, FIFO, socket), or an open
@@ -14,7 +19,16 @@
 //!
 //! Stale temporary files: before writing `NAME`, the `.NAME.tmp-PID[-N]` siblings left by a killed
 //! process (`PID` not running, as `/proc` tells) are removed. Where there is no `/proc`, nothing is
-//! removed.
+//! removed. [`temp_path`] and [`stale_temps`] give the same names to a caller that stages whole
+//! folders (`audiotok mds merge`), so that a killed run's leftovers are recognised whichever part
+//! of audiotok made them.
+//!
+//! [`AtomicFile::replace`] for a file inside a folder the job owns (MDS shards and `index.json`,
+//! token store batches and `metadata.json`): written to the fixed temporary sibling `.NAME.tmp`
+//! (one writer per folder; whatever a killed run, or anyone, left at that name, a link included,
+//! is removed, never opened, so the write cannot be redirected out of the folder) and renamed
+//! over `NAME` itself, whatever `NAME` is: a link there is replaced, not followed. The bytes go
+//! to the file unbuffered (callers write whole pieces, or buffer themselves).
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -271,7 +285,8 @@ pub struct AtomicFile {
 }
 
 impl AtomicFile {
-    /// Opens `path` for writing as the module documentation says.
+    /// Opens `path`, a file the user named, for writing as the module documentation says
+    /// (links followed, nodes written in place, stale temporaries removed).
     pub fn create(path: &Path) -> Result<AtomicFile, WriteError> {
         match resolve(path)? {
             Target::Direct(p) => {
@@ -286,17 +301,7 @@ impl AtomicFile {
             Target::Replace(dest) => {
                 remove_stale_temps(&dest);
                 let tmp = temp_path(&dest);
-                // A name already there (a link planted by someone else, say) is removed, not
-                // followed: `create_new` never opens an existing file or link.
-                match fs::remove_file(&tmp) {
-                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(WriteError::new("creating", &tmp, e)),
-                    _ => {}
-                }
-                let file = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&tmp)
-                    .map_err(|e| WriteError::new("creating", &tmp, e))?;
+                let file = create_fresh(&tmp)?;
                 // A replaced file keeps its permissions.
                 if let Ok(m) = fs::metadata(&dest) {
                     let _ = file.set_permissions(m.permissions());
@@ -310,17 +315,50 @@ impl AtomicFile {
         }
     }
 
-    /// The buffered writer to write the content into.
+    /// Opens `path`, a file in a folder the caller owns, for writing as the module documentation
+    /// says: to `.NAME.tmp` beside it, renamed over `path` itself on [`commit`](Self::commit).
+    /// The writer is unbuffered.
+    pub fn replace(path: &Path) -> Result<AtomicFile, WriteError> {
+        let Some(name) = path.file_name() else {
+            let e = io::Error::new(io::ErrorKind::InvalidInput, "no file name");
+            return Err(WriteError::new("creating", path, e));
+        };
+        let mut temp = OsString::from(".");
+        temp.push(name);
+        temp.push(".tmp");
+        let tmp = path.with_file_name(temp);
+        let file = create_fresh(&tmp)?;
+        Ok(AtomicFile {
+            writer: BufWriter::with_capacity(0, file),
+            rename: Some((tmp, path.to_path_buf())),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The writer to write the content into (buffered for [`create`](Self::create), not for
+    /// [`replace`](Self::replace)).
     pub fn writer(&mut self) -> &mut BufWriter<File> {
         &mut self.writer
+    }
+
+    /// The file the bytes go to, for messages: the temporary file, or the output itself when
+    /// it is written in place (a device, FIFO, socket or `/proc` link).
+    pub fn written_path(&self) -> &Path {
+        self.rename.as_ref().map_or(&self.path, |(tmp, _)| tmp)
+    }
+
+    /// Writes all of `bytes`; an error names [`written_path`](Self::written_path).
+    pub fn write_all(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
+        self.writer.write_all(bytes).map_err(|e| WriteError::new("writing", self.written_path(), e))
     }
 
     /// Flushes the content (and with `sync`, makes it durable before the rename) and puts it in
     /// place.
     pub fn commit(mut self, sync: bool) -> Result<(), WriteError> {
         let path = self.path.clone();
-        let shown = self.rename.as_ref().map_or(path.clone(), |(tmp, _)| tmp.clone());
-        self.writer.flush().map_err(|e| WriteError::new("writing", &shown, e))?;
+        if let Err(e) = self.writer.flush() {
+            return Err(WriteError::new("writing", self.written_path(), e));
+        }
         if let Some((tmp, dest)) = self.rename.take() {
             let result = (|| {
                 if sync {
@@ -345,7 +383,18 @@ impl Drop for AtomicFile {
     }
 }
 
-/// Writes `path` with `write` as [`AtomicFile`] does (no fsync); on any error `path` is left as it
+/// Creates the temporary file `tmp` fresh: a name already there (a file left by a crash, a link
+/// planted by someone else) is removed, not followed: `create_new` never opens an existing file
+/// or link.
+fn create_fresh(tmp: &Path) -> Result<File, WriteError> {
+    match fs::remove_file(tmp) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(WriteError::new("creating", tmp, e)),
+        _ => {}
+    }
+    OpenOptions::new().write(true).create_new(true).open(tmp).map_err(|e| WriteError::new("creating", tmp, e))
+}
+
+/// Writes `path` with `write` as [`AtomicFile::create`] does (no fsync); on any error `path` is left as it
 /// was and no temporary file remains.
 pub fn write_with<E: From<WriteError>>(
     path: &Path,
@@ -431,6 +480,8 @@ mod tests {
         std::fs::write(d.join(".p.tmp-999999998"), b"").unwrap();
         std::fs::create_dir(d.join(".p.tmp-1-0")).unwrap();
         std::fs::create_dir(d.join(".q.tmp-999999999-0")).unwrap();
+        std::fs::create_dir(d.join(".p.tmp-x")).unwrap();
+        std::fs::create_dir(d.join("p")).unwrap();
         let mut got = stale_temps(&d.join("p"));
         got.sort();
         assert_eq!(got, vec![d.join(".p.tmp-999999998"), d.join(".p.tmp-999999999-0")]);
@@ -452,5 +503,41 @@ mod tests {
         let mut want = vec![".a.tmp-1", ".a.tmp-999999997", ".a.tmp-junk", ".b.tmp-999999999", "a", ours.as_str()];
         want.sort();
         assert_eq!(left, want);
+    }
+    #[test]
+    fn replace_writes_the_fixed_temporary_and_replaces_the_name_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let victim = d.join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        // A link at the temporary name is removed, not followed; a link at the name is replaced.
+        std::os::unix::fs::symlink(&victim, d.join(".out.tmp")).unwrap();
+        std::os::unix::fs::symlink(&victim, d.join("out")).unwrap();
+        let mut f = AtomicFile::replace(&d.join("out")).unwrap();
+        assert_eq!(f.written_path(), d.join(".out.tmp"));
+        f.write_all(b"new").unwrap();
+        assert_eq!(f.writer().buffer().len(), 0, "replace writes unbuffered");
+        f.commit(true).unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert!(std::fs::symlink_metadata(d.join("out")).unwrap().file_type().is_file());
+        assert_eq!(std::fs::read(d.join("out")).unwrap(), b"new");
+        assert!(!d.join(".out.tmp").exists());
+    }
+
+    #[test]
+    fn replace_dropped_or_blocked_leaves_the_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("out"), b"old").unwrap();
+        let mut f = AtomicFile::replace(&d.join("out")).unwrap();
+        f.write_all(b"partial").unwrap();
+        drop(f);
+        assert_eq!(std::fs::read(d.join("out")).unwrap(), b"old");
+        assert!(!d.join(".out.tmp").exists());
+        // A folder at the temporary name cannot be removed: the error names the temporary.
+        std::fs::create_dir(d.join(".out.tmp")).unwrap();
+        let e = AtomicFile::replace(&d.join("out")).err().unwrap();
+        assert_eq!((e.action, e.path.as_path()), ("creating", d.join(".out.tmp").as_path()));
+        assert!(AtomicFile::replace(Path::new("/")).is_err());
     }
 }
