@@ -11,9 +11,11 @@
   (0 where allowed, ``torch.finfo(dtype).min`` elsewhere, padding included), for SDPA/eager.
 
 Labels are not shifted: the model's loss shifts them. Every document's first token is -100, so
-the shifted loss never predicts a document from the one before it; with a 4-D mask,
-transformers' own loss still averages over the whole batch's labelled tokens, which is what the
-notebook trained with.
+the shifted loss never predicts a document from the one before it. With ``mask4d``,
+``Qwen2AudioForConditionalGeneration(..., labels=...)`` of transformers 5.23.0 raises an
+IndexError (its loss path does not take a 4-D mask): pass no ``labels`` and take the shifted mean
+cross-entropy of ``lm_head(hidden_states)`` against them, as tools/check_loader.py does (equal to
+the notebook path's loss there); the flatten and rows modes work with the built-in loss.
 """
 
 from __future__ import annotations
