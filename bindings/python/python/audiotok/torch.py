@@ -6,7 +6,8 @@
   (``input_ids``, ``labels``, ``position_ids`` as ``[1, N]``, ``cu_seq_lens_q/k``,
   ``max_length_q/k``) plus the audio tensors: for ``attn_implementation="flash_attention_2"``,
   which reads the documents' boundaries from them;
-- ``"rows"``: ``[B, T]`` with ``position_ids`` and no mask;
+- ``"rows"``: ``[B, T]`` with ``position_ids`` and no mask (transformers 5.23.0 finds the packed
+  documents from ``position_ids`` when no mask is given: the same loss as ``mask4d``);
 - ``"mask4d"``: the notebook's block-diagonal causal mask ``[B, 1, T, T]``, additive in ``dtype``
   (0 where allowed, ``torch.finfo(dtype).min`` elsewhere, padding included), for SDPA/eager.
 
@@ -37,7 +38,10 @@ class PackedAudioIterableDataset(torch.utils.data.IterableDataset):  # type: ign
         self.dataset = dataset
 
     def __iter__(self) -> Iterator[Dict[str, Any]]:
-        return iter(self.dataset)
+        # Arrays as tensors sharing their memory: a DataLoader worker then hands them to the main
+        # process through shared memory instead of pickling tens of MB of features per block.
+        for block in self.dataset:
+            yield {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in block.items()}
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -62,7 +66,8 @@ class Qwen2AudioCollator:
         self.dtype = dtype
 
     def __call__(self, blocks: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
-        batch = collate(blocks, self.mode)
+        arrays = [{k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in b.items()} for b in blocks]
+        batch = collate(arrays, self.mode)
         out: Dict[str, Any] = {}
         for k, v in batch.items():
             if k == "attention_mask":
