@@ -24,6 +24,12 @@ create_exception!(
     AudiotokError,
     "A packed block that cannot be read: its audio, or its audio tokens against its audios."
 );
+create_exception!(
+    _audiotok,
+    BpeError,
+    AudiotokError,
+    "A BPE model that cannot be read, or tokens it cannot encode or decode."
+);
 create_exception!(_audiotok, MdsError, AudiotokError, "An MDS dataset that cannot be read or written.");
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -34,6 +40,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MdsError", py.get_type::<MdsError>())?;
     m.add("PackError", py.get_type::<PackError>())?;
     m.add("LoaderError", py.get_type::<LoaderError>())?;
+    m.add("BpeError", py.get_type::<BpeError>())?;
     Ok(())
 }
 

@@ -11,6 +11,7 @@
 use pyo3::prelude::*;
 
 mod audio;
+mod bpe;
 mod errors;
 mod features;
 mod loader;
@@ -24,6 +25,7 @@ fn _audiotok(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
     audio::register(m)?;
+    bpe::register(m)?;
     features::register(m)?;
     loader::register(m)?;
     mds::register(m)?;

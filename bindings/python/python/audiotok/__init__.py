@@ -19,6 +19,7 @@ from ._audiotok import (
     AudioError,
     AudioInfo,
     AudiotokError,
+    BpeError,
     FeatureError,
     LoaderError,
     MdsError,
@@ -27,7 +28,7 @@ from ._audiotok import (
     info,
 )
 from .audio import load, resample
-from . import loader, mds
+from . import bpe, loader, mds
 from .features import WhisperFeatureExtractor, count_tokens, features, features_from_files
 from .pack import count_files, pack
 
@@ -40,9 +41,11 @@ __all__ = [
     "PackError",
     "AudioInfo",
     "AudiotokError",
+    "BpeError",
     "FeatureError",
     "WhisperFeatureExtractor",
     "__version__",
+    "bpe",
     "count_files",
     "count_tokens",
     "features",
