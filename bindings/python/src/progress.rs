@@ -12,6 +12,9 @@ use pyo3::prelude::*;
 pub(crate) struct PyProgress {
     callback: Option<Py<PyAny>>,
     state: Mutex<State>,
+    /// Held while the callback runs, with the count last reported: calls from several threads
+    /// are made one at a time and never report a count lower than one already reported.
+    calls: Mutex<u64>,
 }
 
 #[derive(Default)]
@@ -24,7 +27,7 @@ struct State {
 
 impl PyProgress {
     pub(crate) fn new(callback: Option<Py<PyAny>>) -> Self {
-        Self { callback, state: Mutex::new(State::default()) }
+        Self { callback, state: Mutex::new(State::default()), calls: Mutex::new(0) }
     }
 
     fn call(&self, phase: &str, done: u64, total: u64) {
@@ -35,6 +38,19 @@ impl PyProgress {
                 }
             });
         }
+    }
+
+    /// Reports the phase's current count unless a count as high was reported already.
+    fn report(&self, force_zero: bool) {
+        let mut last = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        let (phase, done, total) = self.with(|s| (s.phase.clone(), s.done, s.total));
+        if force_zero {
+            *last = 0;
+        } else if done <= *last {
+            return;
+        }
+        *last = done;
+        self.call(&phase, done, total);
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
@@ -48,28 +64,26 @@ impl PyProgress {
 impl Observer for PyProgress {
     fn begin(&self, phase: &str, total: u64, _unit: &str) {
         self.with(|s| *s = State { phase: phase.to_string(), total, done: 0, reported: 0 });
-        self.call(phase, 0, total);
+        self.report(true);
     }
 
     fn advance(&self, n: u64) {
         let due = self.with(|s| {
             s.done += n;
             let step = (s.total / 100).max(1);
-            (s.done >= s.reported + step).then(|| {
+            let due = s.done >= s.reported + step;
+            if due {
                 s.reported = s.done;
-                (s.phase.clone(), s.done, s.total)
-            })
+            }
+            due
         });
-        if let Some((phase, done, total)) = due {
-            self.call(&phase, done, total);
+        if due {
+            self.report(false);
         }
     }
 
     fn end(&self) {
-        let last = self.with(|s| (s.done != s.reported).then(|| (s.phase.clone(), s.done, s.total)));
-        if let Some((phase, done, total)) = last {
-            self.call(&phase, done, total);
-        }
+        self.report(false);
     }
 
     fn warn(&self, message: &str) {
