@@ -19,7 +19,7 @@ pub mod parallel;
 pub mod paths;
 
 pub use inputs::{collect, Input, Inputs, AUDIO_EXTENSIONS};
-pub use observer::{Observer, Silent};
+pub use observer::{Observer, Recorder, Silent};
 pub use parallel::{check_jobs, run_parallel, thread_pool, Outcome, MAX_JOBS};
 pub use paths::{path_escaped, path_text, reason_about};
 

@@ -30,6 +30,37 @@ pub struct Silent;
 
 impl Observer for Silent {}
 
+/// An observer that keeps every event as a line of text (`begin PHASE TOTAL UNIT`,
+/// `advance N`, `end`, `warn MESSAGE`), for tests of a job's progress.
+#[derive(Debug, Default)]
+pub struct Recorder(std::sync::Mutex<Vec<String>>);
+
+impl Recorder {
+    /// The events so far, in order.
+    pub fn events(&self) -> Vec<String> {
+        self.lines().clone()
+    }
+
+    fn lines(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Observer for Recorder {
+    fn begin(&self, phase: &str, total: u64, unit: &str) {
+        self.lines().push(format!("begin {phase} {total} {unit}"));
+    }
+    fn advance(&self, n: u64) {
+        self.lines().push(format!("advance {n}"));
+    }
+    fn end(&self) {
+        self.lines().push("end".into());
+    }
+    fn warn(&self, message: &str) {
+        self.lines().push(format!("warn {message}"));
+    }
+}
+
 /// Closes the phase it was made for when dropped, so a phase ends on every return path.
 pub struct Phase<'a> {
     observer: &'a dyn Observer,
@@ -57,26 +88,9 @@ impl Drop for Phase<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
-
-    #[derive(Default)]
-    struct Log(Mutex<Vec<String>>);
-
-    impl Observer for Log {
-        fn begin(&self, phase: &str, total: u64, unit: &str) {
-            self.0.lock().unwrap().push(format!("begin {phase} {total} {unit}"));
-        }
-        fn advance(&self, n: u64) {
-            self.0.lock().unwrap().push(format!("advance {n}"));
-        }
-        fn end(&self) {
-            self.0.lock().unwrap().push("end".into());
-        }
-    }
-
     #[test]
     fn a_phase_ends_when_dropped_even_on_early_return() {
-        let log = Log::default();
+        let log = Recorder::default();
         let run = |fail: bool| -> Result<(), ()> {
             let p = Phase::begin(&log, "rows", 2, "rows");
             p.advance(1);
@@ -88,7 +102,7 @@ mod tests {
         };
         assert!(run(true).is_err());
         assert!(run(false).is_ok());
-        let got = log.0.lock().unwrap().clone();
+        let got = log.events();
         assert_eq!(
             got,
             ["begin rows 2 rows", "advance 1", "end", "begin rows 2 rows", "advance 1", "advance 1", "end"]

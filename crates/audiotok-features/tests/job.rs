@@ -5,10 +5,9 @@
 #![allow(clippy::unwrap_used)] // Tests panic on broken fixtures by design.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use audiotok_audio::{load, LoadOptions};
-use audiotok_core::{collect, Input, Observer, Silent};
+use audiotok_core::{collect, Input, Silent};
 use audiotok_features::job::{output_rel, Record, Status};
 use audiotok_features::whisper::{Precision, WhisperPadding};
 use audiotok_features::{
@@ -19,27 +18,8 @@ fn fixture(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/audio").join(rel)
 }
 
-/// Records the observer's events.
-#[derive(Default)]
-struct Log(Mutex<Vec<String>>);
-
-impl Log {
-    fn events(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
-    }
-}
-
-impl Observer for Log {
-    fn begin(&self, phase: &str, total: u64, unit: &str) {
-        self.0.lock().unwrap().push(format!("begin {phase} {total} {unit}"));
-    }
-    fn advance(&self, n: u64) {
-        self.0.lock().unwrap().push(format!("advance {n}"));
-    }
-    fn end(&self) {
-        self.0.lock().unwrap().push("end".into());
-    }
-}
+/// Every event an observer saw, as text.
+type Log = audiotok_core::Recorder;
 
 /// The options of every kind the CLI offers, on two threads.
 fn all_options() -> Vec<FeaturesOptions> {

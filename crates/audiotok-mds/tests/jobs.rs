@@ -6,9 +6,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
-use audiotok_core::{Observer, Silent};
+use audiotok_core::Silent;
 use audiotok_mds::packed::{attention_mask, doc_lengths, documents, int_column, mask_picture, open_dataset, VISIBLE};
 use audiotok_mds::{inspect, merge_partitions, verify, MergeError, MergeOptions, Value};
 use common::{copy_tree, fixtures};
@@ -18,26 +17,7 @@ fn pack_fixture(name: &str) -> PathBuf {
 }
 
 /// Every event an observer saw, as text.
-#[derive(Default)]
-struct Log(Mutex<Vec<String>>);
-
-impl Log {
-    fn events(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
-    }
-}
-
-impl Observer for Log {
-    fn begin(&self, phase: &str, total: u64, unit: &str) {
-        self.0.lock().unwrap().push(format!("begin {phase} {total} {unit}"));
-    }
-    fn advance(&self, n: u64) {
-        self.0.lock().unwrap().push(format!("advance {n}"));
-    }
-    fn end(&self) {
-        self.0.lock().unwrap().push("end".into());
-    }
-}
+type Log = audiotok_core::Recorder;
 
 /// Per sample of a packed fixture: the block size, the document lengths and the position ids.
 fn blocks(dir: &Path) -> Vec<(usize, Vec<i64>, Vec<i64>)> {

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use audiotok_core::{Observer, Silent};
+use audiotok_core::Silent;
 use audiotok_features::npy;
 use audiotok_tokens::bpe::job::{
     export_hf, inspect, load_model, train_files, transform, Direction, JobError, TrainOptions, TransformOptions,
@@ -40,20 +40,7 @@ fn expected_scales() -> Vec<Vec<Vec<u32>>> {
 }
 
 /// Every event an observer saw, as text.
-#[derive(Default)]
-struct Log(Mutex<Vec<String>>);
-
-impl Observer for Log {
-    fn begin(&self, phase: &str, total: u64, unit: &str) {
-        self.0.lock().unwrap().push(format!("begin {phase} {total} {unit}"));
-    }
-    fn advance(&self, n: u64) {
-        self.0.lock().unwrap().push(format!("advance {n}"));
-    }
-    fn end(&self) {
-        self.0.lock().unwrap().push("end".into());
-    }
-}
+type Log = audiotok_core::Recorder;
 
 /// A `WriteFile` that records what it is asked to write, then writes it.
 #[derive(Default)]
@@ -232,7 +219,7 @@ fn train_transform_inspect_export_on_files() {
     want.push("begin decode 20 sequences".into());
     want.extend(std::iter::repeat_n("advance 1".to_string(), 20));
     want.push("end".into());
-    assert_eq!(*log.0.lock().unwrap(), want);
+    assert_eq!(log.events(), want);
 
     let r = inspect(&d.join("m.json"), Some(&input)).unwrap();
     let c = r.stats.compression.unwrap();
