@@ -12,6 +12,7 @@ use crate::progress::PyProgress;
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pack_json, m)?)?;
     m.add_function(wrap_pyfunction!(count_files_json, m)?)?;
+    m.add("DEFAULT_MAX_ROW_BYTES", audiotok_pack::DEFAULT_MAX_ROW_BYTES)?;
     Ok(())
 }
 

@@ -32,10 +32,12 @@ __all__ = [
     "BlockIter",
     "plan_json",
     "BpeModel",
+    "DEFAULT_MAX_ROW_BYTES",
 ]
 __version__: str
 FEATURE_KINDS: List[str]
 PROFILES: List[str]
+DEFAULT_MAX_ROW_BYTES: int
 
 class AudiotokError(ValueError): ...
 class AudioError(AudiotokError): ...

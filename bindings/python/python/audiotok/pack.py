@@ -15,7 +15,7 @@ from . import _audiotok
 PathLike = Union[str, "os.PathLike[str]"]
 Progress = Callable[[str, int, int], None]
 
-_MAX_ROW_BYTES = 16 << 20
+_MAX_ROW_BYTES: int = _audiotok.DEFAULT_MAX_ROW_BYTES
 
 
 def pack(
