@@ -31,6 +31,18 @@ create_exception!(
     "A BPE model that cannot be read, or tokens it cannot encode or decode."
 );
 create_exception!(_audiotok, MdsError, AudiotokError, "An MDS dataset that cannot be read or written.");
+create_exception!(
+    _audiotok,
+    TokensError,
+    AudiotokError,
+    "A token store that cannot be read: its files, rows or metadata."
+);
+create_exception!(
+    _audiotok,
+    CodecError,
+    AudiotokError,
+    "A codec model that cannot be loaded, or audio or codes it cannot encode or decode."
+);
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -41,6 +53,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("PackError", py.get_type::<PackError>())?;
     m.add("LoaderError", py.get_type::<LoaderError>())?;
     m.add("BpeError", py.get_type::<BpeError>())?;
+    m.add("TokensError", py.get_type::<TokensError>())?;
+    m.add("CodecError", py.get_type::<CodecError>())?;
     Ok(())
 }
 

@@ -12,12 +12,14 @@ use pyo3::prelude::*;
 
 mod audio;
 mod bpe;
+mod codecs;
 mod errors;
 mod features;
 mod loader;
 mod mds;
 mod pack;
 mod progress;
+mod tokens;
 
 /// The native module.
 #[pymodule]
@@ -26,9 +28,11 @@ fn _audiotok(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     audio::register(m)?;
     bpe::register(m)?;
+    codecs::register(m)?;
     features::register(m)?;
     loader::register(m)?;
     mds::register(m)?;
     pack::register(m)?;
+    tokens::register(m)?;
     Ok(())
 }

@@ -8,6 +8,8 @@ the functions here are named after what users already call:
 - ``audiotok.resample(y, orig_sr=..., target_sr=...)`` as ``librosa.resample`` (soxr HQ)
 - ``audiotok.WhisperFeatureExtractor`` called as transformers' ``WhisperFeatureExtractor``
 - ``audiotok.features(signals, kind)``, ``audiotok.count_tokens(lengths, profile=...)``
+- ``audiotok.codecs.SNAC.from_pretrained(model)`` with ``encode``/``decode`` as the ``snac`` package's
+- ``audiotok.tokens.read_table(store)``: a token store as a ``pyarrow.Table`` (Arrow C stream, no copy)
 """
 
 from __future__ import annotations
@@ -20,15 +22,17 @@ from ._audiotok import (
     AudioInfo,
     AudiotokError,
     BpeError,
+    CodecError,
     FeatureError,
     LoaderError,
     MdsError,
     PackError,
+    TokensError,
     __version__,
     info,
 )
 from .audio import load, resample
-from . import bpe, loader, mds
+from . import bpe, codecs, loader, mds, tokens
 from .features import WhisperFeatureExtractor, count_tokens, features, features_from_files
 from .pack import count_files, pack
 
@@ -42,6 +46,10 @@ __all__ = [
     "AudioInfo",
     "AudiotokError",
     "BpeError",
+    "CodecError",
+    "TokensError",
+    "codecs",
+    "tokens",
     "FeatureError",
     "WhisperFeatureExtractor",
     "__version__",

@@ -82,6 +82,7 @@
 //! the entry. Not covered: the page index and the footer itself, whose damage
 //! [`StoreReader`] refuses by its footer checks or which decoding does not use.
 
+mod arrow;
 mod read;
 mod write;
 
@@ -90,7 +91,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use read::{RecordIter, StoreReader};
+pub use arrow::{arrow_schema, records_to_batch};
+pub use read::{BatchIter, RecordIter, StoreReader};
 pub use write::{StoreOptions, StoreWriter};
 
 /// The `format` field of `metadata.json`.

@@ -93,6 +93,59 @@ impl StoreReader {
     }
 }
 
+impl StoreReader {
+    /// Iterates the records of every file in order as Arrow [`RecordBatch`]es of up to `rows`
+    /// records (at least 1) in the store's own schema ([`super::arrow_schema`]), whatever types
+    /// the files use: each record is read and checked as [`StoreReader::records`] reads it. After
+    /// the first error the iterator ends.
+    pub fn batches(&self, rows: usize) -> BatchIter {
+        BatchIter {
+            records: self.records(),
+            schema: super::arrow_schema(self.num_scales),
+            rows: rows.max(1),
+            last: self.files.last().cloned().unwrap_or_default(),
+        }
+    }
+}
+
+/// Iterator over the records of a [`StoreReader`] as Arrow batches ([`StoreReader::batches`]).
+pub struct BatchIter {
+    records: RecordIter,
+    schema: arrow_schema::SchemaRef,
+    rows: usize,
+    /// The last file (named in an error once every file was read).
+    last: PathBuf,
+}
+
+impl BatchIter {
+    /// The schema of every batch.
+    pub fn schema(&self) -> arrow_schema::SchemaRef {
+        self.schema.clone()
+    }
+}
+
+impl Iterator for BatchIter {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Result<RecordBatch>> {
+        let mut chunk = Vec::with_capacity(self.rows.min(READ_BATCH_ROWS));
+        for r in self.records.by_ref() {
+            match r {
+                Ok(r) => chunk.push(r),
+                Err(e) => return Some(Err(e)),
+            }
+            if chunk.len() == self.rows {
+                break;
+            }
+        }
+        if chunk.is_empty() {
+            return None;
+        }
+        let path = self.records.current.as_ref().map_or_else(|| self.last.clone(), |c| c.path.clone());
+        Some(super::records_to_batch(&self.schema, &chunk).map_err(|e| StoreError::Input { path, msg: e.to_string() }))
+    }
+}
+
 /// Iterator over the records of a [`StoreReader`].
 pub struct RecordIter {
     files: VecDeque<PathBuf>,

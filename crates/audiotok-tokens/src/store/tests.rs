@@ -485,3 +485,84 @@ fn a_data_page_claiming_zero_values_is_an_error_not_a_panic() {
     // The untouched file still reads.
     assert!(read_all(&fixture("variant_large_types_zstd.parquet")).is_ok());
 }
+
+/// The records of Arrow batches in the store's schema, read back column by column.
+fn records_of_batches(batches: &[arrow_array::RecordBatch]) -> Vec<TokenRecord> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int32Type, Int64Type};
+    let mut out = Vec::new();
+    for b in batches {
+        let scales = (b.num_columns() - 2) / 3;
+        for row in 0..b.num_rows() {
+            let list_i32 = |c: usize| -> Vec<u32> {
+                b.column(c)
+                    .as_list::<i32>()
+                    .value(row)
+                    .as_primitive::<Int32Type>()
+                    .values()
+                    .iter()
+                    .map(|&v| v as u32)
+                    .collect()
+            };
+            let list_i64 = |c: usize| -> Vec<u64> {
+                b.column(c)
+                    .as_list::<i32>()
+                    .value(row)
+                    .as_primitive::<Int64Type>()
+                    .values()
+                    .iter()
+                    .map(|&v| v as u64)
+                    .collect()
+            };
+            let record = TokenRecord {
+                file_path: b.column(0).as_string::<i32>().value(row).to_string(),
+                duration: b.column(1).as_primitive::<Float64Type>().value(row),
+                scales: (0..scales)
+                    .map(|k| {
+                        let tokens = list_i32(2 + 3 * k);
+                        let n = b.column(3 + 3 * k).as_primitive::<Int64Type>().value(row);
+                        assert_eq!(n as usize, tokens.len());
+                        ScaleTokens { shape: list_i64(4 + 3 * k), tokens }
+                    })
+                    .collect(),
+            };
+            out.push(record);
+        }
+    }
+    out
+}
+
+#[test]
+fn arrow_batches_hold_the_records_in_the_store_schema() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_store(tmp.path(), 5);
+    let reader = StoreReader::open(tmp.path()).unwrap();
+    for rows in [1, 2, 3, 100] {
+        let it = reader.batches(rows);
+        assert_eq!(it.schema(), arrow_schema(3));
+        let batches: Vec<_> = it.collect::<Result<_>>().unwrap();
+        // Batches span the store's files: 5 records in ceil(5 / rows) batches.
+        assert_eq!(batches.len(), 5usize.div_ceil(rows), "rows {rows}");
+        assert!(batches.iter().all(|b| b.schema() == arrow_schema(3) && b.num_rows() <= rows));
+        assert_eq!(records_of_batches(&batches), (0..5).map(record).collect::<Vec<_>>(), "rows {rows}");
+    }
+    // pyarrow's variants of the schema come out in ours.
+    for name in ["pyarrow_store", "variant_large_types_zstd.parquet", "variant_int64_plain.parquet"] {
+        let batches: Vec<_> = StoreReader::open(&fixture(name)).unwrap().batches(2).collect::<Result<_>>().unwrap();
+        assert!(batches.iter().all(|b| b.schema() == arrow_schema(3)), "{name}");
+        assert_eq!(records_of_batches(&batches), pyarrow_expected(), "{name}");
+    }
+    // A bad row ends the iteration with its error.
+    let mut it = StoreReader::open(&fixture("bad_negative_code.parquet")).unwrap().batches(8);
+    let err = it.next().unwrap().unwrap_err().to_string();
+    assert!(err.contains("row 1: tokens_scale_0: code -1"), "{err}");
+    assert!(it.next().is_none());
+}
+
+#[test]
+fn records_to_batch_refuses_a_record_of_other_scales() {
+    let mut r = record(0);
+    r.scales.pop();
+    let err = records_to_batch(&arrow_schema(3), &[record(1), r]).unwrap_err().to_string();
+    assert!(err.contains("record 1 (audio/clip_00.wav) has 2 scales, the store 3"), "{err}");
+}

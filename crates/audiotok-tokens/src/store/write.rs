@@ -5,11 +5,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Float64Array, Int32Array, Int64Array, ListArray, RecordBatch, StringArray};
-use arrow_buffer::OffsetBuffer;
-use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use arrow_schema::SchemaRef;
 use audiotok_core::atomic::{AtomicFile, WriteError};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -17,8 +14,8 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
 use super::{
-    batch_file_name, existing_batches, Result, ScaleMetadata, StoreError, StoreMetadata, StoreReader, TokenRecord,
-    METADATA_FILE, METADATA_FORMAT, METADATA_VERSION,
+    arrow_schema, batch_file_name, existing_batches, records_to_batch, Result, ScaleMetadata, StoreError,
+    StoreMetadata, StoreReader, TokenRecord, METADATA_FILE, METADATA_FORMAT, METADATA_VERSION,
 };
 
 /// Options of a [`StoreWriter`]. [`StoreOptions::new`] gives the defaults.
@@ -95,7 +92,7 @@ impl StoreWriter {
             return Err(bad(format!("rates_hz must have one entry per scale ({})", opts.num_scales)));
         }
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
-        let schema = schema(opts.num_scales);
+        let schema = arrow_schema(opts.num_scales);
         let acc = (0..opts.num_scales).map(|_| ScaleAcc::default()).collect();
         Ok(StoreWriter {
             dir: dir.to_path_buf(),
@@ -159,7 +156,8 @@ impl StoreWriter {
         for (i, r) in records.iter().enumerate() {
             self.check(r, i)?;
         }
-        let batch = self.to_arrow(records)?;
+        let batch = records_to_batch(&self.schema, records)
+            .map_err(|e| StoreError::Input { path: self.dir.clone(), msg: format!("building the batch: {e}") })?;
         let path = self.dir.join(batch_file_name(index));
         let parquet_err =
             |e: parquet::errors::ParquetError| StoreError::Parquet { path: path.clone(), msg: e.to_string() };
@@ -348,35 +346,6 @@ impl StoreWriter {
             provenance: self.opts.provenance.clone(),
         }
     }
-
-    fn to_arrow(&self, records: &[TokenRecord]) -> Result<RecordBatch> {
-        let mut cols: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(records.iter().map(|r| r.file_path.as_str()))),
-            Arc::new(Float64Array::from_iter_values(records.iter().map(|r| r.duration))),
-        ];
-        for k in 0..self.opts.num_scales {
-            let tokens: Vec<i32> = records.iter().flat_map(|r| r.scales[k].tokens.iter().map(|&t| t as i32)).collect();
-            let token_list = ListArray::new(
-                Arc::new(Field::new_list_field(DataType::Int32, false)),
-                OffsetBuffer::from_lengths(records.iter().map(|r| r.scales[k].tokens.len())),
-                Arc::new(Int32Array::from(tokens)),
-                None,
-            );
-            let counts = Int64Array::from_iter_values(records.iter().map(|r| r.scales[k].tokens.len() as i64));
-            let dims: Vec<i64> = records.iter().flat_map(|r| r.scales[k].shape.iter().map(|&d| d as i64)).collect();
-            let shape_list = ListArray::new(
-                Arc::new(Field::new_list_field(DataType::Int64, false)),
-                OffsetBuffer::from_lengths(records.iter().map(|r| r.scales[k].shape.len())),
-                Arc::new(Int64Array::from(dims)),
-                None,
-            );
-            cols.push(Arc::new(token_list));
-            cols.push(Arc::new(counts));
-            cols.push(Arc::new(shape_list));
-        }
-        RecordBatch::try_new(self.schema.clone(), cols)
-            .map_err(|e| StoreError::Input { path: self.dir.clone(), msg: format!("building the batch: {e}") })
-    }
 }
 
 /// A writer that hashes (CRC32) and counts what goes through it.
@@ -410,16 +379,4 @@ impl<W: Write> Write for Crc32Writer<W> {
 /// writing, syncing) or the batch or metadata file (renaming into place).
 fn write_err(e: WriteError) -> StoreError {
     StoreError::Io { path: e.path, source: e.source }
-}
-
-/// The Arrow schema of a store with `num_scales` scales.
-fn schema(num_scales: usize) -> SchemaRef {
-    let mut fields =
-        vec![Field::new("file_path", DataType::Utf8, false), Field::new("duration", DataType::Float64, false)];
-    for k in 0..num_scales {
-        fields.push(Field::new(format!("tokens_scale_{k}"), DataType::new_list(DataType::Int32, false), false));
-        fields.push(Field::new(format!("n_tokens_scale_{k}"), DataType::Int64, false));
-        fields.push(Field::new(format!("shape_scale_{k}"), DataType::new_list(DataType::Int64, false), false));
-    }
-    Arc::new(Schema::new(fields))
 }

@@ -1,0 +1,136 @@
+"""The token store: discrete audio tokens of many files, as ``audiotok encode`` writes them.
+
+``TokenStore(path)`` opens a store directory (``tokens_batch_*.parquet`` + ``metadata.json``), a
+folder of Parquet batches pyarrow wrote in the store's columns, or one such file. It implements the
+Arrow PyCapsule interface (``__arrow_c_stream__``), so ``pyarrow.table(store)``, polars and
+DuckDB read it directly; ``store.to_table()`` / ``audiotok.tokens.read_table(path)`` return a
+``pyarrow.Table``. The records are read and checked in Rust (checksums, nulls, negative codes,
+counts that disagree: errors name the file and row) and their Arrow buffers are handed over
+through the Arrow C stream interface without a copy. Columns: ``file_path`` (string),
+``duration`` (float64), then per scale ``k`` (coarsest first) ``tokens_scale_k``
+(list<int32>), ``n_tokens_scale_k`` (int64), ``shape_scale_k`` (list<int64>).
+
+pyarrow is needed only for ``to_table``/``to_reader``/``read_table`` (``pip install pyarrow``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
+
+from ._audiotok import TokensError
+from ._audiotok import TokenStore as _NativeStore
+
+if TYPE_CHECKING:
+    import pyarrow  # type: ignore[import-untyped]
+
+__all__ = ["TokenStore", "TokensError", "read_table"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: Records per Arrow batch handed to pyarrow.
+DEFAULT_BATCH_ROWS = 1024
+
+
+class _Stream:
+    """An Arrow C stream of a store in batches of ``batch_rows`` records."""
+
+    def __init__(self, native: _NativeStore, batch_rows: int) -> None:
+        self._native = native
+        self._rows = batch_rows
+
+    def __arrow_c_stream__(self, requested_schema: Optional[object] = None) -> object:
+        return self._native.__arrow_c_stream__(requested_schema, batch_rows=self._rows)
+
+
+def _pyarrow() -> Any:
+    try:
+        import pyarrow  # type: ignore[import-untyped]
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError("audiotok.tokens: reading a store as a pyarrow.Table needs pyarrow (pip install pyarrow)") from e
+    return pyarrow
+
+
+def _store_error(e: Exception) -> TokensError:
+    """A pyarrow error raised by our stream, as the TokensError the Rust reader meant."""
+    msg = str(e)
+    for prefix in ("External error: ",):
+        i = msg.find(prefix)
+        if i >= 0:
+            msg = msg[i + len(prefix) :]
+    return TokensError(msg)
+
+
+class TokenStore:
+    """A token store opened for reading (see the module docs). Pickles as its path."""
+
+    def __init__(self, path: PathLike) -> None:
+        self._native = _NativeStore(os.fspath(path))
+        self._metadata: Optional[Dict[str, Any]] = None
+        self._metadata_read = False
+
+    @property
+    def path(self) -> str:
+        """The directory or file opened."""
+        return os.fspath(self._native.path)
+
+    @property
+    def num_scales(self) -> int:
+        """The number of scales (``tokens_scale_0 ..``)."""
+        return self._native.num_scales
+
+    @property
+    def files(self) -> List[str]:
+        """The Parquet files, in reading order."""
+        return [os.fspath(p) for p in self._native.files]
+
+    @property
+    def metadata(self) -> Optional[Dict[str, Any]]:
+        """``metadata.json`` (file list, durations, per-scale statistics, provenance), or ``None``
+        for a single file or a folder without one."""
+        if not self._metadata_read:
+            text = self._native.metadata_json()
+            self._metadata = None if text is None else json.loads(text)
+            self._metadata_read = True
+        return self._metadata
+
+    def __len__(self) -> int:
+        """The number of records: from ``metadata.json``, else by reading the files."""
+        meta = self.metadata
+        if meta is not None:
+            return int(meta["num_files"])
+        return int(self.to_reader().read_all().num_rows)
+
+    def __arrow_c_schema__(self) -> object:
+        return self._native.__arrow_c_schema__()
+
+    def __arrow_c_stream__(self, requested_schema: Optional[object] = None) -> object:
+        return self._native.__arrow_c_stream__(requested_schema, batch_rows=DEFAULT_BATCH_ROWS)
+
+    def to_reader(self, batch_rows: int = DEFAULT_BATCH_ROWS) -> "pyarrow.RecordBatchReader":
+        """The records as a ``pyarrow.RecordBatchReader`` of batches of ``batch_rows`` records.
+        A bad record raises ``pyarrow.ArrowInvalid`` carrying the reader's reason when its batch is
+        read; ``to_table`` raises it as ``TokensError``."""
+        pa = _pyarrow()
+        return pa.RecordBatchReader.from_stream(_Stream(self._native, batch_rows))
+
+    def to_table(self, batch_rows: int = DEFAULT_BATCH_ROWS) -> "pyarrow.Table":
+        """Every record as one ``pyarrow.Table`` (no copy of the decoded buffers)."""
+        pa = _pyarrow()
+        try:
+            return self.to_reader(batch_rows).read_all()
+        except pa.ArrowException as e:
+            raise _store_error(e) from None
+
+    def __reduce__(self) -> Any:
+        return (TokenStore, (self.path,))
+
+    def __repr__(self) -> str:
+        return f"TokenStore({self.path!r}, files={len(self.files)}, scales={self.num_scales})"
+
+
+def read_table(path: PathLike, batch_rows: int = DEFAULT_BATCH_ROWS) -> "pyarrow.Table":
+    """A store (directory or Parquet file) as a ``pyarrow.Table``, as ``pyarrow.parquet.read_table``
+    reads a file, but with the store's checks and one schema whatever wrote it."""
+    return TokenStore(path).to_table(batch_rows)

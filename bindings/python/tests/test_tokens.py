@@ -1,0 +1,117 @@
+"""audiotok.tokens: token stores as pyarrow Tables through the Arrow C stream interface."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from audiotok import tokens
+
+from conftest import FIXTURES
+
+STORES = FIXTURES / "tokens"
+
+
+def expected_rows():
+    """pyarrow_store's records (tools/store_golden.py wrote both)."""
+    return json.loads((STORES / "pyarrow_store_expected.json").read_text())
+
+
+def rows_of(table: pa.Table):
+    out = []
+    d = table.to_pydict()
+    k = (table.num_columns - 2) // 3
+    for i in range(table.num_rows):
+        scales = []
+        for s in range(k):
+            toks = d[f"tokens_scale_{s}"][i]
+            assert d[f"n_tokens_scale_{s}"][i] == len(toks)
+            scales.append([d[f"shape_scale_{s}"][i], toks])
+        out.append([d["file_path"][i], d["duration"][i], scales])
+    return out
+
+
+SCHEMA = pa.schema(
+    [pa.field("file_path", pa.string(), nullable=False), pa.field("duration", pa.float64(), nullable=False)]
+    + [
+        f
+        for k in range(3)
+        for f in (
+            pa.field(f"tokens_scale_{k}", pa.list_(pa.field("item", pa.int32(), nullable=False)), nullable=False),
+            pa.field(f"n_tokens_scale_{k}", pa.int64(), nullable=False),
+            pa.field(f"shape_scale_{k}", pa.list_(pa.field("item", pa.int64(), nullable=False)), nullable=False),
+        )
+    ]
+)
+
+
+def test_reads_a_pyarrow_store_in_the_store_schema():
+    store = tokens.TokenStore(STORES / "pyarrow_store")
+    assert store.num_scales == 3 and len(store.files) == 2
+    assert store.metadata is None  # pyarrow wrote no metadata.json
+    table = store.to_table()
+    assert table.schema.equals(SCHEMA)
+    assert rows_of(table) == expected_rows()
+    assert len(store) == len(expected_rows())
+    # The PyCapsule interface: pyarrow (and polars, DuckDB) take the store itself.
+    assert pa.table(store).equals(table)
+    assert pa.schema(store).equals(SCHEMA)
+    # Small batches give the same table.
+    reader = store.to_reader(batch_rows=2)
+    batches = list(reader)
+    assert [b.num_rows for b in batches] == [2] * (len(expected_rows()) // 2) + [1] * (len(expected_rows()) % 2)
+    assert pa.Table.from_batches(batches).equals(table)
+
+
+@pytest.mark.parametrize(
+    "name", ["variant_shuffled_snappy.parquet", "variant_large_types_zstd.parquet", "variant_int64_plain.parquet"]
+)
+def test_other_writers_types_come_out_in_one_schema(name):
+    table = tokens.read_table(STORES / name)
+    assert table.schema.equals(SCHEMA)
+    assert rows_of(table) == expected_rows()
+
+
+def test_hand_over_is_zero_copy():
+    # Buffers made in Rust are imported, not copied into pyarrow's memory pool.
+    before = pa.total_allocated_bytes()
+    table = tokens.read_table(STORES / "pyarrow_store")
+    assert table.num_rows > 0 and table.nbytes > 0
+    assert pa.total_allocated_bytes() == before
+    # numpy views of the codes share those buffers too.
+    codes = table.column("tokens_scale_2").chunk(0).values.to_numpy(zero_copy_only=True)
+    assert codes.dtype == np.int32 and codes.size > 0
+
+
+@pytest.mark.parametrize(
+    "name,reason",
+    [
+        ("bad_negative_code.parquet", "row 1: tokens_scale_0: code -1 at position 2"),
+        ("bad_count_mismatch.parquet", "row 2: n_tokens_scale_1 is 5 but tokens_scale_1 holds 6 codes"),
+        ("bad_null_path.parquet", "row 0: file_path is null"),
+    ],
+)
+def test_bad_rows_raise_tokens_error_naming_file_and_row(name, reason):
+    with pytest.raises(tokens.TokensError) as e:
+        tokens.read_table(STORES / name)
+    assert name in str(e.value) and reason in str(e.value)
+    assert not str(e.value).startswith("External error")
+
+
+def test_bad_files_and_missing_columns():
+    with pytest.raises(tokens.TokensError, match='missing column "shape_scale_1"'):
+        tokens.TokenStore(STORES / "bad_missing_shape.parquet")
+    with pytest.raises(tokens.TokensError, match="not a readable Parquet file"):
+        tokens.TokenStore(STORES / "pyarrow_store_expected.json")
+    with pytest.raises(tokens.TokensError, match="no Parquet files"):
+        tokens.TokenStore(FIXTURES / "audio")
+
+
+def test_pickles_as_its_path():
+    store = tokens.TokenStore(STORES / "pyarrow_store")
+    back = pickle.loads(pickle.dumps(store))
+    assert back.path == store.path and back.to_table().equals(store.to_table())
