@@ -16,6 +16,7 @@
 pub mod config;
 mod error;
 pub mod hubert;
+pub mod job;
 mod model;
 pub mod nn;
 pub mod weights;
