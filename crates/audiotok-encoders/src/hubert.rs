@@ -15,7 +15,7 @@
 use candle_core::{DType, Device, Tensor};
 
 use crate::config::Wav2Vec2Config;
-use crate::nn::{attention, channel_norm, gelu, Conv1d, LayerNorm, Linear};
+use crate::nn::{attention, channel_norm_tm, gelu, Conv1d, LayerNorm, Linear, TimeConv};
 use crate::weights::Loader;
 use crate::{Error, Result, Tap};
 
@@ -28,7 +28,7 @@ enum ConvNorm {
 
 #[derive(Debug)]
 struct ConvLayer {
-    conv: Conv1d,
+    conv: TimeConv,
     norm: ConvNorm,
 }
 
@@ -81,7 +81,7 @@ impl Wav2Vec2 {
         let mut inp = 1;
         for (i, ((&out, &k), &s)) in cfg.conv_dim.iter().zip(&cfg.conv_kernel).zip(&cfg.conv_stride).enumerate() {
             let name = format!("feature_extractor.conv_layers.{i}");
-            let conv = Conv1d::load(l, &format!("{name}.conv"), inp, out, k, s, 0, cfg.conv_bias)?;
+            let conv = TimeConv::load(l, &format!("{name}.conv"), inp, out, k, s, cfg.conv_bias)?;
             let norm = match (cfg.feat_extract_norm.as_str(), i) {
                 ("layer", _) => ConvNorm::Layer(LayerNorm::load(l, &format!("{name}.layer_norm"), out, 1e-5)?),
                 ("group", 0) => ConvNorm::Group(
@@ -164,17 +164,18 @@ impl Wav2Vec2 {
 
     /// The conv feature extractor of one clip: `(frames, channels)`.
     fn features(&self, x: &[f32], device: &Device) -> Result<Tensor> {
-        let mut h = Tensor::from_slice(x, (1, 1, x.len()), device)?;
+        // Time-major throughout: (samples, 1), then (frames, channels).
+        let mut h = Tensor::from_slice(x, (x.len(), 1), device)?;
         for c in &self.convs {
             h = c.conv.forward(&h)?;
             h = match &c.norm {
                 ConvNorm::None => h,
-                ConvNorm::Group(w, b) => channel_norm(&h.squeeze(0)?, w, b, 1e-5)?.unsqueeze(0)?,
-                ConvNorm::Layer(ln) => ln.forward(&h.squeeze(0)?.t()?)?.t()?.unsqueeze(0)?,
+                ConvNorm::Group(w, b) => channel_norm_tm(&h, w, b, 1e-5)?,
+                ConvNorm::Layer(ln) => ln.forward(&h)?,
             };
             h = gelu(&h)?;
         }
-        Ok(h.squeeze(0)?.t()?.contiguous()?)
+        Ok(h)
     }
 
     fn pos_embed(&self, x: &Tensor) -> Result<Tensor> {

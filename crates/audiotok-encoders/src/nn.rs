@@ -119,14 +119,85 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize) -> Result<Ten
     Ok(o.transpose(0, 1)?.reshape((tq, d))?)
 }
 
-/// Per-row normalisation of `(channels, length)` over the length (GroupNorm with one group per
-/// channel, as the conv-0 norm of the group-norm wav2vec2 models), with its affine.
-pub fn channel_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor> {
-    let mean = x.mean_keepdim(D::Minus1)?;
+/// A 1-D convolution (no padding, any stride) over time-major `(frames, in)` rows, as GEMMs on
+/// views: with the input seen as `(frames / stride, stride * in)`, output frame `t` needs rows
+/// `t .. t + ceil(k / stride)` of that view, so the convolution is `ceil(k / stride)` products of
+/// row windows of the view (the last one over its first columns) with slices of the weight laid
+/// out `(k * in, out)`. No im2col copy is made (HuBERT's convs: `k <= 2 * stride`, two products
+/// at most), and the output comes out time-major.
+#[derive(Debug, Clone)]
+pub struct TimeConv {
+    parts: Vec<Tensor>,
+    b: Option<Tensor>,
+    k: usize,
+    stride: usize,
+    inp: usize,
+}
+
+impl TimeConv {
+    /// Loads `{name}.weight` `(out, in, k)` and, when `bias`, `{name}.bias`.
+    pub fn load(l: &Loader, name: &str, inp: usize, out: usize, k: usize, stride: usize, bias: bool) -> Result<Self> {
+        let w = l.get(&format!("{name}.weight"), &[out, inp, k])?;
+        let b = if bias { Some(l.get(&format!("{name}.bias"), &[out])?) } else { None };
+        // (out, in, k) -> (k, in, out) -> (k * in, out): row j * in + c is tap j of channel c.
+        let wt = w.permute((2, 1, 0))?.contiguous()?.reshape((k * inp, out))?;
+        let parts = (0..k.div_ceil(stride))
+            .map(|q| {
+                let taps = k.min((q + 1) * stride) - q * stride;
+                Ok(wt.narrow(0, q * stride * inp, taps * inp)?.contiguous()?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(TimeConv { parts, b, k, stride, inp })
+    }
+
+    /// Output frames for `t` input frames (0 when shorter than the kernel).
+    pub fn out_len(&self, t: usize) -> usize {
+        if t < self.k {
+            0
+        } else {
+            (t - self.k) / self.stride + 1
+        }
+    }
+
+    /// Applies it to `(frames, in)`; `frames >= k`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let t_in = x.dim(0)?;
+        let t_out = self.out_len(t_in);
+        let nq = self.parts.len();
+        let rows = t_out + nq - 1;
+        let need = rows * self.stride;
+        let x = if t_in >= need {
+            x.narrow(0, 0, need)?
+        } else {
+            // Only whole rows of the view are padded: the products never read the zeros.
+            Tensor::cat(&[x.clone(), Tensor::zeros((need - t_in, self.inp), x.dtype(), x.device())?], 0)?
+        };
+        let r = x.contiguous()?.reshape((rows, self.stride * self.inp))?;
+        let mut y: Option<Tensor> = None;
+        for (q, w) in self.parts.iter().enumerate() {
+            let cols = w.dim(0)?;
+            let lhs = r.narrow(0, q, t_out)?;
+            let lhs = if cols == lhs.dim(1)? { lhs } else { lhs.narrow(1, 0, cols)? };
+            let p = lhs.matmul(w)?;
+            y = Some(match y {
+                Some(acc) => (acc + p)?,
+                None => p,
+            });
+        }
+        let y = y.ok_or_else(|| candle_core::Error::Msg("empty convolution".into()))?;
+        Ok(match &self.b {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        })
+    }
+}
+
+/// Each channel of time-major `(frames, channels)` normalised over the frames (GroupNorm with one
+/// group per channel, as the conv-0 norm of the group-norm wav2vec2 models), with its affine.
+pub fn channel_norm_tm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor> {
+    let mean = x.mean_keepdim(0)?;
     let c = x.broadcast_sub(&mean)?;
-    let var = c.sqr()?.mean_keepdim(D::Minus1)?;
+    let var = c.sqr()?.mean_keepdim(0)?;
     let y = c.broadcast_div(&(var + eps)?.sqrt()?)?;
-    let w = w.reshape(((), 1))?;
-    let b = b.reshape(((), 1))?;
-    Ok(y.broadcast_mul(&w)?.broadcast_add(&b)?)
+    Ok(y.broadcast_mul(w)?.broadcast_add(b)?)
 }
