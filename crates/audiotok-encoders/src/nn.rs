@@ -2,7 +2,7 @@
 //! after another (`(sum of frames, width)`), so linear layers, norms and feed-forwards run as one
 //! product over every clip, and attention runs per clip over that clip's own frames only.
 
-use candle_core::{Module, Tensor, D};
+use candle_core::{Module, Tensor};
 
 use crate::weights::Loader;
 use crate::Result;
