@@ -194,10 +194,14 @@ impl TimeConv {
 
 /// Each channel of time-major `(frames, channels)` normalised over the frames (GroupNorm with one
 /// group per channel, as the conv-0 norm of the group-norm wav2vec2 models), with its affine.
+/// The sums over frames run as products with a row of `1/frames` (candle's reductions over the
+/// outer axis are strided and slow).
 pub fn channel_norm_tm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor> {
-    let mean = x.mean_keepdim(0)?;
+    let t = x.dim(0)?;
+    let avg = Tensor::full(1.0 / t as f32, (1, t), x.device())?;
+    let mean = avg.matmul(x)?;
     let c = x.broadcast_sub(&mean)?;
-    let var = c.sqr()?.mean_keepdim(0)?;
+    let var = avg.matmul(&c.sqr()?)?;
     let y = c.broadcast_div(&(var + eps)?.sqrt()?)?;
     Ok(y.broadcast_mul(w)?.broadcast_add(b)?)
 }
