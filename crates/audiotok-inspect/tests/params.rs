@@ -1,0 +1,195 @@
+//! `audiotok params` against the reference counts of tools/gen_params_fixtures.py: sum(p.numel())
+//! of models transformers / snac build at a fixed seed, and peft's get_nb_trainable_parameters().
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use audiotok_inspect::job::{params, ParamsOptions, ParamsReport, PartSpec};
+use audiotok_inspect::lora::LoraSpec;
+use audiotok_inspect::{arch, source, InspectError};
+use serde_json::Value;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/params")
+}
+
+fn reference() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixtures().join("reference.json")).unwrap()).unwrap()
+}
+
+fn model(rel: &str) -> String {
+    fixtures().join(rel).display().to_string()
+}
+
+fn run(parts: &[(&str, String)], f: impl FnOnce(&mut ParamsOptions)) -> Result<ParamsReport, InspectError> {
+    let mut o = ParamsOptions {
+        parts: parts.iter().map(|(n, m)| PartSpec { name: n.to_string(), model: m.clone() }).collect(),
+        ..Default::default()
+    };
+    f(&mut o);
+    params(&o)
+}
+
+fn components(r: &ParamsReport) -> BTreeMap<String, u64> {
+    r.parts[0].components.iter().map(|c| (c.name.clone(), c.params)).collect()
+}
+
+fn ref_components(v: &Value) -> BTreeMap<String, u64> {
+    v["components"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap())).collect()
+}
+
+const TINY: [&str; 7] =
+    ["qwen2-tied", "qwen2-tied-bin", "qwen3-sharded", "hubert", "wav2vec2-ctc", "whisper", "qwen2-audio"];
+
+#[test]
+fn header_counts_equal_sum_of_numel_by_component() {
+    let refs = reference();
+    for name in TINY {
+        let r = run(&[("m", model(&format!("tiny/{name}")))], |_| {}).unwrap();
+        let want = &refs["tiny"][name];
+        assert_eq!(r.total, want["total"].as_u64().unwrap(), "{name}");
+        assert_eq!(components(&r), ref_components(want), "{name}");
+        assert_eq!((r.trainable, r.frozen), (0, r.total), "{name}");
+    }
+}
+
+#[test]
+fn tied_heads_are_counted_once_and_said_so() {
+    let bin = run(&[("m", model("tiny/qwen2-tied-bin"))], |_| {}).unwrap();
+    let t = &bin.parts[0].tied;
+    assert_eq!(t.len(), 1);
+    assert_eq!(
+        (t[0].name.as_str(), t[0].same_as.as_str(), t[0].how.as_str()),
+        ("lm_head.weight", "model.embed_tokens.weight", "storage")
+    );
+    let st = run(&[("m", model("tiny/qwen2-tied"))], |_| {}).unwrap();
+    let t = &st.parts[0].tied;
+    assert_eq!(t.len(), 1);
+    assert_eq!((t[0].name.as_str(), t[0].how.as_str()), ("lm_head.weight", "config"));
+    // Untied: nothing said.
+    let q3 = run(&[("m", model("tiny/qwen3-sharded"))], |_| {}).unwrap();
+    assert!(q3.parts[0].tied.is_empty());
+    assert_eq!(q3.parts[0].files.len(), 3);
+}
+
+#[test]
+fn config_only_gives_the_saved_names_and_shapes() {
+    for name in ["qwen2-tied", "qwen3-sharded", "hubert", "wav2vec2-ctc", "whisper", "qwen2-audio"] {
+        let loaded = source::load(&model(&format!("tiny/{name}")), false).unwrap();
+        let mut saved: Vec<(String, Vec<u64>)> =
+            loaded.tensors.iter().map(|t| (t.name.clone(), t.shape.clone())).collect();
+        let (mut specs, _) = arch::tensors_of_config(&loaded.config.unwrap().1).unwrap();
+        saved.sort();
+        specs.sort();
+        assert_eq!(specs, saved, "{name}");
+    }
+}
+
+#[test]
+fn config_only_equals_meta_device_builds_of_published_sizes() {
+    let refs = reference();
+    for (name, want) in refs["published"].as_object().unwrap() {
+        let r = run(&[("m", model(&format!("published/{name}")))], |o| o.config_only = true).unwrap();
+        assert_eq!(r.total, want["total"].as_u64().unwrap(), "{name}");
+        assert_eq!(components(&r), ref_components(want), "{name}");
+        assert_eq!(r.parts[0].counted_from, "config");
+    }
+    assert_eq!(refs["published"]["qwen3-8b"]["total"], 8_190_735_360u64);
+}
+
+fn check_lora(r: &ParamsReport, want: &Value, what: &str) {
+    assert_eq!(r.trainable, want["trainable"].as_u64().unwrap(), "{what}");
+    assert_eq!(r.total, want["all"].as_u64().unwrap(), "{what}");
+}
+
+#[test]
+fn lora_counts_equal_peft() {
+    let refs = reference();
+    for name in TINY {
+        for l in refs["tiny"][name]["lora"].as_array().unwrap() {
+            let targets: Vec<String> =
+                l["targets"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect();
+            let spec = LoraSpec { r: l["r"].as_u64().unwrap(), alpha: 16.0, targets, part: None };
+            let r = run(&[("m", model(&format!("tiny/{name}")))], |o| o.lora = vec![spec.clone()]).unwrap();
+            check_lora(&r, l, name);
+            assert_eq!(r.parts[0].lora[0].params, r.trainable);
+        }
+    }
+    let want = &refs["published"]["hubert-xlarge"]["lora"][0];
+    let spec: LoraSpec = "r=8,alpha=16,targets=q_proj,k_proj".parse().unwrap();
+    let r = run(&[("m", model("published/hubert-xlarge"))], |o| {
+        o.config_only = true;
+        o.lora = vec![spec];
+    })
+    .unwrap();
+    check_lora(&r, want, "hubert-xlarge");
+    assert_eq!(r.trainable, 1_966_080);
+}
+
+#[test]
+fn a_peft_adapter_folder_reads_as_peft_counts_it() {
+    let want = &reference()["tiny"]["qwen3-adapter"];
+    let r = run(&[("m", model("tiny/qwen3-adapter"))], |_| {}).unwrap();
+    check_lora(&r, want, "adapter");
+    let l = &r.parts[0].lora[0];
+    assert_eq!((l.r, l.modules, l.targets.len()), (4, 4, 2));
+    assert!(r.parts[0].notes.is_empty());
+}
+
+#[test]
+fn the_asr_stack_counts_as_its_parts() {
+    let want = &reference()["tiny"]["asr-stack"];
+    let parts = [
+        ("encoder", model("tiny/hubert")),
+        ("projector", model("tiny/projector/projector.safetensors")),
+        ("decoder", model("tiny/qwen3-sharded")),
+    ];
+    let r = run(&parts, |o| {
+        o.train = vec!["projector".into()];
+        o.lora = vec!["r=8,alpha=16,targets=q_proj,k_proj,part=decoder".parse().unwrap()];
+    })
+    .unwrap();
+    let u = |k: &str| want[k].as_u64().unwrap();
+    assert_eq!(r.parts[0].total, u("encoder"));
+    assert_eq!(r.parts[1].total, u("projector"));
+    assert_eq!(r.parts[1].trainable, u("projector"));
+    assert_eq!(r.parts[2].total, u("decoder_all"));
+    assert_eq!(r.parts[2].trainable, u("decoder_trainable"));
+    assert_eq!(r.parts[0].trainable, 0);
+    assert_eq!(r.total, u("encoder") + u("projector") + u("decoder_all"));
+    assert_eq!(r.trainable, u("projector") + u("decoder_trainable"));
+    assert_eq!(r.memory.bf16, r.total * 2);
+    // Bad options name what is wrong.
+    let e = run(&parts, |o| o.train = vec!["llm".into()]).unwrap_err().to_string();
+    assert!(e.contains("--train llm: no such part"), "{e}");
+    let e = run(&parts, |o| o.lora = vec!["r=8,targets=nothing_here".parse().unwrap()]).unwrap_err().to_string();
+    assert!(e.contains("match no module"), "{e}");
+}
+
+#[test]
+fn snac_groups_into_encoder_quantizer_decoder() {
+    let want = &reference()["tiny"]["snac"];
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/snac/tiny24");
+    let r = run(&[("codec", dir.display().to_string())], |_| {}).unwrap();
+    assert_eq!(r.total, want["total"].as_u64().unwrap());
+    assert_eq!(components(&r), ref_components(want));
+    assert_eq!(r.parts[0].model_type.as_deref(), Some("snac"));
+}
+
+#[test]
+fn a_pickle_that_runs_code_is_refused_and_nothing_runs() {
+    let marker = Path::new("/tmp/audiotok-params-pwned");
+    let _ = std::fs::remove_file(marker);
+    let e = run(&[("m", model("hostile/pytorch_model.bin"))], |_| {}).unwrap_err().to_string();
+    assert!(e.contains("hostile/pytorch_model.bin") && e.contains("posix.system"), "{e}");
+    assert!(!marker.exists());
+}
+
+#[test]
+fn depth_groups_by_name_prefix() {
+    let r = run(&[("m", model("tiny/qwen3-sharded"))], |o| o.depth = Some(3)).unwrap();
+    let c = components(&r);
+    assert_eq!(c.get("model.layers.0").copied(), Some(4704 / 2));
+    assert_eq!(c.values().sum::<u64>(), 6768);
+}
