@@ -42,6 +42,8 @@ enum Command {
     Encode(cmd::codec::EncodeArgs),
     /// Decode SNAC tokens from a token store back to WAV files.
     Decode(cmd::codec::DecodeArgs),
+    /// Count a model's parameters by component, trainable versus frozen (LoRA), from its file headers.
+    Params(cmd::params::Args),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +59,7 @@ fn main() -> ExitCode {
         Command::Bpe(a) => cmd::bpe::run(a),
         Command::Encode(a) => cmd::codec::run_encode(a),
         Command::Decode(a) => cmd::codec::run_decode(a),
+        Command::Params(a) => cmd::params::run(a),
     };
     match result {
         Ok(code) => code,

@@ -85,6 +85,18 @@ pub fn component(kind: Option<&str>, name: &str, depth: usize) -> String {
     found.map(str::to_string).unwrap_or_else(|| by_depth(name, 1))
 }
 
+/// The order a known model's components are reported in (data flow order).
+pub fn order(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "qwen2" | "qwen3" | "llama" | "mistral" => &["embeddings", "layers", "norm", "head"],
+        "hubert" | "wav2vec2" => &["feature_cnn", "feature_projection", "positional_conv", "transformer", "head"],
+        "whisper" => &["encoder", "decoder", "head"],
+        "qwen2_audio" => &["audio_tower", "projector", "language_model"],
+        "snac" => &["encoder", "quantizer", "decoder"],
+        _ => &[],
+    }
+}
+
 fn first(name: &str, rules: &[(&str, &'static str)]) -> Option<&'static str> {
     rules.iter().find(|(p, _)| name.starts_with(p)).map(|(_, c)| *c)
 }

@@ -120,7 +120,7 @@ pub struct PartReport {
     pub model_type: Option<String>,
     /// `headers` or `config`.
     pub counted_from: String,
-    /// Components in first-appearance order.
+    /// Components: a known model's in data-flow order, others in first-appearance order.
     pub components: Vec<ComponentReport>,
     /// Stored parameters by dtype (LoRA from `--lora` excluded: it is not stored).
     pub dtypes: Vec<DtypeReport>,
@@ -380,6 +380,11 @@ fn part(
     }
     for c in &mut comps {
         c.tensors = tensor_counts.get(&c.name).copied().unwrap_or(0);
+    }
+    if let Some(k) = known {
+        let order = components::order(k);
+        // Stable: components outside the order keep their first-appearance order, after the named ones.
+        comps.sort_by_key(|c| order.iter().position(|o| *o == c.name).unwrap_or(order.len()));
     }
     Ok(PartReport {
         name: spec.name.clone(),

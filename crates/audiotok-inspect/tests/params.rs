@@ -193,3 +193,17 @@ fn depth_groups_by_name_prefix() {
     assert_eq!(c.get("model.layers.0").copied(), Some(4704 / 2));
     assert_eq!(c.values().sum::<u64>(), 6768);
 }
+
+#[test]
+fn training_checkpoints_read_leniently_and_state_dicts_strictly() {
+    use audiotok_inspect::pickle::{read_pth, Mode};
+    let snac = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/snac/tiny24");
+    let plain = read_pth(&snac.join("pytorch_model.bin"), Mode::Strict).unwrap();
+    let nested = read_pth(&snac.join("best_model.pt"), Mode::Lenient).unwrap();
+    assert!(!plain.is_empty());
+    // best_model.pt nests the (prefixed) state dict under `model`.
+    assert_eq!(nested.len(), plain.len());
+    let total = |v: &[audiotok_inspect::TensorMeta]| v.iter().map(|t| t.numel()).sum::<u64>();
+    assert_eq!(total(&nested), total(&plain));
+    assert_eq!(total(&plain), reference()["tiny"]["snac"]["total"].as_u64().unwrap());
+}

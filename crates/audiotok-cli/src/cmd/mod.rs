@@ -9,3 +9,4 @@ pub mod features;
 pub mod info;
 pub mod mds;
 pub mod pack;
+pub mod params;
