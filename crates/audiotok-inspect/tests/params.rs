@@ -207,3 +207,89 @@ fn training_checkpoints_read_leniently_and_state_dicts_strictly() {
     assert_eq!(total(&nested), total(&plain));
     assert_eq!(total(&plain), reference()["tiny"]["snac"]["total"].as_u64().unwrap());
 }
+
+/// Rewrites a torch.save zip with `cut` entries truncated to 4 bytes.
+fn rewrite_zip(src: &Path, dst: &Path, cut: &str) {
+    use std::io::{Read, Write};
+    let mut zin = zip::ZipArchive::new(std::fs::File::open(src).unwrap()).unwrap();
+    let mut zout = zip::ZipWriter::new(std::fs::File::create(dst).unwrap());
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for i in 0..zin.len() {
+        let mut e = zin.by_index(i).unwrap();
+        let name = e.name().unwrap().into_owned();
+        let mut data = Vec::new();
+        e.read_to_end(&mut data).unwrap();
+        if name.ends_with(cut) {
+            data.truncate(4);
+        }
+        zout.start_file(name, opts).unwrap();
+        zout.write_all(&data).unwrap();
+    }
+    zout.finish().unwrap();
+}
+
+#[test]
+fn a_pickle_whose_tensor_passes_its_storage_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = fixtures().join("tiny/qwen2-tied-bin/pytorch_model.bin");
+    let same = dir.path().join("same.bin");
+    rewrite_zip(&src, &same, "no such entry");
+    assert_eq!(source::read_file(&same).unwrap().len(), 27);
+    let cut = dir.path().join("cut.bin");
+    rewrite_zip(&src, &cut, "/data/0");
+    let e = source::read_file(&cut).unwrap_err().to_string();
+    assert!(e.contains("cut.bin") && e.contains("needs more than the 4 bytes of pytorch_model/data/0"), "{e}");
+}
+
+#[test]
+fn a_shard_index_that_lies_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = fixtures().join("tiny/qwen3-sharded");
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
+    }
+    let index_path = dir.path().join("model.safetensors.index.json");
+    let mut index: Value = serde_json::from_str(&std::fs::read_to_string(&index_path).unwrap()).unwrap();
+    let good = index.clone();
+    index["weight_map"]["model.extra.weight"] = "model-00001-of-00003.safetensors".into();
+    std::fs::write(&index_path, index.to_string()).unwrap();
+    let e = source::load(&dir.path().display().to_string(), false).unwrap_err().to_string();
+    assert!(e.contains("the weight_map names tensors no shard holds: [\"model.extra.weight\"]"), "{e}");
+    // Move a tensor of a shard holding several to another shard in the map.
+    let mut index = good.clone();
+    let map = good["weight_map"].as_object().unwrap();
+    let shard_of = |n: &str| map[n].as_str().unwrap().to_string();
+    let name = map.keys().find(|n| map.values().filter(|v| v.as_str().unwrap() == shard_of(n)).count() > 1).unwrap();
+    let other = map.values().map(|v| v.as_str().unwrap()).find(|v| *v != shard_of(name)).unwrap();
+    index["weight_map"][name.as_str()] = other.into();
+    std::fs::write(&index_path, index.to_string()).unwrap();
+    let e = source::load(&dir.path().display().to_string(), false).unwrap_err().to_string();
+    assert!(e.contains("which the weight_map does not place there"), "{e}");
+    let mut index = good;
+    index["weight_map"]["model.norm.weight"] = "../outside.safetensors".into();
+    std::fs::write(&index_path, index.to_string()).unwrap();
+    let e = source::load(&dir.path().display().to_string(), false).unwrap_err().to_string();
+    assert!(e.contains("is not a file of this folder"), "{e}");
+}
+
+#[test]
+fn hub_ids_resolve_in_the_local_cache_only() {
+    let hub = tempfile::tempdir().unwrap();
+    let snap = hub.path().join("models--acme--tiny/snapshots/abc123");
+    std::fs::create_dir_all(&snap).unwrap();
+    std::fs::create_dir_all(hub.path().join("models--acme--tiny/refs")).unwrap();
+    std::fs::write(hub.path().join("models--acme--tiny/refs/main"), "abc123\n").unwrap();
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(fixtures().join("tiny/whisper").join(f), snap.join(f)).unwrap();
+    }
+    // The only test that sets the variable; the other tests name folders.
+    std::env::set_var("HF_HUB_CACHE", hub.path());
+    let r = run(&[("m", "acme/tiny".to_string())], |_| {}).unwrap();
+    assert_eq!(r.total, reference()["tiny"]["whisper"]["total"].as_u64().unwrap());
+    let e = run(&[("m", "acme/other".to_string())], |_| {}).unwrap_err().to_string();
+    assert!(
+        e.contains("acme/other: no such file or folder, and no snapshot under") && e.contains("nothing is downloaded"),
+        "{e}"
+    );
+}
