@@ -157,8 +157,9 @@ def hostile():
     d.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
-        z.writestr("archive/data.pkl", pickle.dumps({"weight": Pwn()}, protocol=2))
-        z.writestr("archive/version", "3\n")
+        # A fixed date, so that reruns give identical bytes.
+        z.writestr(zipfile.ZipInfo("archive/data.pkl", (1980, 1, 1, 0, 0, 0)), pickle.dumps({"weight": Pwn()}, protocol=2))
+        z.writestr(zipfile.ZipInfo("archive/version", (1980, 1, 1, 0, 0, 0)), "3\n")
     (d / "pytorch_model.bin").write_bytes(buf.getvalue())
 
 
@@ -222,8 +223,32 @@ def main():
     snac_cfg = json.loads((ROOT / "tests/fixtures/snac/tiny24/config.json").read_text())
     torch.manual_seed(SEED)
     sn = SNAC(**snac_cfg)
-    ref["tiny"]["snac"] = {"total": numel(sn), "components": by_prefix(
-        sn, {"encoder": ["encoder."], "quantizer": ["quantizer."], "decoder": ["decoder."]})}
+    snac_groups = {"encoder": ["encoder."], "quantizer": ["quantizer."], "decoder": ["decoder."]}
+    ref["tiny"]["snac"] = {"total": numel(sn), "components": by_prefix(sn, snac_groups)}
+    # tiny32 has local attention, whose rotary inv_freq is a persistent buffer: in the state dict, not a parameter.
+    snac_cfg = json.loads((ROOT / "tests/fixtures/snac/tiny32/config.json").read_text())
+    torch.manual_seed(SEED)
+    sn = SNAC(**snac_cfg)
+    ref["tiny"]["snac32"] = {"total": numel(sn), "components": by_prefix(sn, snac_groups),
+                             "buffers": sorted(k for k in sn.state_dict() if k not in dict(sn.named_parameters()))}
+    # Published SNAC sizes (hubertsiuzdak/snac_24khz, snac_32khz, snac_44khz config.json), on the meta device.
+    for name, cfg in {
+        "snac_24khz": dict(sampling_rate=24000, encoder_dim=48, encoder_rates=[2, 4, 8, 8], decoder_dim=1024,
+                           decoder_rates=[8, 8, 4, 2], attn_window_size=None, codebook_size=4096, codebook_dim=8,
+                           vq_strides=[4, 2, 1], noise=True, depthwise=True),
+        "snac_32khz": dict(sampling_rate=32000, encoder_dim=64, encoder_rates=[2, 3, 8, 8], decoder_dim=1536,
+                           decoder_rates=[8, 8, 3, 2], attn_window_size=32, codebook_size=4096, codebook_dim=8,
+                           vq_strides=[8, 4, 2, 1], noise=True, depthwise=True),
+        "snac_44khz": dict(sampling_rate=44100, encoder_dim=64, encoder_rates=[2, 3, 8, 8], decoder_dim=1536,
+                           decoder_rates=[8, 8, 3, 2], attn_window_size=32, codebook_size=4096, codebook_dim=8,
+                           vq_strides=[8, 4, 2, 1], noise=True, depthwise=True),
+    }.items():
+        with torch.device("meta"):
+            sn = SNAC(**cfg)
+        d = OUT / "published" / name
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+        ref["published"][name] = {"total": numel(sn), "components": by_prefix(sn, snac_groups)}
 
     # Published sizes on the meta device.
     published = {

@@ -5,7 +5,10 @@
 //! Known: `qwen2`, `qwen3` (`*ForCausalLM` or the bare `*Model`), `hubert` and `wav2vec2` (the bare
 //! model or `*ForCTC`), `whisper` (`WhisperForConditionalGeneration` or `WhisperModel`) and
 //! `qwen2_audio` (`Qwen2AudioForConditionalGeneration`, saved with the older names
-//! `audio_tower.*`, `multi_modal_projector.*`, `language_model.model.*`, `language_model.lm_head.*`).
+//! `audio_tower.*`, `multi_modal_projector.*`, `language_model.model.*`, `language_model.lm_head.*`),
+//! and SNAC (the `snac` package's `config.json`, weight norm saved as `parametrizations.weight.original0/1`;
+//! the local attention's persistent `rel_pos.inv_freq` buffer is listed, as it is saved: see
+//! [`is_buffer`]).
 
 use serde_json::Value;
 
@@ -70,10 +73,11 @@ pub fn tensors_of_config(config: &Value) -> Result<(Vec<Spec>, Dtype), String> {
                 out.push(("language_model.lm_head.weight".into(), vec![get(text, "vocab_size")?, h]));
             }
         }
+        "" if config.get("encoder_rates").is_some() && config.get("vq_strides").is_some() => snac(config, &mut out)?,
         "" => return Err("config.json names no model_type".into()),
         other => {
             return Err(format!(
-                "model_type {other:?} has no shape rules (known: qwen2, qwen3, hubert, wav2vec2, whisper, qwen2_audio)"
+                "model_type {other:?} has no shape rules (known: qwen2, qwen3, hubert, wav2vec2, whisper, qwen2_audio, SNAC)"
             ))
         }
     }
@@ -277,5 +281,123 @@ fn whisper_decoder(c: &Value, prefix: &str, out: &mut Vec<Spec>) -> Result<(), S
         norm(out, &format!("{p}.final_layer_norm"), d, true);
     }
     norm(out, &format!("{prefix}layer_norm"), d, true);
+    Ok(())
+}
+
+/// Whether a saved tensor of a model of `kind` is a persistent buffer, not a parameter (not counted:
+/// `sum(p.numel() for p in model.parameters())` leaves it out). SNAC's local attention saves its
+/// rotary `inv_freq`.
+pub fn is_buffer(kind: &str, name: &str) -> bool {
+    kind == "snac" && name.ends_with(".rel_pos.inv_freq")
+}
+
+/// A weight-normed convolution (`torch.nn.utils.parametrizations.weight_norm`, dim 0): g `[out, 1, 1]`,
+/// v `[out, in / groups, k]`, bias `[out]`.
+fn wn_conv(out: &mut Vec<Spec>, name: &str, cin: u64, cout: u64, k: u64, groups: u64, bias: bool) {
+    out.push((format!("{name}.parametrizations.weight.original0"), vec![cout, 1, 1]));
+    out.push((format!("{name}.parametrizations.weight.original1"), vec![cout, cin / groups.max(1), k]));
+    if bias {
+        out.push((format!("{name}.bias"), vec![cout]));
+    }
+}
+
+fn snake(out: &mut Vec<Spec>, name: &str, c: u64) {
+    out.push((format!("{name}.alpha"), vec![1, c, 1]));
+}
+
+fn residual_unit(out: &mut Vec<Spec>, p: &str, dim: u64, groups: u64) {
+    snake(out, &format!("{p}.block.0"), dim);
+    wn_conv(out, &format!("{p}.block.1"), dim, dim, 7, groups, true);
+    snake(out, &format!("{p}.block.2"), dim);
+    wn_conv(out, &format!("{p}.block.3"), dim, dim, 1, 1, true);
+}
+
+fn local_mha(out: &mut Vec<Spec>, p: &str, dim: u64) {
+    norm(out, &format!("{p}.norm"), dim, true);
+    out.push((format!("{p}.to_qkv.weight"), vec![3 * dim, dim]));
+    out.push((format!("{p}.rel_pos.inv_freq"), vec![32])); // dim_head 64
+    out.push((format!("{p}.to_out.weight"), vec![dim, dim]));
+}
+
+/// SNAC (the `snac` package): encoder, residual VQ, decoder.
+fn snac(c: &Value, out: &mut Vec<Spec>) -> Result<(), String> {
+    let (enc_dim, dec_dim) = (get(c, "encoder_dim")?, get(c, "decoder_dim")?);
+    let (enc_rates, dec_rates, strides) =
+        (list(c, "encoder_rates")?, list(c, "decoder_rates")?, list(c, "vq_strides")?);
+    let (cb_size, cb_dim) = (get(c, "codebook_size")?, get(c, "codebook_dim")?);
+    let window = c.get("attn_window_size").is_some_and(|w| !w.is_null());
+    let depthwise = flag(c, "depthwise", true);
+    let noise = flag(c, "noise", true);
+    let latent = match c.get("latent_dim") {
+        None | Some(Value::Null) => enc_dim
+            .checked_mul(1u64.checked_shl(enc_rates.len() as u32).ok_or("too many encoder_rates")?)
+            .ok_or("latent size overflows")?,
+        Some(v) => v.as_u64().ok_or("latent_dim is not a non-negative integer")?,
+    };
+    // Encoder.
+    let mut j = 0;
+    let mut d = enc_dim;
+    wn_conv(out, "encoder.block.0", 1, d, 7, 1, true);
+    for &stride in &enc_rates {
+        j += 1;
+        d = d.checked_mul(2).ok_or("encoder width overflows")?;
+        let half = d / 2;
+        let groups = if depthwise { half } else { 1 };
+        let p = format!("encoder.block.{j}");
+        for u in 0..3 {
+            residual_unit(out, &format!("{p}.block.{u}"), half, groups);
+        }
+        snake(out, &format!("{p}.block.3"), half);
+        wn_conv(out, &format!("{p}.block.4"), half, d, 2 * stride, 1, true);
+    }
+    if window {
+        j += 1;
+        local_mha(out, &format!("encoder.block.{j}"), d);
+    }
+    j += 1;
+    wn_conv(out, &format!("encoder.block.{j}"), d, d, 7, if depthwise { d } else { 1 }, true);
+    // Quantizer.
+    for (i, _) in strides.iter().enumerate() {
+        let p = format!("quantizer.quantizers.{i}");
+        wn_conv(out, &format!("{p}.in_proj"), latent, cb_dim, 1, 1, true);
+        wn_conv(out, &format!("{p}.out_proj"), cb_dim, latent, 1, 1, true);
+        out.push((format!("{p}.codebook.weight"), vec![cb_size, cb_dim]));
+    }
+    // Decoder.
+    let mut j = 0;
+    if depthwise {
+        wn_conv(out, "decoder.model.0", latent, latent, 7, latent, true);
+        wn_conv(out, "decoder.model.1", latent, dec_dim, 1, 1, true);
+        j = 1;
+    } else {
+        wn_conv(out, "decoder.model.0", latent, dec_dim, 7, 1, true);
+    }
+    if window {
+        j += 1;
+        local_mha(out, &format!("decoder.model.{j}"), dec_dim);
+    }
+    let mut out_dim = dec_dim;
+    for (i, &stride) in dec_rates.iter().enumerate() {
+        j += 1;
+        let input = dec_dim >> i;
+        out_dim = dec_dim >> (i + 1);
+        let groups = if depthwise { out_dim } else { 1 };
+        let p = format!("decoder.model.{j}");
+        snake(out, &format!("{p}.block.0"), input);
+        // ConvTranspose1d weight [in, out, k], weight norm over dim 0: g [in, 1, 1].
+        out.push((format!("{p}.block.1.parametrizations.weight.original0"), vec![input, 1, 1]));
+        out.push((format!("{p}.block.1.parametrizations.weight.original1"), vec![input, out_dim, 2 * stride]));
+        out.push((format!("{p}.block.1.bias"), vec![out_dim]));
+        let mut b = 2;
+        if noise {
+            wn_conv(out, &format!("{p}.block.2.linear"), out_dim, out_dim, 1, 1, false);
+            b = 3;
+        }
+        for u in 0..3 {
+            residual_unit(out, &format!("{p}.block.{}", b + u), out_dim, groups);
+        }
+    }
+    snake(out, &format!("decoder.model.{}", j + 1), out_dim);
+    wn_conv(out, &format!("decoder.model.{}", j + 2), out_dim, 1, 7, 1, true);
     Ok(())
 }

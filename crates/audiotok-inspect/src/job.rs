@@ -262,6 +262,7 @@ fn part(
     let mut tied = Vec::new();
     let mut firsts: HashMap<StorageKey, &str> = HashMap::new();
     let mut counted: Vec<&TensorMeta> = Vec::with_capacity(tensors.len());
+    let mut buffers = 0usize;
     for t in &tensors {
         if let Some(s) = &t.storage {
             match firsts.entry((s.key.as_str(), s.offset, t.shape.as_slice(), s.stride.as_slice())) {
@@ -274,7 +275,14 @@ fn part(
                 }
             }
         }
+        if kind.as_deref().is_some_and(|k| arch::is_buffer(k, &t.name)) {
+            buffers += 1;
+            continue;
+        }
         counted.push(t);
+    }
+    if buffers > 0 {
+        notes.push(format!("{buffers} persistent buffer tensor(s) (not parameters) left out of the counts"));
     }
     if let (Some(k), Some((_, config))) = (kind.as_deref(), &loaded.config) {
         if let Some((head, embed, default)) = components::tied_head(k) {

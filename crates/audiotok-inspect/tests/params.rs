@@ -293,3 +293,31 @@ fn hub_ids_resolve_in_the_local_cache_only() {
         "{e}"
     );
 }
+
+#[test]
+fn snac_shape_rules_give_the_saved_tensors_and_published_sizes() {
+    let refs = reference();
+    let snac = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/snac");
+    for (dir, key) in [("tiny24", "snac"), ("tiny32", "snac32")] {
+        let loaded = source::load(&snac.join(dir).display().to_string(), false).unwrap();
+        let mut saved: Vec<(String, Vec<u64>)> =
+            loaded.tensors.iter().map(|t| (t.name.clone(), t.shape.clone())).collect();
+        let (mut specs, _) = arch::tensors_of_config(&loaded.config.unwrap().1).unwrap();
+        saved.sort();
+        specs.sort();
+        assert_eq!(specs, saved, "{dir}");
+        for config_only in [false, true] {
+            let r = run(&[("codec", snac.join(dir).display().to_string())], |o| o.config_only = config_only).unwrap();
+            assert_eq!(r.total, refs["tiny"][key]["total"].as_u64().unwrap(), "{dir} {config_only}");
+            assert_eq!(components(&r), ref_components(&refs["tiny"][key]), "{dir}");
+        }
+    }
+    // tiny32's two attention blocks save a rotary inv_freq buffer each: left out and said so.
+    let r = run(&[("codec", snac.join("tiny32").display().to_string())], |_| {}).unwrap();
+    assert_eq!(refs["tiny"]["snac32"]["buffers"].as_array().unwrap().len(), 2);
+    assert!(r.parts[0].notes.iter().any(|n| n.starts_with("2 persistent buffer")), "{:?}", r.parts[0].notes);
+    for name in ["snac_24khz", "snac_32khz", "snac_44khz"] {
+        let r = run(&[("codec", model(&format!("published/{name}")))], |o| o.config_only = true).unwrap();
+        assert_eq!(r.total, refs["published"][name]["total"].as_u64().unwrap(), "{name}");
+    }
+}
