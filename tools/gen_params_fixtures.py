@@ -201,6 +201,10 @@ def main():
     d = OUT / "tiny" / "qwen3-adapter"
     shutil.rmtree(d, ignore_errors=True)
     pm.save_pretrained(d)
+    # peft keeps target_modules as a set: sorted, so that reruns give identical bytes.
+    ac = json.loads((d / "adapter_config.json").read_text())
+    ac["target_modules"] = sorted(ac["target_modules"])
+    (d / "adapter_config.json").write_text(json.dumps(ac, indent=2, sort_keys=True) + "\n")
     ref["tiny"]["qwen3-adapter"] = {"trainable": trainable, "all": total}
 
     # The SwiGLU projector (HuBERT width 16 stacked by 2 -> Qwen3 width 16).
