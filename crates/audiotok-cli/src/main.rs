@@ -44,6 +44,8 @@ enum Command {
     Decode(cmd::codec::DecodeArgs),
     /// Count a model's parameters by component, trainable versus frozen (LoRA), from its file headers.
     Params(cmd::params::Args),
+    /// Draw audio as it goes through preprocessing (PNG): `plot waveform`.
+    Plot(cmd::plot::Args),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         Command::Encode(a) => cmd::codec::run_encode(a),
         Command::Decode(a) => cmd::codec::run_decode(a),
         Command::Params(a) => cmd::params::run(a),
+        Command::Plot(a) => cmd::plot::run(a),
     };
     match result {
         Ok(code) => code,

@@ -10,3 +10,4 @@ pub mod info;
 pub mod mds;
 pub mod pack;
 pub mod params;
+pub mod plot;
