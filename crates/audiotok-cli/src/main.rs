@@ -44,6 +44,10 @@ enum Command {
     Encode(cmd::codec::EncodeArgs),
     /// Decode SNAC tokens from a token store back to WAV files.
     Decode(cmd::codec::DecodeArgs),
+    /// Count a model's parameters by component, trainable versus frozen (LoRA), from its file headers.
+    Params(cmd::params::Args),
+    /// Draw audio as it goes through preprocessing (PNG): `plot waveform`.
+    Plot(cmd::plot::Args),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +64,8 @@ fn main() -> ExitCode {
         Command::Bpe(a) => cmd::bpe::run(a),
         Command::Encode(a) => cmd::codec::run_encode(a),
         Command::Decode(a) => cmd::codec::run_decode(a),
+        Command::Params(a) => cmd::params::run(a),
+        Command::Plot(a) => cmd::plot::run(a),
     };
     match result {
         Ok(code) => code,

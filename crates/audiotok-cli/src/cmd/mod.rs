@@ -10,3 +10,5 @@ pub mod features;
 pub mod info;
 pub mod mds;
 pub mod pack;
+pub mod params;
+pub mod plot;
