@@ -6,8 +6,8 @@ Writes tests/fixtures/bsq/<case>/{config.json, weights.safetensors, expected.saf
 the reference's own seeded initialisation (LayerNorm/BatchNorm affine and running statistics perturbed
 so that a mix-up of them shows), an input crop, the eval-mode forward (recon, z, indices), the
 train-mode forward (every loss term, BatchNorm running statistics after it), every parameter's
-gradient, the global gradient norm, and the parameters after gradient clipping and one AdamW step
-at warm-up step 1. The reference runs in float64; the fixtures are float32 (indices int64).
+gradient, the global gradient norm, and the parameter updates of gradient clipping and one AdamW
+step at warm-up step 1. The reference runs in float64; the fixtures are float32 (indices int64).
 """
 
 import json
@@ -32,7 +32,8 @@ CASES = {
                        bits=8, group_size=4),
     "plain_mse": dict(BASE, conformer=False, bits=4, group_size=2, inv_temperature=1.0, beta=0.0),
 }
-TRAIN = dict(lr=1e-3, warmup_steps=10, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.05, bsq_weight=0.5)
+# lr large enough that one update (~lr/10) stands well above the float32 spacing of the weights
+TRAIN = dict(lr=1e-2, warmup_steps=10, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.05, bsq_weight=0.5)
 
 
 def make(name, cfg, seed):
@@ -51,6 +52,8 @@ def make(name, cfg, seed):
             elif k.endswith("running_var"):
                 v.mul_(1 + 0.2 * torch.rand_like(v))
     weights = {k: v.float() for k, v in model.state().items()}
+    # the reference runs on exactly the float32 values the Rust side loads
+    model.load_state_dict({k: v.double() for k, v in weights.items()}, strict=False)
     t = cfg["crop_frames"] if name != "plain_mse" else cfg["crop_frames"] // 2
     x = (torch.rand(2, cfg["n_mels"], t, dtype=torch.float64) * 2 - 1) * 0.9
     x = x.float().double()  # the values the Rust side reads
@@ -88,9 +91,12 @@ def make(name, cfg, seed):
         {"params": [p for k, p in named.items() if not decays(k, p)], "weight_decay": 0.0},
     ]
     opt = torch.optim.AdamW(groups, lr=lr, betas=TRAIN["betas"], eps=TRAIN["eps"])
+    before = {k: p.detach().clone() for k, p in named.items()}
     opt.step()
     for k, p in named.items():
-        exp["adam." + k] = p.detach().clone()
+        # the update itself, in float64 before rounding (new weights rounded to float32 would carry
+        # an error of 1e-4 of the update)
+        exp["adam_update." + k] = p.detach() - before[k]
 
     out = os.path.join(ROOT, name)
     os.makedirs(out, exist_ok=True)

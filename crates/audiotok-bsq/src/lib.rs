@@ -32,6 +32,7 @@ mod config;
 mod error;
 mod model;
 pub mod ops;
+pub mod optim;
 pub mod params;
 mod rng;
 
