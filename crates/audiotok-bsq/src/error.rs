@@ -57,6 +57,14 @@ pub enum Error {
     /// An output that could not be written (the previous file, if any, is left as it was).
     #[error(transparent)]
     Write(#[from] audiotok_core::atomic::WriteError),
+    /// A loss or gradient that is not finite: training stops before the update.
+    #[error("step {step}: the {what} is not finite (NaN or infinite); the last checkpoint is kept")]
+    NonFinite {
+        /// The update that failed (1-based).
+        step: u64,
+        /// `loss` or `gradient norm`.
+        what: String,
+    },
     /// A failure inside candle.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

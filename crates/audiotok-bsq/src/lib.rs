@@ -35,9 +35,11 @@ pub mod ops;
 pub mod optim;
 pub mod params;
 mod rng;
+pub mod train;
 
 pub use config::{Config, EntropyMode};
 pub use error::{Error, Mismatch};
 pub use model::{BsqModel, Forward, Losses, Mode, ReconLoss, BN_EPS, BN_MOMENTUM, LN_EPS};
 pub use params::Params;
 pub use rng::Rng;
+pub use train::{StepMetrics, TrainConfig, Trainer};
