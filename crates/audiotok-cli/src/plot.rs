@@ -254,6 +254,124 @@ pub fn bars_logy(path: &Path, title: &str, xlabel: &str, ylabel: &str, bars: &[(
     c.save(path)
 }
 
+/// About `n` round tick values (1, 2 or 5 times a power of ten apart) inside `[lo, hi]`.
+pub fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
+    if !(lo.is_finite() && hi.is_finite()) || hi <= lo || n == 0 {
+        return vec![lo];
+    }
+    let raw = (hi - lo) / n as f64;
+    let p = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * p).find(|s| *s >= raw).unwrap_or(10.0 * p);
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    (first..=last).map(|k| k as f64 * step).collect()
+}
+
+/// A tick label: as few decimals as the step needs.
+fn tick_label(v: f64, step: f64) -> String {
+    let decimals = if step >= 1.0 { 0 } else { (-step.log10().floor()) as usize };
+    let s = format!("{v:.decimals$}");
+    if s.starts_with('-') && s.trim_start_matches(['-', '0', '.']).is_empty() {
+        s[1..].to_string()
+    } else {
+        s
+    }
+}
+
+/// Where a waveform panel was drawn: the plot area and its value ranges.
+#[derive(Debug, Clone, Copy)]
+pub struct PanelFrame {
+    /// Plot area in pixels (left, top, right, bottom).
+    pub area: (i64, i64, i64, i64),
+    /// Seconds at the left and right edges.
+    pub t: (f64, f64),
+    /// Values at the bottom and top edges.
+    pub y: (f64, f64),
+}
+
+impl PanelFrame {
+    /// The column of time `t` seconds.
+    pub fn x_of(&self, t: f64) -> i64 {
+        let (l, _, r, _) = self.area;
+        l + ((t - self.t.0) / (self.t.1 - self.t.0) * (r - l) as f64).round() as i64
+    }
+    /// The row of value `v`.
+    pub fn y_of(&self, v: f64) -> i64 {
+        let (_, top, _, bottom) = self.area;
+        bottom - ((v - self.y.0) / (self.y.1 - self.y.0) * (bottom - top) as f64).round() as i64
+    }
+}
+
+/// Waveform panels stacked vertically (the signal as a min/max envelope per pixel column, time in
+/// seconds on x, a zero line), each with its title and y label, the whole with a title.
+pub fn waveforms(title: &str, rate: u32, panels: &[(&str, &str, &[f32])]) -> (Canvas, Vec<PanelFrame>) {
+    const PW: u32 = 1000;
+    const PANEL_H: i64 = 300;
+    let h = 40 + PANEL_H * panels.len() as i64;
+    let mut c = Canvas::new(PW, h as u32);
+    c.text((i64::from(PW) - text_width(title)) / 2, 12, title, BLACK);
+    let mut frames = Vec::new();
+    for (k, (sub, ylabel, x)) in panels.iter().enumerate() {
+        let top0 = 40 + PANEL_H * k as i64;
+        let (left, right, top, bottom) = (100, i64::from(PW) - 30, top0 + 34, top0 + PANEL_H - 62);
+        let dur = (x.len() as f64 / f64::from(rate.max(1))).max(1e-9);
+        let (mut lo, mut hi) = x.iter().fold((0f32, 0f32), |(a, b), &v| (a.min(v), b.max(v)));
+        if hi - lo < 1e-12 {
+            (lo, hi) = (lo - 1.0, hi + 1.0);
+        }
+        let pad = f64::from(hi - lo) * 0.05;
+        let f = PanelFrame {
+            area: (left, top, right, bottom),
+            t: (0.0, dur),
+            y: (f64::from(lo) - pad, f64::from(hi) + pad),
+        };
+        c.text((left + right - text_width(sub)) / 2, top0 + 10, sub, BLACK);
+        let yt = nice_ticks(f.y.0, f.y.1, 5);
+        let ys = if yt.len() > 1 { yt[1] - yt[0] } else { 1.0 };
+        for &v in &yt {
+            let y = f.y_of(v);
+            c.line((left, y), (right, y), GRID, 1);
+            c.line((left - 6, y), (left, y), BLACK, 2);
+            let l = tick_label(v, ys);
+            c.text(left - 12 - text_width(&l), y - 7, &l, BLACK);
+        }
+        let xt = nice_ticks(0.0, dur, 8);
+        let xs = if xt.len() > 1 { xt[1] - xt[0] } else { 1.0 };
+        for &t in &xt {
+            let xp = f.x_of(t);
+            c.line((xp, top), (xp, bottom), GRID, 1);
+            c.line((xp, bottom), (xp, bottom + 6), BLACK, 2);
+            let l = tick_label(t, xs);
+            c.text(xp - text_width(&l) / 2, bottom + 12, &l, BLACK);
+        }
+        let xl = "time (s)";
+        c.text((left + right - text_width(xl)) / 2, bottom + 34, xl, BLACK);
+        c.text_up(12, (top + bottom + text_width(ylabel)) / 2, ylabel, BLACK);
+        // Envelope: for each column, the min and max of the samples that fall in it.
+        let cols = (right - left) as usize;
+        let mut env: Vec<Option<(f32, f32)>> = vec![None; cols + 1];
+        for (i, &v) in x.iter().enumerate() {
+            let t = i as f64 / f64::from(rate.max(1));
+            let col = ((f.x_of(t) - left).max(0) as usize).min(cols);
+            env[col] = Some(env[col].map_or((v, v), |(a, b)| (a.min(v), b.max(v))));
+        }
+        let mut prev: Option<(f32, f32)> = None;
+        for (col, e) in env.iter().enumerate() {
+            let Some((a, b)) = *e else { continue };
+            // Join to the previous column so that a slow signal reads as a line.
+            let (a2, b2) = prev.map_or((a, b), |(pa, pb)| (a.min(pb), b.max(pa)));
+            let xp = left + col as i64;
+            c.line((xp, f.y_of(f64::from(a2))), (xp, f.y_of(f64::from(b2))), PALETTE[0], 1);
+            prev = Some((a, b));
+        }
+        c.line((left, f.y_of(0.0)), (right, f.y_of(0.0)), [120, 120, 120], 1);
+        c.line((left, bottom), (right, bottom), BLACK, 2);
+        c.line((left, bottom), (left, top), BLACK, 2);
+        frames.push(f);
+    }
+    (c, frames)
+}
+
 /// The 5x7 glyph of `ch` (rows top to bottom, 5 bits each, leftmost = 0x10).
 fn glyph(ch: char) -> [u8; 7] {
     match ch.to_ascii_uppercase() {
@@ -336,5 +454,40 @@ mod tests {
         let dots: u32 = glyph('1').iter().map(|r| r.count_ones()).sum();
         assert_eq!(dark as u32, dots * (SCALE * SCALE) as u32);
         assert_eq!(c.px.len(), 20 * 20 * 3);
+    }
+
+    #[test]
+    fn nice_ticks_are_round_and_inside() {
+        // 8 ticks over 2 s want a step of 0.25: the next round step is 0.5.
+        assert_eq!(nice_ticks(0.0, 2.0, 8), vec![0.0, 0.5, 1.0, 1.5, 2.0]);
+        assert_eq!(nice_ticks(0.0, 3.7, 8), vec![0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5]);
+        assert_eq!(nice_ticks(-1.0, 1.0, 5), vec![-1.0, -0.5, 0.0, 0.5, 1.0]);
+        assert_eq!(tick_label(-0.0, 0.5), "0.0");
+        assert_eq!(tick_label(2.0, 1.0), "2");
+    }
+
+    /// A step from 0 to 0.5 at t = 1 s appears at the column of 1 s; nothing is drawn above the
+    /// zero line before it, and the image has the stated size.
+    #[test]
+    fn a_step_appears_at_its_column() {
+        let rate = 1000;
+        let mut x = vec![0.0f32; 2000];
+        x[1000..].fill(0.5);
+        let (c, frames) = waveforms("STEP", rate, &[("raw", "amplitude", &x), ("again", "amplitude", &x)]);
+        assert_eq!((c.w, c.h), (1000, 40 + 2 * 300));
+        assert_eq!(frames.len(), 2);
+        let f = frames[1];
+        assert!(f.area.1 > frames[0].area.3, "panels stack");
+        let (left, _, right, _) = f.area;
+        let level = f.y_of(0.4);
+        let blue_above = |col: i64| {
+            (f.area.1..level).any(|y| {
+                let i = ((y * c.w + col) * 3) as usize;
+                c.px[i..i + 3] == PALETTE[0]
+            })
+        };
+        let first = (left..=right).find(|&col| blue_above(col)).unwrap();
+        assert!((first - f.x_of(1.0)).abs() <= 1, "step at column {first}, 1 s is column {}", f.x_of(1.0));
+        assert!(blue_above(right - 1));
     }
 }

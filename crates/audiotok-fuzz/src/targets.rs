@@ -261,6 +261,37 @@ pub fn all() -> Vec<Target> {
             },
             fixup: None,
         },
+        Target {
+            name: "params-safetensors",
+            what: "audiotok_inspect::safetensors::read_header (the headers `audiotok params` reads), model.safetensors",
+            weight: 0.5,
+            seeds: |_| {
+                Ok(vec![
+                    file_seed("params/tiny/qwen2-tied/model.safetensors"),
+                    file_seed("params/tiny/whisper/model.safetensors"),
+                ])
+            },
+            run: run_params_safetensors,
+            regions: |_, d| {
+                let n = d.get(..8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes);
+                Regions::with(d.len(), 0..(8 + n as usize).min(d.len()))
+            },
+            fixup: None,
+        },
+        Target {
+            name: "params-pth",
+            what: "audiotok_inspect::pickle::read_pth (the pickle walk of `audiotok params`), torch.save zips",
+            weight: 0.5,
+            seeds: |_| {
+                Ok(vec![
+                    file_seed("params/tiny/qwen2-tied-bin/pytorch_model.bin"),
+                    file_seed("snac/tiny24/best_model.pt"),
+                ])
+            },
+            run: run_params_pth,
+            regions: |_, d| Regions::with_all(d.len(), zip_hot(d)),
+            fixup: None,
+        },
     ]
 }
 
@@ -473,6 +504,17 @@ fn run_snac_config(dir: &Path) -> Outcome {
     let tensors = tiny24_tensors()?.clone();
     weights::snac_from_tensors(&cfg, tensors, &Device::Cpu, "tiny24").map_err(|e| e.to_string())?;
     Ok("model built".into())
+}
+
+fn run_params_safetensors(p: &Path) -> Outcome {
+    let h = audiotok_inspect::safetensors::read_header(p).map_err(|e| e.to_string())?;
+    Ok(format!("{} tensors, {} params", h.tensors.len(), h.tensors.iter().map(|t| t.numel()).sum::<u64>()))
+}
+
+fn run_params_pth(p: &Path) -> Outcome {
+    let t =
+        audiotok_inspect::pickle::read_pth(p, audiotok_inspect::pickle::Mode::Lenient).map_err(|e| e.to_string())?;
+    Ok(format!("{} tensors, {} params", t.len(), t.iter().map(|t| t.numel()).sum::<u64>()))
 }
 
 fn run_weights(p: &Path) -> Outcome {

@@ -1,0 +1,63 @@
+//! `audiotok plot` end to end: the summary's exact figures on a step signal, the PNG's size, errors.
+
+#![allow(clippy::unwrap_used)] // Test helpers panic on broken fixtures by design.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn audiotok() -> Command {
+    Command::cargo_bin("audiotok").unwrap()
+}
+
+/// A 16-bit PCM mono WAV.
+fn wav16(path: &Path, rate: u32, samples: &[i16]) {
+    let data: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+    let mut b = Vec::new();
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&rate.to_le_bytes());
+    b.extend_from_slice(&(rate * 2).to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&16u16.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    b.extend_from_slice(&data);
+    std::fs::write(path, b).unwrap();
+}
+
+#[test]
+fn plot_waveform_writes_the_picture_and_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("step.wav");
+    let mut x = vec![0i16; 16000];
+    x[8000..].fill(16384); // 0.5 from 0.5 s
+    wav16(&wav, 16000, &x);
+    let png_path = dir.path().join("w.png");
+    let out = audiotok().args(["plot", "waveform"]).arg(&wav).arg("-o").arg(&png_path).arg("--json").assert().success();
+    let s: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(s["samples"], 16000);
+    assert_eq!(s["duration_s"], 1.0);
+    assert_eq!(s["raw"]["mean"], 0.25);
+    assert_eq!(s["raw"]["std"], 0.25);
+    assert_eq!(s["raw"]["max"], 0.5);
+    assert!(s["normalised"]["mean"].as_f64().unwrap().abs() < 1e-6);
+    assert!((s["normalised"]["std"].as_f64().unwrap() - 1.0).abs() < 1e-5);
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png_path).unwrap()));
+    let info = decoder.read_info().unwrap();
+    assert_eq!((info.info().width, info.info().height), (1000, 640));
+    audiotok()
+        .args(["plot", "waveform"])
+        .arg(dir.path().join("none.wav"))
+        .arg("-o")
+        .arg(&png_path)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("none.wav"));
+}
