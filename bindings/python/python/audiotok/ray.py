@@ -89,6 +89,32 @@ def _errors(batch: "pyarrow.Table") -> List[Optional[str]]:
     return got if got is not None else [None] * batch.num_rows
 
 
+def _list_rows(batch: "pyarrow.Table", name: str) -> List[Optional[np.ndarray]]:
+    """A list column's rows as numpy views of its values buffer (no Python floats), None for nulls."""
+    arr = batch.column(name).combine_chunks()
+    if len(arr) == 0:
+        return []
+    offsets = arr.offsets.to_numpy()
+    values = arr.values.to_numpy(zero_copy_only=False)
+    valid = arr.is_valid().to_numpy(zero_copy_only=False)
+    return [values[offsets[i] : offsets[i + 1]] if valid[i] else None for i in range(len(arr))]
+
+
+def _list_array(rows: Sequence[Optional[np.ndarray]], value_type: Any) -> Any:
+    """A list array of ``value_type`` from numpy rows (None: null) with one copy of the values."""
+    pa = _pa()
+    lengths = np.array([0 if r is None else len(r) for r in rows], dtype=np.int64)
+    offsets = np.zeros(len(rows) + 1, dtype=np.int32 if lengths.sum() < 2**31 else np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    dtype = value_type.to_pandas_dtype()
+    parts = [np.asarray(r, dtype=dtype) for r in rows if r is not None]
+    values = np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+    mask = pa.array([r is None for r in rows], type=pa.bool_())
+    cls = pa.ListArray if offsets.dtype == np.int32 else pa.LargeListArray
+    out = cls.from_arrays(pa.array(offsets), pa.array(values, type=value_type), mask=mask)
+    return out.cast(pa.list_(value_type)) if cls is not pa.ListArray else out
+
+
 def _with(batch: "pyarrow.Table", columns: Dict[str, Any]) -> "pyarrow.Table":
     """``batch`` with ``columns`` set (replaced when present, appended otherwise)."""
     for name, arr in columns.items():
@@ -166,7 +192,7 @@ class Decode:
         out = _with(
             batch,
             {
-                "audio": pa.array(audio, type=pa.list_(pa.float32())),
+                "audio": _list_array(audio, pa.float32()),
                 "sampling_rate": pa.array(rates, type=pa.int32()),
                 "num_samples": pa.array([None if a is None else len(a) for a in audio], type=pa.int64()),
                 "error": pa.array(errors, type=pa.string()),
@@ -194,9 +220,9 @@ class WhisperFeatures:
     def __call__(self, batch: "pyarrow.Table") -> "pyarrow.Table":
         pa = _pa()
         errors = _errors(batch)
-        audio = batch.column("audio").to_pylist() if "audio" in batch.column_names else None
-        if audio is None:
+        if "audio" not in batch.column_names:
             raise ValueError("WhisperFeatures: the batch has no 'audio' column (run Decode first)")
+        audio = _list_rows(batch, "audio")
         rates = _column(batch, "sampling_rate")
         frames_per_window = 3000
         rows: List[Optional[np.ndarray]] = []
@@ -312,7 +338,7 @@ class SnacEncode:
     def __call__(self, batch: "pyarrow.Table") -> "pyarrow.Table":
         pa = _pa()
         errors = _errors(batch)
-        audio = batch.column("audio").to_pylist()
+        audio = _list_rows(batch, "audio")
         rates = _column(batch, "sampling_rate") or [self._native.sampling_rate] * batch.num_rows
         paths = _column(batch, self.path_column) or [f"row {i}" for i in range(batch.num_rows)]
         rest = [c for c in batch.column_names if c not in ("audio", "error")]
@@ -355,9 +381,7 @@ class SnacEncode:
             "duration": pa.array(durations, type=pa.float64()),
         }
         for k, c in enumerate(codes):
-            columns[f"tokens_scale_{k}"] = pa.array(
-                [None if x is None else x.astype(np.int32) for x in c], type=pa.list_(pa.int32())
-            )
+            columns[f"tokens_scale_{k}"] = _list_array(c, pa.int32())
             columns[f"n_tokens_scale_{k}"] = pa.array([None if x is None else len(x) for x in c], type=pa.int64())
             columns[f"shape_scale_{k}"] = pa.array(
                 [None if x is None else [len(x)] for x in c], type=pa.list_(pa.int64())
