@@ -244,3 +244,28 @@ def test_pack_sink_packs_each_partition_as_audiotok_pack_does(tmp_path):
             assert f.read_bytes() == (tmp_path / "ray" / f.relative_to(tmp_path / "lib")).read_bytes(), f
     total = mds.MdsDataset(tmp_path / "ray")
     assert len(total) == sum(len(mds.MdsDataset(tmp_path / "ray" / p)) for p in parts)
+
+
+@pytest.mark.skipif(not (TOKENIZER / "vocab.json").is_file(), reason="run tools/fetch_qwen_tokenizer.sh")
+def test_the_pipeline_entry_point_writes_a_store_and_packed_shards(audio_dir, tmp_path):
+    import os
+
+    env = dict(os.environ, RAY_ADDRESS=ray.get_runtime_context().gcs_address)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "audiotok.ray", *a], env=env, capture_output=True,  # noqa: E731
+                                    text=True, timeout=300)
+    got = run("tokens", str(audio_dir), "--model", str(SNAC), "--out", str(tmp_path / "store"), "--segment-seconds", "1")
+    summary = json.loads(got.stdout.strip().splitlines()[-1])
+    assert got.returncode == 1 and summary["rejects"] == 1 and summary["files"] == len(CLIPS) + 1
+    codecs.encode_files(audio_dir, tmp_path / "cli", model=SNAC, segment_seconds=1.0)
+    assert records(tmp_path / "store") == records(tmp_path / "cli")
+    got = run("pack", str(FIXTURES / "pack" / "rows.jsonl"), "--tokenizer", str(TOKENIZER), "--out",
+              str(tmp_path / "mds"), "--audio-root", str(ROOT), "--partitions", "1")
+    assert got.returncode == 0, got.stderr[-2000:]
+    summary = json.loads(got.stdout.strip().splitlines()[-1])
+    assert summary["malformed_lines"][0]["line"] == 6 and summary["parts"] == 1
+    # One partition: exactly what `audiotok pack` writes from the same file, in a part.
+    audiotok.pack(FIXTURES / "pack" / "rows.jsonl", tokenizer=TOKENIZER, out=tmp_path / "lib", audio_root=ROOT)
+    part = next(p for p in (tmp_path / "mds").iterdir() if p.is_dir())
+    for f in sorted((tmp_path / "lib").iterdir()):
+        if f.name not in ("rejects.jsonl", "index.json"):
+            assert (part / f.name).read_bytes() == f.read_bytes(), f.name

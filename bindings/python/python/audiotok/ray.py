@@ -541,7 +541,8 @@ def _sink_classes() -> Dict[str, Any]:
 
     class PackDatasink(Datasink):  # type: ignore[misc, valid-type]
         """Packs the rows (``{"text": ..., "audio": ...}`` or ``{"messages": ..., "audio": ...}``,
-        as ``audiotok pack`` takes them; other columns ignored) per write task with
+        as ``audiotok pack`` takes them, other columns ignored; or each row as JSON text in a
+        ``row_json`` column, for rows whose shapes differ) per write task with
         ``audiotok.pack(**pack_options)`` into ``out/part-<first row>``, then merges the index.
         Rejected rows are listed in each part's ``rejects.jsonl``."""
 
@@ -562,8 +563,12 @@ def _sink_classes() -> Dict[str, Any]:
                 return {"part": None, "rows": 0}
             if "row" in table.column_names:
                 table = table.sort_by("row")
-            keep = [c for c in ("text", "messages", "audio", "audios") if c in table.column_names]
-            rows = [{k: v for k, v in r.items() if v is not None} for r in table.select(keep).to_pylist()]
+            if "row_json" in table.column_names:
+                # Rows as JSON text: any shape (messages with mixed content), no Arrow schema to agree on.
+                rows = [json.loads(x) for x in table.column("row_json").to_pylist()]
+            else:
+                keep = [c for c in ("text", "messages", "audio", "audios") if c in table.column_names]
+                rows = [{k: v for k, v in r.items() if v is not None} for r in table.select(keep).to_pylist()]
             part = os.path.join(self.out, f"part-{_first_row(table, ctx.task_idx):012d}")
             summary = pack(rows, out=part, **self.pack_options)
             summary["part"] = os.path.basename(part)
@@ -711,16 +716,21 @@ def _main(argv: Optional[List[str]] = None) -> int:
             )
         )
         return 0 if not s["rejects"] else 1
-    rows_in: List[Dict[str, Any]] = []
+    rows_all: List[Dict[str, Any]] = []
+    bad_lines: List[Dict[str, Any]] = []
     for f in args.rows:
         with open(f, encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    r = json.loads(line)
-                    a = r.get("audio")
-                    r["audio"] = a if isinstance(a, list) else ([a] if a else [])
-                    rows_in.append(r)
-    rows_all = [dict(r, row=i) for i, r in enumerate(rows_in)]
+            for n, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    json.loads(line)
+                except json.JSONDecodeError as e:
+                    bad_lines.append({"file": f, "line": n, "reason": f"not JSON: {e}"})
+                    continue
+                rows_all.append({"row": len(rows_all), "row_json": line})
+    if not rows_all:
+        raise SystemExit(f"no rows in {args.rows}")
     pack_ds: Any = ray.data.from_items(rows_all, override_num_blocks=args.partitions)
     pack_sink = _sink_classes()["PackDatasink"](
         args.out, tokenizer=args.tokenizer, block_size=args.block_size, strategy=args.strategy, audio_root=args.audio_root
@@ -735,7 +745,8 @@ def _main(argv: Optional[List[str]] = None) -> int:
                 "rows": len(rows_all),
                 "parts": len(pack_sink.summaries),
                 "blocks": blocks,
-                "rejected_rows": rejected,
+                "rejected_rows": rejected + len(bad_lines),
+                "malformed_lines": bad_lines,
                 "shards": pack_sink.shards,
                 "seconds": round(time.time() - start, 3),
             }
