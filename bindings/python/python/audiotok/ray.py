@@ -493,7 +493,25 @@ def _sink_classes() -> Dict[str, Any]:
                 provenance=self.provenance,
             )
 
-    class MdsDatasink(Datasink):  # type: ignore[misc, valid-type]
+    class _PartsDatasink(Datasink):  # type: ignore[misc, valid-type]
+        """A sink whose write tasks each write one MDS part folder under ``out``
+        (``part-<first row>``) and whose driver step merges the parts' indexes into
+        ``out/index.json``."""
+
+        def __init__(self, out: PathLike) -> None:
+            self.out = os.fspath(out)
+            self.shards = 0
+
+        def on_write_start(self, schema: Any = None) -> None:
+            os.makedirs(self.out, exist_ok=True)
+
+        def _part(self, table: "pyarrow.Table", ctx: Any) -> str:
+            return os.path.join(self.out, f"part-{_first_row(table, ctx.task_idx):012d}")
+
+        def on_write_complete(self, write_result: Any) -> None:
+            self.shards = merge_index(self.out)
+
+    class MdsDatasink(_PartsDatasink):
         """Writes rows as MDS shards (columns name → MDS encoding, as ``streaming.MDSWriter``
         takes them) under ``out``, one part per write task, then ``out/index.json`` merged over the
         parts as ``audiotok mds merge`` does. List columns with an ``ndarray:DTYPE`` encoding go in
@@ -508,21 +526,17 @@ def _sink_classes() -> Dict[str, Any]:
             hashes: Optional[Sequence[str]] = None,
             size_limit: Optional[int] = 1 << 26,
         ) -> None:
-            self.out = os.fspath(out)
+            super().__init__(out)
             self.columns = dict(columns)
             self.compression = compression
             self.hashes = list(hashes) if hashes is not None else None
             self.size_limit = size_limit
-            self.shards = 0
-
-        def on_write_start(self, schema: Any = None) -> None:
-            os.makedirs(self.out, exist_ok=True)
 
         def write(self, blocks: Iterable[Any], ctx: Any) -> Dict[str, Any]:
             table = _concat(blocks)
             if not table.num_rows:
                 return {"part": None, "rows": 0}
-            part = os.path.join(self.out, f"part-{_first_row(table, ctx.task_idx):012d}")
+            part = self._part(table, ctx)
             with MdsWriter(
                 out=part,
                 columns=self.columns,
@@ -536,10 +550,7 @@ def _sink_classes() -> Dict[str, Any]:
                     w.write({name: _mds_value(enc, cols[name][i]) for name, enc in self.columns.items()})
             return {"part": os.path.basename(part), "rows": table.num_rows}
 
-        def on_write_complete(self, write_result: Any) -> None:
-            self.shards = merge_index(self.out)
-
-    class PackDatasink(Datasink):  # type: ignore[misc, valid-type]
+    class PackDatasink(_PartsDatasink):
         """Packs the rows (``{"text": ..., "audio": ...}`` or ``{"messages": ..., "audio": ...}``,
         as ``audiotok pack`` takes them, other columns ignored; or each row as JSON text in a
         ``row_json`` column, for rows whose shapes differ) per write task with
@@ -547,13 +558,9 @@ def _sink_classes() -> Dict[str, Any]:
         Rejected rows are listed in each part's ``rejects.jsonl``."""
 
         def __init__(self, out: PathLike, **pack_options: Any) -> None:
-            self.out = os.fspath(out)
+            super().__init__(out)
             self.pack_options = pack_options
             self.summaries: List[Dict[str, Any]] = []
-            self.shards = 0
-
-        def on_write_start(self, schema: Any = None) -> None:
-            os.makedirs(self.out, exist_ok=True)
 
         def write(self, blocks: Iterable[Any], ctx: Any) -> Dict[str, Any]:
             from .pack import pack
@@ -569,14 +576,14 @@ def _sink_classes() -> Dict[str, Any]:
             else:
                 keep = [c for c in ("text", "messages", "audio", "audios") if c in table.column_names]
                 rows = [{k: v for k, v in r.items() if v is not None} for r in table.select(keep).to_pylist()]
-            part = os.path.join(self.out, f"part-{_first_row(table, ctx.task_idx):012d}")
+            part = self._part(table, ctx)
             summary = pack(rows, out=part, **self.pack_options)
             summary["part"] = os.path.basename(part)
             return summary
 
         def on_write_complete(self, write_result: Any) -> None:
             self.summaries = [r for r in write_result.write_returns if r.get("part")]
-            self.shards = merge_index(self.out)
+            super().on_write_complete(write_result)
 
     return {"TokenStoreDatasink": TokenStoreDatasink, "MdsDatasink": MdsDatasink, "PackDatasink": PackDatasink}
 
