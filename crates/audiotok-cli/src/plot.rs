@@ -28,12 +28,24 @@ pub struct Canvas {
 }
 
 impl Canvas {
+    /// The colour at `(x, y)` (outside: white).
+    #[cfg(test)]
+    pub fn get(&self, x: i64, y: i64) -> Rgb {
+        if x >= 0 && y >= 0 && x < self.w && y < self.h {
+            let i = ((y * self.w + x) * 3) as usize;
+            [self.px[i], self.px[i + 1], self.px[i + 2]]
+        } else {
+            [255; 3]
+        }
+    }
+
     /// A white canvas.
     pub fn new(w: u32, h: u32) -> Self {
         Canvas { w: i64::from(w), h: i64::from(h), px: vec![255; w as usize * h as usize * 3] }
     }
 
-    fn set(&mut self, x: i64, y: i64, c: Rgb) {
+    /// Sets one pixel (outside the canvas: nothing).
+    pub fn set(&mut self, x: i64, y: i64, c: Rgb) {
         if x >= 0 && y >= 0 && x < self.w && y < self.h {
             let i = ((y * self.w + x) * 3) as usize;
             self.px[i..i + 3].copy_from_slice(&c);
@@ -372,6 +384,133 @@ pub fn waveforms(title: &str, rate: u32, panels: &[(&str, &str, &[f32])]) -> (Ca
     (c, frames)
 }
 
+/// Viridis, approximated by linear interpolation between five of its colours (its luminance rises
+/// monotonically, so brighter reads as larger).
+pub fn viridis(t: f64) -> Rgb {
+    const A: [[f64; 3]; 5] =
+        [[68.0, 1.0, 84.0], [59.0, 82.0, 139.0], [33.0, 145.0, 140.0], [94.0, 201.0, 98.0], [253.0, 231.0, 37.0]];
+    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 } * 4.0;
+    let i = (t.floor() as usize).min(3);
+    let f = t - i as f64;
+    let mix = |k: usize| (A[i][k] + (A[i + 1][k] - A[i][k]) * f).round() as u8;
+    [mix(0), mix(1), mix(2)]
+}
+
+/// Where a spectrogram was drawn.
+#[derive(Debug, Clone, Copy)]
+pub struct ImageFrame {
+    /// Image area in pixels (left, top, right, bottom), inclusive.
+    pub area: (i64, i64, i64, i64),
+    /// Frames and rows of the matrix.
+    pub frames: usize,
+    /// Rows (bins) of the matrix, row 0 drawn at the bottom.
+    pub rows: usize,
+}
+
+impl ImageFrame {
+    /// The matrix frame shown in pixel column `x`.
+    pub fn frame_at(&self, x: i64) -> usize {
+        let (l, _, r, _) = self.area;
+        (((x - l) as f64 + 0.5) / (r - l + 1) as f64 * self.frames as f64).floor().clamp(0.0, self.frames as f64 - 1.0)
+            as usize
+    }
+    /// The matrix row shown in pixel row `y`.
+    pub fn row_at(&self, y: i64) -> usize {
+        let (_, t, _, b) = self.area;
+        (((b - y) as f64 + 0.5) / (b - t + 1) as f64 * self.rows as f64).floor().clamp(0.0, self.rows as f64 - 1.0)
+            as usize
+    }
+    /// The pixel column where frame `i` starts.
+    pub fn x_of_frame(&self, i: f64) -> i64 {
+        let (l, _, r, _) = self.area;
+        l + (i / self.frames as f64 * (r - l + 1) as f64).round() as i64
+    }
+}
+
+/// The text and scales of a spectrogram picture.
+pub struct SpecLabels<'a> {
+    /// Title.
+    pub title: &'a str,
+    /// Seconds a frame.
+    pub frame_s: f64,
+    /// `(fractional row, label)` ticks on the y axis.
+    pub y_ticks: &'a [(f64, String)],
+    /// The y axis label.
+    pub ylabel: &'a str,
+    /// The colour bar's unit.
+    pub unit: &'a str,
+}
+
+/// A spectrogram picture: `data` is `(rows, frames)` in C order, row 0 (lowest bin) at the bottom;
+/// x ticks in seconds, y ticks and labels from `labels`, a colour bar, and frames from `pad_from`
+/// on marked as padding.
+pub fn spectrogram(
+    labels: &SpecLabels<'_>,
+    data: &[f32],
+    (rows, frames): (usize, usize),
+    pad_from: Option<usize>,
+) -> (Canvas, ImageFrame) {
+    const SW: u32 = 1000;
+    const SH: u32 = 520;
+    let mut c = Canvas::new(SW, SH);
+    let (left, top, right, bottom) = (100i64, 46i64, i64::from(SW) - 130, i64::from(SH) - 70);
+    let f = ImageFrame { area: (left, top, right, bottom), frames: frames.max(1), rows: rows.max(1) };
+    let (lo, hi) = data
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    let (lo, hi) = if lo.is_finite() && hi > lo { (f64::from(lo), f64::from(hi)) } else { (0.0, 1.0) };
+    let at = |r: usize, i: usize| data.get(r * frames + i).copied().map_or(lo, f64::from);
+    for x in left..=right {
+        let i = f.frame_at(x);
+        for y in top..=bottom {
+            let r = f.row_at(y);
+            c.set(x, y, viridis((at(r, i) - lo) / (hi - lo)));
+        }
+    }
+    c.text((i64::from(SW) - text_width(labels.title)) / 2, 12, labels.title, BLACK);
+    // Padding: a white line at its start, labelled inside the image.
+    if let Some(p) = pad_from.filter(|&p| p < frames) {
+        let x = f.x_of_frame(p as f64);
+        c.line((x, top), (x, bottom), [255, 255, 255], 2);
+        c.text(x + 8, top + 8, "padding", [255, 255, 255]);
+    }
+    let dur = frames as f64 * labels.frame_s;
+    let xt = nice_ticks(0.0, dur, 8);
+    let xs = if xt.len() > 1 { xt[1] - xt[0] } else { 1.0 };
+    for &t in &xt {
+        let x = f.x_of_frame(t / labels.frame_s);
+        c.line((x, bottom), (x, bottom + 6), BLACK, 2);
+        let l = tick_label(t, xs);
+        c.text(x - text_width(&l) / 2, bottom + 12, &l, BLACK);
+    }
+    let xl = "time (s)";
+    c.text((left + right - text_width(xl)) / 2, bottom + 36, xl, BLACK);
+    for (row, label) in labels.y_ticks {
+        let y = bottom - ((row + 0.5) / f.rows as f64 * (bottom - top + 1) as f64).round() as i64;
+        c.line((left - 6, y), (left, y), BLACK, 2);
+        c.text(left - 12 - text_width(label), y - 7, label, BLACK);
+    }
+    c.text_up(12, (top + bottom + text_width(labels.ylabel)) / 2, labels.ylabel, BLACK);
+    c.line((left - 1, bottom + 1), (right + 1, bottom + 1), BLACK, 2);
+    c.line((left - 1, bottom + 1), (left - 1, top), BLACK, 2);
+    // Colour bar.
+    let (bl, br) = (right + 24, right + 44);
+    for y in top..=bottom {
+        let v = (bottom - y) as f64 / (bottom - top) as f64;
+        c.rect(bl, y, br, y, viridis(v));
+    }
+    let vt = nice_ticks(lo, hi, 5);
+    let vs = if vt.len() > 1 { vt[1] - vt[0] } else { 1.0 };
+    for &v in &vt {
+        let y = bottom - ((v - lo) / (hi - lo) * (bottom - top) as f64).round() as i64;
+        c.line((br, y), (br + 5, y), BLACK, 2);
+        c.text(br + 10, y - 7, &tick_label(v, vs), BLACK);
+    }
+    c.text(bl, top - 20, labels.unit, BLACK);
+    (c, f)
+}
+
 /// The 5x7 glyph of `ch` (rows top to bottom, 5 bits each, leftmost = 0x10).
 fn glyph(ch: char) -> [u8; 7] {
     match ch.to_ascii_uppercase() {
@@ -444,6 +583,15 @@ mod tests {
         assert_eq!(decades(1.0, 1.0), (0, 1));
         assert_eq!(decades(3.0, 4500.0), (0, 4));
         assert_eq!(text_width("ab"), 22);
+    }
+
+    #[test]
+    fn viridis_brightens_monotonically() {
+        let lum = |c: Rgb| 0.2126 * f64::from(c[0]) + 0.7152 * f64::from(c[1]) + 0.0722 * f64::from(c[2]);
+        let l: Vec<f64> = (0..=100).map(|i| lum(viridis(f64::from(i) / 100.0))).collect();
+        assert!(l.windows(2).all(|w| w[1] >= w[0]), "{l:?}");
+        assert_eq!(viridis(0.0), [68, 1, 84]);
+        assert_eq!(viridis(1.0), [253, 231, 37]);
     }
 
     #[test]

@@ -61,3 +61,33 @@ fn plot_waveform_writes_the_picture_and_the_summary() {
         .code(2)
         .stderr(predicate::str::contains("none.wav"));
 }
+
+#[test]
+fn plot_features_draws_each_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("tone.wav");
+    let x: Vec<i16> = (0..16000).map(|i| ((i as f64 * 0.2).sin() * 8000.0) as i16).collect();
+    wav16(&wav, 16000, &x);
+    for kind in ["whisper-128", "whisper-80", "mel-db"] {
+        let png_path = dir.path().join(format!("{kind}.png"));
+        audiotok()
+            .args(["plot", "features", "--kind", kind])
+            .arg(&wav)
+            .arg("-o")
+            .arg(&png_path)
+            .assert()
+            .success()
+            .stdout(predicate::str::contains(kind));
+        let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png_path).unwrap()));
+        let info = decoder.read_info().unwrap();
+        assert_eq!((info.info().width, info.info().height), (1000, 520), "{kind}");
+    }
+    audiotok()
+        .args(["plot", "features", "--kind", "wav2vec2"])
+        .arg(&wav)
+        .arg("-o")
+        .arg(dir.path().join("x.png"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("invalid value 'wav2vec2'"));
+}
