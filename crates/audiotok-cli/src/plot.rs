@@ -511,6 +511,178 @@ pub fn spectrogram(
     (c, f)
 }
 
+/// Fills `area` with a `(rows, frames)` matrix (C order, row 0 at the bottom) in viridis over
+/// `[lo, hi]`.
+fn heatmap(c: &mut Canvas, f: &ImageFrame, data: &[f32], (lo, hi): (f64, f64)) {
+    let (left, top, right, bottom) = f.area;
+    for x in left..=right {
+        let i = f.frame_at(x);
+        for y in top..=bottom {
+            let r = f.row_at(y);
+            let v = data.get(r * f.frames + i).copied().map_or(lo, f64::from);
+            c.set(x, y, viridis((v - lo) / (hi - lo)));
+        }
+    }
+}
+
+fn finite_range(data: &[f32]) -> (f64, f64) {
+    let (lo, hi) = data
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    if lo.is_finite() && hi > lo {
+        (f64::from(lo), f64::from(hi))
+    } else if lo.is_finite() {
+        (f64::from(lo) - 1.0, f64::from(lo) + 1.0)
+    } else {
+        (0.0, 1.0)
+    }
+}
+
+/// A vertical colour bar right of `f`'s area over `[lo, hi]`.
+fn colour_bar(c: &mut Canvas, f: &ImageFrame, (lo, hi): (f64, f64), unit: &str) {
+    let (_, top, right, bottom) = f.area;
+    let (bl, br) = (right + 24, right + 44);
+    for y in top..=bottom {
+        let v = (bottom - y) as f64 / (bottom - top).max(1) as f64;
+        c.rect(bl, y, br, y, viridis(v));
+    }
+    let vt = nice_ticks(lo, hi, 4);
+    let vs = if vt.len() > 1 { vt[1] - vt[0] } else { 1.0 };
+    for &v in &vt {
+        let y = bottom - ((v - lo) / (hi - lo) * (bottom - top) as f64).round() as i64;
+        c.line((br, y), (br + 5, y), BLACK, 2);
+        c.text(br + 10, y - 7, &tick_label(v, vs), BLACK);
+    }
+    if !unit.is_empty() {
+        c.text(bl, top - 20, unit, BLACK);
+    }
+}
+
+/// Where `embeddings` drew: one heatmap per layer, then the per-frame norm chart (read by the tests,
+/// which check where each frame lands).
+#[derive(Debug, Clone)]
+#[cfg_attr(not(test), allow(dead_code))]
+pub struct EmbedFrames {
+    /// The heatmaps, in layer order.
+    pub layers: Vec<ImageFrame>,
+    /// The norm chart (x in frames via `t`, y in norm units).
+    pub norms: PanelFrame,
+}
+
+/// Embeddings `(frames, dim)` per layer as heatmaps (dim on y, frame on x: small multiples, one
+/// colour scale), with each layer's L2 norm per frame below, `frame_s` seconds a frame.
+pub fn embeddings(
+    title: &str,
+    layers: &[(String, &[f32])],
+    frames: usize,
+    dim: usize,
+    frame_s: f64,
+) -> (Canvas, EmbedFrames) {
+    const EW: u32 = 1000;
+    let n = layers.len().max(1) as i64;
+    let hm_h: i64 = if n == 1 { 260 } else { (520 / n).max(70) };
+    let norm_h: i64 = 230;
+    let h = 50 + n * (hm_h + 34) + norm_h + 40;
+    let mut c = Canvas::new(EW, h as u32);
+    c.text((i64::from(EW) - text_width(title)) / 2, 12, title, BLACK);
+    let (left, right) = (100i64, i64::from(EW) - 130);
+    let all: Vec<f32> = layers.iter().flat_map(|(_, d)| d.iter().copied()).collect();
+    let range = finite_range(&all);
+    let mut frames_out = Vec::new();
+    for (k, (name, data)) in layers.iter().enumerate() {
+        let top = 50 + k as i64 * (hm_h + 34) + 20;
+        let f = ImageFrame { area: (left, top, right, top + hm_h - 1), frames: frames.max(1), rows: dim.max(1) };
+        // (frames, dim) C order -> (dim, frames).
+        let mut t = vec![0f32; frames * dim];
+        for i in 0..frames {
+            for d in 0..dim {
+                t[d * frames + i] = data.get(i * dim + d).copied().unwrap_or(0.0);
+            }
+        }
+        heatmap(&mut c, &f, &t, range);
+        c.text(left, top - 18, name, BLACK);
+        let last = dim.saturating_sub(1).to_string();
+        c.text(left - 10 - text_width(&last), top, &last, BLACK);
+        c.text(left - 10 - text_width("0"), top + hm_h - 14, "0", BLACK);
+        c.text_up(40, (top + top + hm_h + text_width("dim")) / 2, "dim", BLACK);
+        if k == 0 {
+            colour_bar(
+                &mut c,
+                &ImageFrame { area: (left, top, right, top + hm_h * n.min(2) - 1), ..f },
+                range,
+                "value",
+            );
+        }
+        frames_out.push(f);
+    }
+    // Norms.
+    let top = 50 + n * (hm_h + 34) + 16;
+    let bottom = top + norm_h - 70;
+    let norms: Vec<Vec<f64>> = layers
+        .iter()
+        .map(|(_, d)| {
+            (0..frames)
+                .map(|i| {
+                    d.get(i * dim..(i + 1) * dim)
+                        .map_or(0.0, |r| r.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>().sqrt())
+                })
+                .collect()
+        })
+        .collect();
+    let nmax = norms.iter().flatten().fold(0f64, |a, &b| a.max(b)).max(1e-12);
+    let dur = frames.max(1) as f64 * frame_s;
+    let pf = PanelFrame { area: (left, top, right, bottom), t: (0.0, dur), y: (0.0, nmax * 1.05) };
+    let yt = nice_ticks(pf.y.0, pf.y.1, 4);
+    let ys = if yt.len() > 1 { yt[1] - yt[0] } else { 1.0 };
+    for &v in &yt {
+        let y = pf.y_of(v);
+        c.line((left, y), (right, y), GRID, 1);
+        c.line((left - 6, y), (left, y), BLACK, 2);
+        let l = tick_label(v, ys);
+        c.text(left - 12 - text_width(&l), y - 7, &l, BLACK);
+    }
+    let xt = nice_ticks(0.0, dur, 8);
+    let xs = if xt.len() > 1 { xt[1] - xt[0] } else { 1.0 };
+    for &t in &xt {
+        let x = pf.x_of(t);
+        c.line((x, bottom), (x, bottom + 6), BLACK, 2);
+        let l = tick_label(t, xs);
+        c.text(x - text_width(&l) / 2, bottom + 12, &l, BLACK);
+        // The same time on the heatmaps' bottom edge.
+        for f in &frames_out {
+            c.line((x, f.area.3 + 1), (x, f.area.3 + 5), BLACK, 1);
+        }
+    }
+    let xl = "time (s)";
+    c.text((left + right - text_width(xl)) / 2, bottom + 34, xl, BLACK);
+    c.text_up(12, (top + bottom + text_width("L2 norm")) / 2, "L2 norm", BLACK);
+    for (k, series) in norms.iter().enumerate() {
+        let col = PALETTE[k % PALETTE.len()];
+        let mut prev: Option<(i64, i64)> = None;
+        for (i, &v) in series.iter().enumerate() {
+            // Each frame spans [i, i+1) frames: draw it as a step.
+            let (x0, x1) = (pf.x_of(i as f64 * frame_s), pf.x_of((i + 1) as f64 * frame_s));
+            let y = pf.y_of(v);
+            if let Some(q) = prev {
+                c.line(q, (x0, y), col, 2);
+            }
+            c.line((x0, y), (x1, y), col, 2);
+            prev = Some((x1, y));
+        }
+        if layers.len() > 1 {
+            let label = &layers[k].0;
+            let ly = top + 4 + k as i64 * 20;
+            let lx = right + 8;
+            c.rect(lx, ly + 5, lx + 12, ly + 8, col);
+            c.text(lx + 16, ly, label, BLACK);
+        }
+    }
+    c.line((left, bottom), (right, bottom), BLACK, 2);
+    c.line((left, bottom), (left, top), BLACK, 2);
+    (c, EmbedFrames { layers: frames_out, norms: pf })
+}
+
 /// The 5x7 glyph of `ch` (rows top to bottom, 5 bits each, leftmost = 0x10).
 fn glyph(ch: char) -> [u8; 7] {
     match ch.to_ascii_uppercase() {
@@ -637,5 +809,34 @@ mod tests {
         let first = (left..=right).find(|&col| blue_above(col)).unwrap();
         assert!((first - f.x_of(1.0)).abs() <= 1, "step at column {first}, 1 s is column {}", f.x_of(1.0));
         assert!(blue_above(right - 1));
+    }
+
+    /// One-hot frames: frame i lights dim (i mod dim); the first half is zero, so the norm steps
+    /// up at the middle column.
+    #[test]
+    fn embeddings_put_each_frame_at_its_column_and_dim() {
+        let (frames, dim) = (40, 8);
+        let mut e = vec![0f32; frames * dim];
+        for i in frames / 2..frames {
+            e[i * dim + i % dim] = 1.0;
+        }
+        let (c, f) = embeddings("E", &[("layer 0".to_string(), &e), ("layer 1".to_string(), &e)], frames, dim, 0.02);
+        assert_eq!(f.layers.len(), 2);
+        let h = &f.layers[1];
+        let lum = |p: Rgb| 0.2126 * f64::from(p[0]) + 0.7152 * f64::from(p[1]) + 0.0722 * f64::from(p[2]);
+        for i in frames / 2..frames {
+            let x = h.x_of_frame(i as f64 + 0.5);
+            let (_, top, _, bottom) = h.area;
+            let y = (top..=bottom).max_by(|&p, &q| lum(c.get(x, p)).total_cmp(&lum(c.get(x, q)))).unwrap();
+            assert_eq!(h.row_at(y), i % dim, "frame {i}");
+        }
+        // Norm: 0 before the middle, 1 after (step at the column of 0.4 s).
+        let n = f.norms;
+        let high = n.y_of(1.0);
+        let drawn = |x: i64| (high - 1..=high + 1).any(|y| [PALETTE[0], PALETTE[1]].contains(&c.get(x, y)));
+        assert!(!drawn(n.x_of(0.2)));
+        assert!(drawn(n.x_of(0.6)));
+        let first = (n.area.0..n.area.2).find(|&x| drawn(x)).unwrap();
+        assert!((first - n.x_of(0.4)).abs() <= 1, "{first} vs {}", n.x_of(0.4));
     }
 }

@@ -22,6 +22,43 @@ enum What {
     /// The spectrogram the encoder sees (Whisper log-mel or mel-dB) as a colour image: time in
     /// seconds, mel bins with Hz ticks, a colour bar, the padding region marked.
     Features(FeaturesArgs),
+    /// An embedding .npy (frames x dim, or layers x frames x dim) as heatmaps (small multiples, one
+    /// colour scale) with the per-frame L2 norm, and its statistics and compression.
+    Embed(EmbedArgs),
+}
+
+/// Arguments of `audiotok plot embed`.
+#[derive(clap::Args)]
+pub struct EmbedArgs {
+    /// A float .npy of shape (frames, dim) or (layers, frames, dim).
+    file: PathBuf,
+    /// The audio it encodes (its length at --rate gives samples and ms per frame).
+    #[arg(long)]
+    audio: Option<PathBuf>,
+    /// Sample rate the encoder took its input at.
+    #[arg(long, default_value_t = 16000, value_parser = clap::value_parser!(u32).range(1..=i64::from(audiotok_audio::MAX_SAMPLE_RATE)))]
+    rate: u32,
+    /// Milliseconds a frame, when no --audio is given (20 for HuBERT/wav2vec2 and Whisper's encoder).
+    #[arg(long, default_value_t = 20.0)]
+    frame_ms: f64,
+    /// The PNG to write (atomically).
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Print the statistics as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(serde::Serialize)]
+struct EmbedSummary {
+    file: String,
+    png: String,
+    layers: usize,
+    frames: usize,
+    dim: usize,
+    ms_per_frame: f64,
+    samples_per_frame: f64,
+    per_layer: Vec<Stats>,
 }
 
 /// Spectrogram kinds `plot features` draws.
@@ -113,6 +150,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     match args.what {
         What::Waveform(a) => waveform(a),
         What::Features(a) => features(a),
+        What::Embed(a) => embed(a),
     }
 }
 
@@ -246,6 +284,72 @@ fn features(a: FeaturesArgs) -> Result<ExitCode> {
         feats.mask_ones.unwrap_or(0),
         a.out.display()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn embed(a: EmbedArgs) -> Result<ExitCode> {
+    use audiotok_features::npy::{self, NpyData};
+    let f = std::fs::File::open(&a.file).with_context(|| format!("{}", a.file.display()))?;
+    let arr = npy::read(std::io::BufReader::new(f)).with_context(|| format!("{}", a.file.display()))?;
+    let data: Vec<f32> = match arr.data {
+        NpyData::F32(v) => v,
+        NpyData::F64(v) => v.into_iter().map(|x| x as f32).collect(),
+        _ => anyhow::bail!("{}: an embedding must hold floats", a.file.display()),
+    };
+    let (layers, frames, dim) = match arr.shape.as_slice() {
+        [f, d] => (1, *f, *d),
+        [l, f, d] => (*l, *f, *d),
+        s => anyhow::bail!("{}: shape {s:?}: expected (frames, dim) or (layers, frames, dim)", a.file.display()),
+    };
+    if layers == 0 || frames == 0 || dim == 0 || layers > 64 {
+        anyhow::bail!(
+            "{}: shape {:?}: needs 1 to 64 layers and at least one frame and dim",
+            a.file.display(),
+            arr.shape
+        );
+    }
+    let (ms_per_frame, samples_per_frame) = match &a.audio {
+        Some(p) => {
+            let audio = load(p, &LoadOptions::mono_at(a.rate))?;
+            let spf = audio.samples.len() as f64 / frames as f64;
+            (1000.0 * spf / f64::from(a.rate), spf)
+        }
+        None => (a.frame_ms, a.frame_ms * f64::from(a.rate) / 1000.0),
+    };
+    let per = frames * dim;
+    let named: Vec<(String, &[f32])> =
+        (0..layers).map(|l| (format!("layer {l}"), &data[l * per..(l + 1) * per])).collect();
+    let name = a.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let title = format!("{name} - {layers} x {frames} frames x {dim} dims, {ms_per_frame:.1} ms a frame");
+    let (canvas, _) = crate::plot::embeddings(&title, &named, frames, dim, ms_per_frame / 1000.0);
+    canvas.save(&a.out).with_context(|| format!("writing {}", a.out.display()))?;
+    let s = EmbedSummary {
+        file: a.file.display().to_string(),
+        png: a.out.display().to_string(),
+        layers,
+        frames,
+        dim,
+        ms_per_frame,
+        samples_per_frame,
+        per_layer: named.iter().map(|(_, d)| stats(d)).collect(),
+    };
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&s)?)?;
+    } else {
+        writeln!(
+            out,
+            "{}: {layers} layer(s) x {frames} frames x {dim} dims; {samples_per_frame:.1} samples ({ms_per_frame:.2} ms) a frame -> {}",
+            s.file, s.png
+        )?;
+        for (l, t) in s.per_layer.iter().enumerate() {
+            writeln!(
+                out,
+                "  layer {l:<3} min {:>9.4}  max {:>9.4}  mean {:>10.6}  std {:>9.6}",
+                t.min, t.max, t.mean, t.std
+            )?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
