@@ -683,6 +683,73 @@ pub fn embeddings(
     (c, EmbedFrames { layers: frames_out, norms: pf })
 }
 
+/// A packed block's attention mask (`side` x `side` grey levels, row = query) as a figure: each
+/// mask pixel an `s` x `s` square (`s` = the integer scale that makes the image at least 400 pixels),
+/// token-position ticks on both axes, document starts marked in red and the padding start in grey
+/// just outside the image (the mask's pixels are left exactly as computed).
+pub fn mask_figure(title: &str, side: usize, pixels: &[u8], block: usize, lengths: &[usize]) -> (Canvas, ImageFrame) {
+    let side_px = side.max(1) as i64;
+    let s = (400 / side_px).max(1);
+    let (left, top) = (110i64, 60i64);
+    let area = side_px * s;
+    let legend = ["white: visible, black: masked, grey: padding", "red marks: document starts"];
+    let w = (left + area + 40).max(560);
+    let h = top + area + 110;
+    let mut c = Canvas::new(w as u32, h as u32);
+    c.text((w - text_width(title)) / 2, 14, title, BLACK);
+    let f = ImageFrame { area: (left, top, left + area - 1, top + area - 1), frames: side.max(1), rows: side.max(1) };
+    for r in 0..side {
+        for col in 0..side {
+            let g = pixels.get(r * side + col).copied().unwrap_or(0);
+            let (x0, y0) = (left + col as i64 * s, top + r as i64 * s);
+            c.rect(x0, y0, x0 + s - 1, y0 + s - 1, [g, g, g]);
+        }
+    }
+    let bottom = top + area - 1;
+    let right = left + area - 1;
+    c.line((left - 1, top - 1), (right + 1, top - 1), BLACK, 1);
+    c.line((left - 1, bottom + 1), (right + 1, bottom + 1), BLACK, 1);
+    c.line((left - 1, top - 1), (left - 1, bottom + 1), BLACK, 1);
+    c.line((right + 1, top - 1), (right + 1, bottom + 1), BLACK, 1);
+    // Token position p sits at pixel offset p * area / block.
+    let at = |p: usize| (p as f64 * area as f64 / block.max(1) as f64).round() as i64;
+    let ticks = nice_ticks(0.0, block as f64, 6);
+    let step = if ticks.len() > 1 { ticks[1] - ticks[0] } else { 1.0 };
+    for &t in &ticks {
+        let o = at(t as usize);
+        let l = tick_label(t, step.max(1.0));
+        c.line((left + o, bottom + 2), (left + o, bottom + 8), BLACK, 2);
+        c.text(left + o - text_width(&l) / 2, bottom + 14, &l, BLACK);
+        c.line((left - 8, top + o), (left - 2, top + o), BLACK, 2);
+        c.text(left - 14 - text_width(&l), top + o - 7, &l, BLACK);
+    }
+    let mut start = 0usize;
+    for (k, &len) in lengths.iter().enumerate() {
+        if start >= block {
+            break;
+        }
+        if k > 0 {
+            let o = at(start);
+            c.rect(left + o - 1, top - 12, left + o, top - 3, PALETTE[3]);
+            c.rect(right + 3, top + o - 1, right + 12, top + o, PALETTE[3]);
+        }
+        start = start.saturating_add(len);
+    }
+    if start < block {
+        let o = at(start);
+        c.rect(left + o - 1, top - 12, left + o, top - 3, [128, 128, 128]);
+        c.rect(right + 3, top + o - 1, right + 12, top + o, [128, 128, 128]);
+    }
+    let xl = "key position (token)";
+    c.text(left + (area - text_width(xl)) / 2, bottom + 40, xl, BLACK);
+    let yl = "query position (token)";
+    c.text_up(12, top + (area + text_width(yl)) / 2, yl, BLACK);
+    for (k, l) in legend.iter().enumerate() {
+        c.text((w - text_width(l)) / 2, h - 46 + 20 * k as i64, l, BLACK);
+    }
+    (c, f)
+}
+
 /// The 5x7 glyph of `ch` (rows top to bottom, 5 bits each, leftmost = 0x10).
 fn glyph(ch: char) -> [u8; 7] {
     match ch.to_ascii_uppercase() {
