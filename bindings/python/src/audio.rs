@@ -1,4 +1,4 @@
-//! Audio in: `load`, `info`, `resample`.
+//! Audio in: `load` (a path or bytes in memory), `info`, `resample`.
 
 use std::path::PathBuf;
 
@@ -10,6 +10,7 @@ use crate::errors;
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<AudioInfo>()?;
     m.add_function(wrap_pyfunction!(load, m)?)?;
+    m.add_function(wrap_pyfunction!(load_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(info, m)?)?;
     m.add_function(wrap_pyfunction!(resample, m)?)?;
     Ok(())
@@ -66,6 +67,30 @@ impl AudioInfo {
 fn load<'py>(py: Python<'py>, path: PathBuf, sr: Option<u32>, mono: bool) -> PyResult<(Bound<'py, PyAny>, u32)> {
     let opts = audiotok_audio::LoadOptions { target_rate: sr, mono };
     let audio = py.detach(|| audiotok_audio::load(&path, &opts)).map_err(errors::audio)?;
+    audio_to_py(py, audio)
+}
+
+/// [`load`] for an encoded file held in memory (`bytes`): the same samples as the same bytes on
+/// disk give. `name` stands for them in errors (a record id such as `shard.parquet#12`); its
+/// extension, if any, hints the container.
+#[pyfunction]
+#[pyo3(signature = (data, sr = Some(16000), mono = true, name = "<bytes>"), text_signature = "(data, sr=16000, mono=True, name='<bytes>')")]
+fn load_bytes<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    sr: Option<u32>,
+    mono: bool,
+    name: &str,
+) -> PyResult<(Bound<'py, PyAny>, u32)> {
+    let opts = audiotok_audio::LoadOptions { target_rate: sr, mono };
+    let name = PathBuf::from(name);
+    let data = data.to_vec();
+    let audio = py.detach(|| audiotok_audio::load_bytes(&name, data, &opts)).map_err(errors::audio)?;
+    audio_to_py(py, audio)
+}
+
+/// `(samples, rate)` as librosa returns them: `(n,)` when mono, else `(channels, n)`.
+fn audio_to_py(py: Python<'_>, audio: audiotok_audio::Audio) -> PyResult<(Bound<'_, PyAny>, u32)> {
     let rate = audio.sample_rate;
     let channels = audio.channels.max(1);
     if channels == 1 {

@@ -117,6 +117,9 @@ impl Snac {
     }
 }
 
+/// One segment's `(duration, codes per codebook)`.
+type Segment<'py> = (f64, Vec<Bound<'py, PyArray1<u32>>>);
+
 #[pymethods]
 impl Snac {
     #[new]
@@ -185,6 +188,29 @@ impl Snac {
             py.detach(|| pool.install(|| job::encode_audio(&self.model, &x, rate, 0.0))).map_err(codec_err)?;
         let codes = segments.into_iter().next().map(|s| s.codes).unwrap_or_default();
         Ok(codes.into_iter().map(|c| c.into_iter().map(i64::from).collect::<Vec<_>>().into_pyarray(py)).collect())
+    }
+
+    /// A clip cut as `audiotok encode` cuts a file: resampled to the model's rate, segments of
+    /// `segment_seconds` (0: one segment), a last remainder shorter than one hop dropped. Returns
+    /// `(duration, codes)` per segment, codes one uint32 array per codebook (a token store's
+    /// record `path#k` per segment, `path` alone when there is one segment of everything).
+    #[pyo3(signature = (samples, rate, segment_seconds))]
+    fn encode_segments<'py>(
+        &self,
+        py: Python<'py>,
+        samples: PyReadonlyArray1<'py, f32>,
+        rate: u32,
+        segment_seconds: f64,
+    ) -> PyResult<Vec<Segment<'py>>> {
+        let x = samples.as_array().to_vec();
+        let pool = self.pool()?;
+        let segments = py
+            .detach(|| pool.install(|| job::encode_audio(&self.model, &x, rate, segment_seconds)))
+            .map_err(codec_err)?;
+        Ok(segments
+            .into_iter()
+            .map(|s| (s.duration, s.codes.into_iter().map(|c| c.into_pyarray(py)).collect()))
+            .collect())
     }
 
     /// Codes of a batch of mono clips of one length (rows of `samples`) at `rate` Hz: one

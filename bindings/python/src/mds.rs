@@ -1,17 +1,20 @@
-//! MosaicML MDS datasets: `audiotok.mds.MdsDataset` (read) and `merge_index`.
+//! MosaicML MDS datasets: `audiotok.mds.MdsDataset` (read), `MdsWriter` (write, as
+//! `streaming.MDSWriter` writes) and `merge_index`.
 
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use audiotok_mds::{DType, Json, NdArray, Value};
 use numpy::{Element, PyArray1, PyArrayDyn};
 use pyo3::exceptions::{PyIndexError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMemoryView, PyString, PyTuple};
 
 use crate::errors::MdsError;
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<MdsDataset>()?;
+    m.add_class::<MdsWriter>()?;
     m.add_function(wrap_pyfunction!(merge_index, m)?)?;
     Ok(())
 }
@@ -189,4 +192,203 @@ fn value<'py>(py: Python<'py>, v: Value) -> PyResult<Bound<'py, PyAny>> {
 fn merge_index(py: Python<'_>, root: PathBuf) -> PyResult<usize> {
     let idx = py.detach(|| audiotok_mds::merge_index(&root)).map_err(mds_err)?;
     Ok(idx.shards.len())
+}
+
+/// Writes an MDS dataset folder exactly as `streaming.MDSWriter` does (same shard bytes, shard
+/// boundaries and `index.json`): `write(sample)` for each sample (a dict with exactly the
+/// columns), then `finish()`. Shards are written atomically; `index.json` last.
+#[pyclass(module = "audiotok._audiotok")]
+pub struct MdsWriter {
+    inner: Mutex<Option<audiotok_mds::MdsWriter>>,
+    /// Column name to encoding text.
+    columns: Vec<(String, String)>,
+    dir: PathBuf,
+}
+
+impl MdsWriter {
+    fn with_writer<T>(&self, f: impl FnOnce(&mut audiotok_mds::MdsWriter) -> PyResult<T>) -> PyResult<T> {
+        let mut guard = self.inner.lock().map_err(|_| MdsError::new_err("the writer was poisoned by a panic"))?;
+        match guard.as_mut() {
+            Some(w) => f(w),
+            None => Err(MdsError::new_err(format!("the writer of {} is already finished", self.dir.display()))),
+        }
+    }
+}
+
+#[pymethods]
+impl MdsWriter {
+    #[new]
+    #[pyo3(
+        signature = (out, columns, *, compression = None, hashes = None, size_limit = Some(67108864), overwrite = false),
+        text_signature = "(out, columns, *, compression=None, hashes=None, size_limit=67108864, overwrite=False)"
+    )]
+    fn new(
+        py: Python<'_>,
+        out: PathBuf,
+        columns: Vec<(String, String)>,
+        compression: Option<String>,
+        hashes: Option<Vec<String>>,
+        size_limit: Option<u64>,
+        overwrite: bool,
+    ) -> PyResult<Self> {
+        let options = audiotok_mds::WriterOptions {
+            compression,
+            hashes: hashes.unwrap_or_default(),
+            size_limit,
+            overwrite,
+            raw_encodings: Vec::new(),
+        };
+        let spec = columns.clone();
+        let w = py.detach(|| audiotok_mds::MdsWriter::new(&out, spec, options)).map_err(mds_err)?;
+        Ok(Self { inner: Mutex::new(Some(w)), columns, dir: out })
+    }
+
+    /// Adds one sample: a dict holding exactly the columns.
+    fn write(&self, py: Python<'_>, sample: &Bound<'_, PyDict>) -> PyResult<()> {
+        let mut s = audiotok_mds::Sample::new();
+        for (name, encoding) in &self.columns {
+            let v = sample
+                .get_item(name)?
+                .ok_or_else(|| MdsError::new_err(format!("the sample has no column `{name}`")))?;
+            let value = to_value(py, &v, encoding)
+                .map_err(|e| MdsError::new_err(format!("column `{name}` ({encoding}): {e}")))?;
+            s.insert(name.clone(), value);
+        }
+        if sample.len() != self.columns.len() {
+            let extra: Vec<String> = sample
+                .keys()
+                .iter()
+                .filter_map(|k| k.extract::<String>().ok())
+                .filter(|k| !self.columns.iter().any(|(n, _)| n == k))
+                .collect();
+            return Err(MdsError::new_err(format!("the sample has columns the writer has not: {extra:?}")));
+        }
+        self.with_writer(|w| {
+            let encoded = w.encoder().encode(&s).map_err(mds_err)?;
+            py.detach(|| w.write_encoded(encoded)).map_err(mds_err)
+        })
+    }
+
+    /// Writes the last shard and `index.json`; returns the number of shards.
+    fn finish(&self, py: Python<'_>) -> PyResult<usize> {
+        let w = {
+            let mut guard = self.inner.lock().map_err(|_| MdsError::new_err("the writer was poisoned by a panic"))?;
+            guard.take()
+        };
+        let w =
+            w.ok_or_else(|| MdsError::new_err(format!("the writer of {} is already finished", self.dir.display())))?;
+        let index = py.detach(|| w.finish()).map_err(mds_err)?;
+        Ok(index.shards.len())
+    }
+
+    /// The output folder.
+    #[getter]
+    fn out(&self) -> PathBuf {
+        self.dir.clone()
+    }
+
+    /// Whether `finish` has run.
+    #[getter]
+    fn finished(&self) -> bool {
+        self.inner.lock().map(|g| g.is_none()).unwrap_or(true)
+    }
+}
+
+/// A Python value as the column's encoding takes it (as `streaming`'s encodings accept it).
+fn to_value(py: Python<'_>, v: &Bound<'_, PyAny>, encoding: &str) -> PyResult<Value> {
+    if v.is_instance_of::<PyBytes>() || v.is_instance_of::<PyByteArray>() || v.is_instance_of::<PyMemoryView>() {
+        // Bytes pass through every encoding, as streaming's `mds_encode` passes them.
+        let b: Vec<u8> = py.import("builtins")?.getattr("bytes")?.call1((v,))?.extract()?;
+        return Ok(Value::Bytes(b));
+    }
+    let kind = encoding.split(':').next().unwrap_or(encoding);
+    Ok(match kind {
+        "str" => Value::Str(v.extract()?),
+        "json" => Value::Json(to_json(v)?),
+        "ndarray" => {
+            let np = py.import("numpy")?;
+            let a = np.getattr("ascontiguousarray")?.call1((v,))?;
+            let dtype = a.getattr("dtype")?;
+            let a = if dtype.getattr("byteorder")?.extract::<String>()? == ">" {
+                a.call_method1("astype", (dtype.call_method1("newbyteorder", ("<",))?,))?
+            } else {
+                a
+            };
+            let name: String = a.getattr("dtype")?.getattr("name")?.extract()?;
+            let dt = DType::from_name(&name)
+                .ok_or_else(|| PyValueError::new_err(format!("numpy dtype {name} has no MDS ndarray encoding")))?;
+            let shape: Vec<usize> = a.getattr("shape")?.extract()?;
+            let data: Vec<u8> = a.call_method0("tobytes")?.extract()?;
+            Value::NdArray(NdArray::from_bytes(dt, shape, data).map_err(|e| PyValueError::new_err(e.to_string()))?)
+        }
+        "str_decimal" => Value::Decimal(v.str()?.extract()?),
+        "float16" | "float32" | "float64" | "str_float" => Value::Float(v.extract::<f64>()?),
+        _ => int_value(py, v)?,
+    })
+}
+
+/// An integer (Python `int` or a numpy integer) as the narrowest [`Value`] that holds it.
+fn int_value(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<Value> {
+    let i = py.import("operator")?.getattr("index")?.call1((v,))?;
+    if let Ok(x) = i.extract::<i64>() {
+        return Ok(Value::Int(x));
+    }
+    if let Ok(x) = i.extract::<u64>() {
+        return Ok(Value::UInt(x));
+    }
+    Ok(Value::BigInt(i.str()?.extract()?))
+}
+
+/// A dict key as `json.dumps` writes it: strings as they are; `int`, `float`, `bool` and `None`
+/// as their JSON text; anything else refused (as `json.dumps` refuses it).
+fn json_key(k: &Bound<'_, PyAny>) -> PyResult<String> {
+    if k.is_instance_of::<PyString>() {
+        return k.extract();
+    }
+    if k.is_none() {
+        return Ok("null".into());
+    }
+    if k.is_instance_of::<PyBool>() {
+        return Ok(if k.extract::<bool>()? { "true" } else { "false" }.into());
+    }
+    if k.is_instance_of::<PyInt>() {
+        return k.str()?.extract();
+    }
+    if k.is_instance_of::<PyFloat>() {
+        return Ok(audiotok_mds::Json::Float(k.extract()?).to_python(false));
+    }
+    Err(PyValueError::new_err(format!("keys must be str, int, float, bool or None, not {}", k.get_type().name()?)))
+}
+
+/// A Python object as `json.dumps` would see it (dict keys must be strings, key order kept).
+fn to_json(v: &Bound<'_, PyAny>) -> PyResult<Json> {
+    if v.is_none() {
+        return Ok(Json::Null);
+    }
+    if v.is_instance_of::<PyBool>() {
+        return Ok(Json::Bool(v.extract()?));
+    }
+    if v.is_instance_of::<PyInt>() {
+        if let Ok(x) = v.extract::<i64>() {
+            return Ok(Json::Int(x));
+        }
+        return Ok(Json::BigInt(v.str()?.extract()?));
+    }
+    if v.is_instance_of::<PyFloat>() {
+        return Ok(Json::Float(v.extract()?));
+    }
+    if v.is_instance_of::<PyString>() {
+        return Ok(Json::Str(v.extract()?));
+    }
+    if let Ok(d) = v.cast::<PyDict>() {
+        let mut fields = Vec::with_capacity(d.len());
+        for (k, item) in d.iter() {
+            fields.push((json_key(&k)?, to_json(&item)?));
+        }
+        return Ok(Json::Object(fields));
+    }
+    if v.is_instance_of::<PyList>() || v.is_instance_of::<PyTuple>() {
+        return Ok(Json::Array(v.try_iter()?.map(|it| to_json(&it?)).collect::<PyResult<_>>()?));
+    }
+    Err(PyValueError::new_err(format!("{} is not JSON serializable", v.get_type().name()?)))
 }

@@ -1,6 +1,6 @@
 //! The token store (`audiotok.tokens.TokenStore`): its records as Arrow batches handed to pyarrow
 //! (or any reader of the Arrow PyCapsule interface) through the Arrow C stream interface, without
-//! a copy.
+//! a copy; `write_store`, records in to a store written as `audiotok encode` writes one.
 
 use std::ffi::CStr;
 use std::path::PathBuf;
@@ -9,14 +9,91 @@ use arrow_array::ffi::FFI_ArrowSchema;
 use arrow_array::ffi_stream::FFI_ArrowArrayStream;
 use arrow_array::{RecordBatch, RecordBatchReader};
 use arrow_schema::{ArrowError, SchemaRef};
-use audiotok_tokens::store::{BatchIter, StoreMetadata, StoreReader, METADATA_FILE};
+use audiotok_tokens::store::{
+    BatchIter, ScaleTokens, StoreMetadata, StoreOptions, StoreReader, StoreWriter, TokenRecord, METADATA_FILE,
+};
+use numpy::PyReadonlyArray1;
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 
 use crate::errors::TokensError;
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<TokenStore>()
+    m.add_class::<TokenStore>()?;
+    m.add_function(wrap_pyfunction!(write_store, m)?)
+}
+
+/// One scale of many records as flat arrays: every record's codes concatenated, the start of
+/// each record's codes (`n + 1` offsets), and each record's shape the same way.
+type FlatScale<'py> =
+    (PyReadonlyArray1<'py, u32>, PyReadonlyArray1<'py, i64>, PyReadonlyArray1<'py, i64>, PyReadonlyArray1<'py, i64>);
+
+/// Writes a token store at `dir` from records given as flat arrays (see [`FlatScale`]), in
+/// order, as `StoreWriter` writes it for the CLI: batches of `batch_size` records, each atomic,
+/// then `metadata.json`. Returns the metadata as JSON text.
+#[pyfunction]
+#[pyo3(signature = (dir, file_paths, durations, scales, *, batch_size = 1000, codebook_sizes = None, rates_hz = None, provenance = None))]
+#[allow(clippy::too_many_arguments)]
+fn write_store(
+    py: Python<'_>,
+    dir: PathBuf,
+    file_paths: Vec<String>,
+    durations: PyReadonlyArray1<'_, f64>,
+    scales: Vec<FlatScale<'_>>,
+    batch_size: usize,
+    codebook_sizes: Option<Vec<u32>>,
+    rates_hz: Option<Vec<f64>>,
+    provenance: Option<std::collections::BTreeMap<String, String>>,
+) -> PyResult<String> {
+    let n = file_paths.len();
+    let bad = |msg: String| TokensError::new_err(format!("{}: {msg}", dir.display()));
+    let durations = durations.as_array();
+    if durations.len() != n {
+        return Err(bad(format!("{} durations for {n} records", durations.len())));
+    }
+    let mut records: Vec<TokenRecord> = file_paths
+        .into_iter()
+        .zip(durations.iter())
+        .map(|(file_path, &duration)| TokenRecord { file_path, duration, scales: Vec::with_capacity(scales.len()) })
+        .collect();
+    for (k, (codes, offsets, shapes, shape_offsets)) in scales.iter().enumerate() {
+        let (codes, offsets) = (codes.as_array(), offsets.as_array());
+        let (shapes, shape_offsets) = (shapes.as_array(), shape_offsets.as_array());
+        if offsets.len() != n + 1 || shape_offsets.len() != n + 1 {
+            return Err(bad(format!("scale {k}: offsets must have one entry per record and one more ({})", n + 1)));
+        }
+        let span = |o: &ndarray::ArrayView1<'_, i64>, i: usize, len: usize| -> PyResult<std::ops::Range<usize>> {
+            let (a, b) = (o[i], o[i + 1]);
+            if a < 0 || b < a || b as usize > len {
+                return Err(bad(format!("scale {k}, record {i}: offsets {a}..{b} outside 0..{len}")));
+            }
+            Ok(a as usize..b as usize)
+        };
+        for (i, rec) in records.iter_mut().enumerate() {
+            let tokens: Vec<u32> = codes.slice(ndarray::s![span(&offsets, i, codes.len())?]).to_vec();
+            let shape_span = span(&shape_offsets, i, shapes.len())?;
+            let mut shape = Vec::with_capacity(shape_span.len());
+            for &d in shapes.slice(ndarray::s![shape_span]) {
+                shape.push(u64::try_from(d).map_err(|_| bad(format!("scale {k}, record {i}: negative shape {d}")))?);
+            }
+            rec.scales.push(ScaleTokens { shape, tokens });
+        }
+    }
+    let mut opts = StoreOptions::new(scales.len());
+    opts.batch_size = batch_size;
+    opts.codebook_sizes = codebook_sizes;
+    opts.rates_hz = rates_hz;
+    opts.provenance = provenance.unwrap_or_default();
+    let meta = py
+        .detach(|| -> Result<StoreMetadata, audiotok_tokens::store::StoreError> {
+            let mut w = StoreWriter::create(&dir, opts)?;
+            for r in records {
+                w.push(r)?;
+            }
+            w.finish()
+        })
+        .map_err(store_err)?;
+    serde_json::to_string(&meta).map_err(|e| TokensError::new_err(e.to_string()))
 }
 
 fn store_err(e: impl std::error::Error + 'static) -> PyErr {

@@ -54,3 +54,28 @@ def test_errors_name_the_file(tmp_path: Path):
     assert isinstance(e.value, audiotok.AudiotokError) and isinstance(e.value, ValueError)
     with pytest.raises(audiotok.AudioError, match="sample rate"):
         audiotok.load(AUDIO / "speech_1s.wav", sr=10**9)
+
+
+def test_load_takes_the_encoded_file_in_memory():
+    import io
+
+    for name in ("speech_7s_44k_stereo.flac", "speech_1s.wav", "formats/clip.mp3", "formats/clip.ogg"):
+        data = (AUDIO / name).read_bytes()
+        want, want_sr = audiotok.load(AUDIO / name, sr=16000)
+        y, sr = audiotok.load(data, sr=16000)
+        assert sr == want_sr == 16000
+        np.testing.assert_array_equal(y, want)
+        y2, _ = audiotok.load(io.BytesIO(data), sr=16000)
+        np.testing.assert_array_equal(y2, want)
+        y3, _ = audiotok.load(memoryview(data), sr=None, mono=False)
+        np.testing.assert_array_equal(y3, audiotok.load(AUDIO / name, sr=None, mono=False)[0])
+
+
+def test_bytes_that_are_not_audio_fail_with_the_given_name():
+    with pytest.raises(audiotok.AudioError, match=r"shard\.parquet#3"):
+        audiotok.load(b"not audio at all", name="shard.parquet#3")
+    with pytest.raises(audiotok.AudioError, match="<bytes>"):
+        audiotok.load(b"")
+    with open(AUDIO / "formats/nan.wav", "rb") as f:
+        with pytest.raises(audiotok.AudioError, match="nan.wav"):
+            audiotok.load(f)

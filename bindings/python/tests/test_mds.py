@@ -11,8 +11,9 @@ import struct
 import numpy as np
 import pytest
 
+import audiotok
 from audiotok import mds
-from conftest import FIXTURES
+from conftest import FIXTURES, ROOT
 
 EXPECTED = json.loads((FIXTURES / "mds" / "expected.json").read_text())["datasets"]
 
@@ -83,3 +84,40 @@ def test_merge_index_equals_streaming(tmp_path):
     empty.mkdir()
     with pytest.raises(mds.MdsError, match="no partition"):
         mds.merge_index(empty)
+
+
+@pytest.mark.parametrize("name", ["all_types", "zstd", "zstd7_hashed", "multi_shard", "hashed"])
+def test_writer_gives_the_bytes_streaming_wrote(tmp_path, name):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    from mds_values import from_repr
+
+    spec = json.loads((FIXTURES / "mds" / "expected.json").read_text())["datasets"][name]
+    columns, options = spec["columns"], spec["options"]
+    out = tmp_path / name
+    with audiotok.mds.MDSWriter(out=out, columns=columns, compression=options["compression"],
+                                hashes=options["hashes"], size_limit=options["size_limit"]) as w:
+        for sample in spec["samples"]:
+            w.write({k: from_repr(columns[k], v) for k, v in sample.items()})
+    want = FIXTURES / "mds" / name
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in want.iterdir())
+    for p in sorted(want.iterdir()):
+        assert (out / p.name).read_bytes() == p.read_bytes(), p.name
+
+
+def test_writer_refuses_bad_samples_and_reuse(tmp_path):
+    w = audiotok.mds.MdsWriter(out=tmp_path / "o", columns={"id": "int", "x": "ndarray:float32"})
+    with pytest.raises(audiotok.MdsError, match="no column `x`"):
+        w.write({"id": 1})
+    with pytest.raises(audiotok.MdsError, match="not"):
+        w.write({"id": 1, "x": np.zeros(2, np.float32), "extra": 3})
+    with pytest.raises(audiotok.MdsError, match="`id`"):
+        w.write({"id": "one", "x": np.zeros(2, np.float32)})
+    w.write({"id": 1, "x": np.zeros(2, np.float32)})
+    assert w.finish() == 1
+    with pytest.raises(audiotok.MdsError, match="already finished"):
+        w.write({"id": 2, "x": np.zeros(2, np.float32)})
+    with pytest.raises(audiotok.MdsError):
+        audiotok.mds.MdsWriter(out=tmp_path / "o", columns={"id": "pkl"}, exist_ok=True)
+    assert audiotok.mds.MdsDataset(tmp_path / "o")[0]["id"] == 1

@@ -9,9 +9,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from audiotok import tokens
+from audiotok import codecs, tokens
 
-from conftest import FIXTURES
+from conftest import AUDIO, FIXTURES
 
 STORES = FIXTURES / "tokens"
 
@@ -115,3 +115,27 @@ def test_pickles_as_its_path():
     store = tokens.TokenStore(STORES / "pyarrow_store")
     back = pickle.loads(pickle.dumps(store))
     assert back.path == store.path and back.to_table().equals(store.to_table())
+
+
+def test_write_store_round_trips_a_store_and_its_metadata(tmp_path):
+    src = tmp_path / "cli"
+    codecs.encode_files(AUDIO / "speech_7s.flac", src, model=FIXTURES / "snac" / "tiny24", segment_seconds=1.0,
+                        batch_size=3)
+    meta_src = json.loads((src / "metadata.json").read_text())
+    table = tokens.read_table(src)
+    meta = tokens.write_store(tmp_path / "copy", table, batch_size=3,
+                              codebook_sizes=[s["codebook_size"] for s in meta_src["scales"]],
+                              rates_hz=[s["rate_hz"] for s in meta_src["scales"]],
+                              provenance=meta_src["provenance"])
+    assert meta["num_files"] == len(table) == meta_src["num_files"]
+    assert tokens.read_table(tmp_path / "copy").equals(table)
+    # Same records, options and provenance: the same files, except the CLI's per-batch reuse keys.
+    assert json.loads((tmp_path / "copy" / "metadata.json").read_text()) == meta_src
+    # Slices and columns in any order; shapes derived when absent.
+    part = table.slice(2, 4).select(["duration", "tokens_scale_1", "file_path", "tokens_scale_0", "tokens_scale_2"])
+    tokens.write_store(tmp_path / "part", part)
+    assert tokens.read_table(tmp_path / "part").column("tokens_scale_1").equals(table.slice(2, 4).column("tokens_scale_1"))
+    with pytest.raises(tokens.TokensError, match="tokens_scale_0"):
+        tokens.write_store(tmp_path / "bad", table.select(["file_path", "duration"]))
+    with pytest.raises(tokens.TokensError, match="not below 1"):
+        tokens.write_store(tmp_path / "bad", table, codebook_sizes=[1, 1, 1])

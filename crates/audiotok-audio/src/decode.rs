@@ -120,9 +120,28 @@ impl Decoder {
     /// Opens `path`, probes its container and prepares a decoder for its first audio track.
     pub fn open(path: &Path) -> Result<Self> {
         let (file, len) = source::open_source(path)?;
+        Self::from_source(path, file, len)
+    }
+
+    /// A decoder over an encoded file held in memory (a Parquet cell, a tar member, a Python
+    /// `bytes`), read exactly as [`Decoder::open`] reads the same bytes from disk. `name` stands for
+    /// the bytes in errors and in [`AudioInfo::path`]; its extension, if any, is the container hint.
+    pub fn from_bytes(name: &Path, bytes: Vec<u8>) -> Result<Self> {
+        let (source, len) = source::memory_source(name, bytes)?;
+        Self::from_source(name, source, len)
+    }
+
+    fn from_source<R>(path: &Path, mut file: source::PatchedFile<R>, len: u64) -> Result<Self>
+    where
+        R: std::io::Read + std::io::Seek + Send + Sync + 'static,
+    {
         if len == 0 {
             return Err(corrupt(path, "empty file (0 bytes)"));
         }
+        // Read before the container takes the bytes; it only counts for MP3.
+        let mp3_exact = source::mp3_states_frame_count(path, &mut file, len)?;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0))
+            .map_err(|source| AudioError::Io { path: path.to_path_buf(), source })?;
         let mss = MediaSourceStream::new(Box::new(file), Default::default());
         let mut hint = Hint::new();
         if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
@@ -158,10 +177,8 @@ impl Decoder {
         }
         let channels = params.channels.as_ref().map(|c| c.count()).unwrap_or(0);
         // Containers that state an exact length: a decoded length short of it means truncation.
-        let exact_length = container == "wave"
-            || codec == "flac"
-            || codec.starts_with("pcm")
-            || (codec == "mp3" && source::mp3_states_frame_count(path)?);
+        let exact_length =
+            container == "wave" || codec == "flac" || codec.starts_with("pcm") || (codec == "mp3" && mp3_exact);
         let info = AudioInfo {
             path: path.to_path_buf(),
             container,

@@ -115,11 +115,29 @@ fn check_rate(rate: u32) -> Result<()> {
     Ok(())
 }
 
+/// [`load`] for an encoded file held in memory (a Parquet cell, a tar member, a Python `bytes`):
+/// the same samples as [`load`] gives for the same bytes on disk. `name` stands for the bytes in
+/// errors and in [`AudioInfo::path`] (a record id such as `shard.parquet#12`); its extension, if
+/// any, hints the container.
+pub fn load_bytes(name: &Path, bytes: Vec<u8>, opts: &LoadOptions) -> Result<Audio> {
+    if let Some(r) = opts.target_rate {
+        check_rate(r)?;
+    }
+    shape(Decoder::from_bytes(name, bytes)?, opts, None).map(|(audio, _)| audio)
+}
+
 fn load_inner(path: &Path, opts: &LoadOptions, limit: Option<usize>) -> Result<(Audio, u64)> {
     if let Some(r) = opts.target_rate {
         check_rate(r)?;
     }
-    let mut dec = Decoder::open(path)?;
+    shape(Decoder::open(path)?, opts, limit)
+}
+
+/// Decodes what `dec` reads to its end, downmixed and resampled as `opts` asks, keeping the first
+/// `limit` frames when there is one.
+fn shape(mut dec: Decoder, opts: &LoadOptions, limit: Option<usize>) -> Result<(Audio, u64)> {
+    let path = dec.info().path.clone();
+    let path = path.as_path();
     let rate = dec.info().sample_rate;
     let to = opts.target_rate.unwrap_or(rate);
     let mut channels = dec.info().channels.max(1);

@@ -11,7 +11,7 @@
 //! truncation error (libsndfile clamps those silently; audiotok does not accept missing audio).
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use symphonia::core::io::MediaSource;
@@ -65,15 +65,16 @@ pub(crate) fn open_regular(path: &Path) -> Result<(File, u64)> {
     Ok((file, meta.len()))
 }
 
-/// A file with some 4-byte fields replaced, as the decoder reads it.
-pub(crate) struct PatchedFile {
-    file: File,
+/// An input's bytes (a file, or bytes in memory) with some 4-byte fields replaced, as the decoder
+/// reads them.
+pub(crate) struct PatchedFile<R = File> {
+    file: R,
     len: u64,
     pos: u64,
     patches: Vec<(u64, [u8; 4])>,
 }
 
-impl Read for PatchedFile {
+impl<R: Read> Read for PatchedFile<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.file.read(buf)?;
         let (start, end) = (self.pos, self.pos + n as u64);
@@ -92,14 +93,14 @@ impl Read for PatchedFile {
     }
 }
 
-impl Seek for PatchedFile {
+impl<R: Seek> Seek for PatchedFile<R> {
     fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
         self.pos = self.file.seek(to)?;
         Ok(self.pos)
     }
 }
 
-impl MediaSource for PatchedFile {
+impl<R: Read + Seek + Send + Sync> MediaSource for PatchedFile<R> {
     fn is_seekable(&self) -> bool {
         true
     }
@@ -109,7 +110,7 @@ impl MediaSource for PatchedFile {
     }
 }
 
-fn read_at(file: &mut File, at: u64, buf: &mut [u8]) -> std::io::Result<bool> {
+fn read_at<R: Read + Seek>(file: &mut R, at: u64, buf: &mut [u8]) -> std::io::Result<bool> {
     file.seek(SeekFrom::Start(at))?;
     match file.read_exact(buf) {
         Ok(()) => Ok(true),
@@ -128,7 +129,7 @@ fn le32(b: &[u8]) -> u32 {
 const MAX_CHUNKS: usize = 4096;
 
 /// The size fields of a streamed WAV to replace (see the module docs); none for any other file.
-fn wav_patches(path: &Path, file: &mut File, len: u64) -> Result<Vec<(u64, [u8; 4])>> {
+fn wav_patches<R: Read + Seek>(path: &Path, file: &mut R, len: u64) -> Result<Vec<(u64, [u8; 4])>> {
     let mut head = [0u8; 12];
     if !read_at(file, 0, &mut head).map_err(io(path))? || &head[..4] != b"RIFF" || &head[8..12] != b"WAVE" {
         return Ok(Vec::new());
@@ -192,20 +193,30 @@ fn wav_patches(path: &Path, file: &mut File, len: u64) -> Result<Vec<(u64, [u8; 
 
 /// `path` opened for the decoder, with a streamed WAV's size fields repaired.
 pub(crate) fn open_source(path: &Path) -> Result<(PatchedFile, u64)> {
-    let (mut file, len) = open_regular(path)?;
+    let (file, len) = open_regular(path)?;
+    patched(path, file, len)
+}
+
+/// Bytes in memory (an encoded file held in a Parquet cell, a tar member, a Python `bytes`)
+/// prepared for the decoder as [`open_source`] prepares a file; `name` stands for them in errors.
+pub(crate) fn memory_source(name: &Path, bytes: Vec<u8>) -> Result<(PatchedFile<Cursor<Vec<u8>>>, u64)> {
+    let len = bytes.len() as u64;
+    patched(name, Cursor::new(bytes), len)
+}
+
+fn patched<R: Read + Seek>(path: &Path, mut file: R, len: u64) -> Result<(PatchedFile<R>, u64)> {
     let patches = wav_patches(path, &mut file, len)?;
     file.seek(SeekFrom::Start(0)).map_err(io(path))?;
     Ok((PatchedFile { file, len, pos: 0, patches }, len))
 }
 
-/// Whether the MP3 at `path` starts with a Xing/Info tag that states its frame count (LAME and
+/// Whether the MP3 in `file` (named `path` in errors) starts with a Xing/Info tag that states its frame count (LAME and
 /// ffmpeg write one): the stream's length is then exact, and a decode that ends short of it is a
 /// truncated file. Without one, the length is an estimate from the bitrate.
-pub(crate) fn mp3_states_frame_count(path: &Path) -> Result<bool> {
-    let (mut file, len) = open_regular(path)?;
+pub(crate) fn mp3_states_frame_count<R: Read + Seek>(path: &Path, file: &mut R, len: u64) -> Result<bool> {
     let mut start = 0u64;
     let mut id3 = [0u8; 10];
-    if read_at(&mut file, 0, &mut id3).map_err(io(path))? && &id3[..3] == b"ID3" {
+    if read_at(file, 0, &mut id3).map_err(io(path))? && &id3[..3] == b"ID3" {
         let size = id3[6..10].iter().fold(0u64, |a, &b| (a << 7) | u64::from(b & 0x7f));
         start = 10 + size + if id3[5] & 0x10 != 0 { 10 } else { 0 };
     }

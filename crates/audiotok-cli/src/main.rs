@@ -28,6 +28,8 @@ enum Command {
     Convert(cmd::convert::Args),
     /// Compute model input features (Whisper log-mel, wav2vec2, mel-dB) as one .npy per file.
     Features(cmd::features::Args),
+    /// Embed audio with a continuous encoder (HuBERT, wav2vec2, Qwen2-Audio, Whisper) as one .npy per file.
+    Embed(cmd::embed::Args),
     /// Count the audio tokens an encoder needs for each file (Qwen2-Audio, Whisper, SNAC, ...).
     Count(cmd::count::Args),
     /// Pack instruction rows with audio into fixed-length token blocks (MosaicML MDS shards).
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Command::Info(a) => cmd::info::run(a),
         Command::Convert(a) => cmd::convert::run(a),
         Command::Features(a) => cmd::features::run(a),
+        Command::Embed(a) => cmd::embed::run(a),
         Command::Count(a) => cmd::count::run(a),
         Command::Pack(a) => cmd::pack::run(a),
         Command::Mds(a) => cmd::mds::run(a),

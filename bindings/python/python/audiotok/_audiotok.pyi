@@ -19,10 +19,12 @@ __all__ = [
     "CodecError",
     "Snac",
     "TokenStore",
+    "write_store",
     "decode_store_json",
     "encode_files_json",
     "AudioInfo",
     "load",
+    "load_bytes",
     "info",
     "resample",
     "compute_features",
@@ -31,6 +33,7 @@ __all__ = [
     "FEATURE_KINDS",
     "PROFILES",
     "MdsDataset",
+    "MdsWriter",
     "merge_index",
     "pack_json",
     "count_files_json",
@@ -79,6 +82,9 @@ class AudioInfo:
 def load(
     path: Union[str, os.PathLike[str]], sr: Optional[int] = 16000, mono: bool = True
 ) -> Tuple[npt.NDArray[np.float32], int]: ...
+def load_bytes(
+    data: bytes, sr: Optional[int] = 16000, mono: bool = True, name: str = "<bytes>"
+) -> Tuple[npt.NDArray[np.float32], int]: ...
 def info(path: Union[str, os.PathLike[str]]) -> AudioInfo: ...
 def resample(y: npt.NDArray[np.float32], *, orig_sr: int, target_sr: int) -> npt.NDArray[np.float32]: ...
 def compute_features(
@@ -126,6 +132,24 @@ class MdsDataset:
     def dir(self) -> str: ...
     @property
     def columns(self) -> List[str]: ...
+@final
+class MdsWriter:
+    def __new__(
+        cls,
+        out: _PathLike,
+        columns: Sequence[Tuple[str, str]],
+        *,
+        compression: Optional[str] = None,
+        hashes: Optional[Sequence[str]] = None,
+        size_limit: Optional[int] = 67108864,
+        overwrite: bool = False,
+    ) -> MdsWriter: ...
+    def write(self, sample: Dict[str, Any]) -> None: ...
+    def finish(self) -> int: ...
+    @property
+    def out(self) -> str: ...
+    @property
+    def finished(self) -> bool: ...
 @final
 class BlockIter:
     def __iter__(self) -> BlockIter: ...
@@ -184,6 +208,19 @@ class TokenStore:
     def __arrow_c_stream__(self, requested_schema: Optional[object] = None, *, batch_rows: int = 1024) -> object: ...
     def __reduce__(self) -> Tuple[Any, Tuple[str]]: ...
 
+def write_store(
+    dir: _PathLike,
+    file_paths: Sequence[str],
+    durations: npt.NDArray[np.float64],
+    scales: Sequence[
+        Tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
+    ],
+    *,
+    batch_size: int = 1000,
+    codebook_sizes: Optional[Sequence[int]] = None,
+    rates_hz: Optional[Sequence[float]] = None,
+    provenance: Optional[Dict[str, str]] = None,
+) -> str: ...
 @final
 class Snac:
     def __new__(
@@ -201,6 +238,9 @@ class Snac:
     def vq_strides(self) -> List[int]: ...
     def config_json(self) -> str: ...
     def encode(self, samples: npt.NDArray[np.float32], rate: int) -> List[npt.NDArray[np.int64]]: ...
+    def encode_segments(
+        self, samples: npt.NDArray[np.float32], rate: int, segment_seconds: float
+    ) -> List[Tuple[float, List[npt.NDArray[np.uint32]]]]: ...
     def encode_batch(self, samples: npt.NDArray[np.float32], rate: int) -> List[npt.NDArray[np.int64]]: ...
     def decode(
         self, codes: Sequence[npt.NDArray[np.int64]], *, duration: float = 0.0, noise_seed: Optional[int] = None

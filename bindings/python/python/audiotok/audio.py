@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Optional, Tuple, Union
+from typing import BinaryIO, Optional, Tuple, Union
 
 import numpy as np
 
@@ -12,15 +12,33 @@ from . import _audiotok
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-def load(path: PathLike, sr: Optional[int] = 16000, mono: bool = True) -> Tuple[np.ndarray, int]:
+def load(
+    path: Union[PathLike, bytes, bytearray, memoryview, BinaryIO],
+    sr: Optional[int] = 16000,
+    mono: bool = True,
+    *,
+    name: Optional[str] = None,
+) -> Tuple[np.ndarray, int]:
     """Decode ``path`` (WAV, FLAC, MP3, Ogg Vorbis), downmix to mono when ``mono`` (channel mean),
     and resample to ``sr`` Hz with libsoxr HQ (``None`` keeps the file's rate), as
     ``librosa.load(path, sr=sr, mono=mono)`` with its default ``res_type="soxr_hq"``.
+
+    ``path`` may also be the encoded file itself, in memory: ``bytes`` (a Parquet cell of an HF
+    ``Audio`` column, an object-store download, a tar member) or a binary file object (read
+    whole), as librosa and soundfile take file objects; it decodes to exactly the samples the same
+    bytes on disk give. ``name`` then stands for it in errors (a record id such as
+    ``"train-00000.parquet#12"``; default ``"<bytes>"``, or the file object's ``name``).
 
     Returns ``(y, sr)``: float32, shape ``(n,)`` when mono, else ``(channels, n)``. Raises
     ``FileNotFoundError`` for a missing file and ``audiotok.AudioError`` (naming the file) for one
     that cannot be decoded, is empty, truncated, or holds NaN samples.
     """
+    if isinstance(path, (bytes, bytearray, memoryview)):
+        return _audiotok.load_bytes(bytes(path), sr, mono, name or "<bytes>")
+    if hasattr(path, "read"):
+        data = path.read()  # type: ignore[union-attr]
+        label = name or str(getattr(path, "name", "<bytes>"))
+        return _audiotok.load_bytes(bytes(data), sr, mono, label)
     return _audiotok.load(path, sr, mono)
 
 

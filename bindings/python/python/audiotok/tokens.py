@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
 from ._audiotok import TokensError
 from ._audiotok import TokenStore as _NativeStore
+from ._audiotok import write_store as _write_store
 
 if TYPE_CHECKING:
     import pyarrow  # type: ignore[import-untyped]
 
-__all__ = ["TokenStore", "TokensError", "read_table"]
+__all__ = ["TokenStore", "TokensError", "read_table", "write_store"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -134,3 +135,78 @@ def read_table(path: PathLike, batch_rows: int = DEFAULT_BATCH_ROWS) -> "pyarrow
     """A store (directory or Parquet file) as a ``pyarrow.Table``, as ``pyarrow.parquet.read_table``
     reads a file, but with the store's checks and one schema whatever wrote it."""
     return TokenStore(path).to_table(batch_rows)
+
+
+def _flat_list(column: Any, n: int) -> Any:
+    """A list column's values and offsets as numpy arrays (offsets from 0)."""
+    import numpy as np
+
+    pa = _pyarrow()
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if len(arr) != n:
+        raise TokensError(f"a column holds {len(arr)} values for {n} records")
+    if arr.null_count:
+        raise TokensError("a list column holds nulls")
+    offsets = np.asarray(arr.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
+    values = arr.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0])).to_numpy(zero_copy_only=False)
+    return values, offsets - offsets[0]
+
+
+def write_store(
+    path: PathLike,
+    data: Any,
+    *,
+    batch_size: int = 1000,
+    codebook_sizes: Optional[List[int]] = None,
+    rates_hz: Optional[List[float]] = None,
+    provenance: Optional[Dict[str, str]] = None,
+) -> Dict[str, Any]:
+    """Writes a token store at ``path`` from ``data``: a ``pyarrow.Table`` (or anything
+    ``pyarrow.table`` takes, a ``TokenStore`` included) in the store's columns (``file_path``,
+    ``duration``, per scale ``tokens_scale_k`` and, optionally, ``shape_scale_k``; other columns
+    ignored), records in row order. Written as ``audiotok encode`` writes a store: batches of
+    ``batch_size`` records (each atomic, zstd, checksummed), then ``metadata.json``, with the
+    codebook sizes and frame rates per scale when given (codes are checked below the codebook
+    size) and ``provenance`` (``key: value`` text) recorded. Returns the metadata."""
+    import numpy as np
+
+    pa = _pyarrow()
+    table = data if isinstance(data, pa.Table) else pa.table(data)
+    n = table.num_rows
+    names = table.column_names
+    scales = []
+    k = 0
+    while f"tokens_scale_{k}" in names:
+        codes, offsets = _flat_list(table.column(f"tokens_scale_{k}"), n)
+        if codes.size and (codes.min() < 0 or codes.max() > np.iinfo(np.uint32).max):
+            raise TokensError(f"tokens_scale_{k} holds codes outside 0..2**32-1")
+        if f"shape_scale_{k}" in names:
+            shapes, shape_offsets = _flat_list(table.column(f"shape_scale_{k}"), n)
+        else:
+            shapes, shape_offsets = np.diff(offsets), np.arange(n + 1, dtype=np.int64)
+        scales.append(
+            (
+                np.ascontiguousarray(codes, dtype=np.uint32),
+                np.ascontiguousarray(offsets, dtype=np.int64),
+                np.ascontiguousarray(shapes, dtype=np.int64),
+                np.ascontiguousarray(shape_offsets, dtype=np.int64),
+            )
+        )
+        k += 1
+    if not scales:
+        raise TokensError("no tokens_scale_0 column: not records in the token store's columns")
+    for col in ("file_path", "duration"):
+        if col not in names:
+            raise TokensError(f"no {col} column")
+    meta = _write_store(
+        os.fspath(path),
+        [str(p) for p in table.column("file_path").to_pylist()],
+        np.ascontiguousarray(table.column("duration").to_numpy(), dtype=np.float64),
+        scales,
+        batch_size=batch_size,
+        codebook_sizes=codebook_sizes,
+        rates_hz=rates_hz,
+        provenance=provenance,
+    )
+    result: Dict[str, Any] = json.loads(meta)
+    return result

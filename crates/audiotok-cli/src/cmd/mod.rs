@@ -5,6 +5,7 @@ pub mod bpe;
 pub mod codec;
 pub mod convert;
 pub mod count;
+pub mod embed;
 pub mod features;
 pub mod info;
 pub mod mds;

@@ -1,0 +1,724 @@
+"""audiotok stages as Ray Data operators and sinks: from a folder (or bucket) of audio to MDS
+training shards and to a codec token store on a cluster.
+
+Operators are callable classes for ``Dataset.map_batches(Op, fn_constructor_kwargs={...},
+batch_format="pyarrow", concurrency=N, num_cpus=C)``: each opens its Rust handle (a model, a
+feature extractor) once per actor, takes a ``pyarrow.Table`` batch and returns one with its
+columns added, in plain Arrow types (lists and fixed-size lists, never Ray's tensor extension
+type), so every Parquet reader reads the result. A row that fails gets its reason in the
+``error`` column (null when it went through) and nulls in the operator's columns; later operators
+pass it through untouched. Every operator keeps the columns it was given (``keep_bytes=False``
+drops the encoded audio once decoded).
+
+Sinks (``Dataset.write_datasink``):
+
+- ``MdsDatasink(out, columns=...)``: each write task writes its own MDS part under ``out``
+  (``part-<first row>``), and the driver merges the parts' indexes into ``out/index.json``
+  exactly as ``audiotok mds merge`` / ``streaming.base.util.merge_index`` do, so
+  ``StreamingDataset(local=out)`` reads one dataset.
+- ``PackDatasink(out, tokenizer=...)``: packing across a cluster. Each write task tokenizes,
+  expands ``<|AUDIO|>`` and packs its partition's rows with ``audiotok.pack`` (greedy or bfd,
+  per partition) into its own MDS part; the driver merges the index. Packing per partition
+  leaves at most one part-filled block per partition more than packing globally (measured in
+  BENCHMARKS.md).
+- ``TokenStoreDatasink(path)``: each write task writes its records to ``path/_parts/`` (one
+  Parquet file per task, named by its first row, written atomically); the driver then writes
+  the token store in input order (by the ``row`` column) exactly as ``audiotok encode`` lays it
+  out, lists failed rows in ``path/rejects.jsonl`` and removes ``_parts``. A job killed mid-way
+  keeps its finished parts: ``done_rows(path)`` tells the rerun which rows to skip, and the
+  store it writes is the same.
+
+``python -m audiotok.ray --help``: the pipeline from a folder or manifest of audio to MDS shards
+and a SNAC token store. Ray is needed only here (``pip install "ray[data]"``).
+
+CPUs: give decoding and feature operators ``num_cpus=1`` per actor (the Rust work runs on the
+calling thread, the GIL released) and SNAC one CPU per thread it is given (``num_threads``);
+on a small machine give actor stages fractional CPUs (``num_cpus=0.5``), or Ray waits for CPUs
+that the other stages hold.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Set, Union, cast
+
+import numpy as np
+
+from . import _audiotok
+from .audio import load
+from .features import count_tokens, features
+from .mds import MdsWriter, merge_index
+from .tokens import write_store
+
+if TYPE_CHECKING:
+    import pyarrow  # type: ignore[import-untyped]
+
+__all__ = [
+    "Decode",
+    "WhisperFeatures",
+    "CountTokens",
+    "SnacEncode",
+    "MdsDatasink",
+    "PackDatasink",
+    "TokenStoreDatasink",
+    "done_rows",
+    "list_audio",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: Extensions ``list_audio`` walks for (those audiotok decodes).
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg")
+
+
+def _pa() -> Any:
+    import pyarrow as pa  # type: ignore[import-untyped]
+
+    return pa
+
+
+def _column(batch: "pyarrow.Table", name: str) -> Optional[List[Any]]:
+    return batch.column(name).to_pylist() if name in batch.column_names else None
+
+
+def _errors(batch: "pyarrow.Table") -> List[Optional[str]]:
+    got = _column(batch, "error")
+    return got if got is not None else [None] * batch.num_rows
+
+
+def _with(batch: "pyarrow.Table", columns: Dict[str, Any]) -> "pyarrow.Table":
+    """``batch`` with ``columns`` set (replaced when present, appended otherwise)."""
+    for name, arr in columns.items():
+        if name in batch.column_names:
+            batch = batch.set_column(batch.column_names.index(name), name, arr)
+        else:
+            batch = batch.append_column(name, arr)
+    return batch
+
+
+def list_audio(inputs: Union[PathLike, Sequence[PathLike]]) -> List[str]:
+    """Audio files under ``inputs`` (files as given, folders walked), sorted within each
+    folder as ``audiotok`` commands walk them: the input order the sinks keep."""
+    items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    out: List[str] = []
+    for item in items:
+        p = os.fspath(item)
+        if os.path.isdir(p):
+            for root, dirs, files in os.walk(p):
+                dirs.sort()
+                for f in sorted(files):
+                    if f.lower().endswith(AUDIO_EXTENSIONS):
+                        out.append(os.path.join(root, f))
+        else:
+            out.append(p)
+    return out
+
+
+class Decode:
+    """Encoded audio to mono float32 at ``sampling_rate`` (libsoxr HQ; ``None`` keeps each
+    file's rate), as ``audiotok.load`` decodes it. Reads ``bytes_column`` (the encoded file, as
+    ``ray.data.read_binary_files`` gives it) when present, else opens ``path_column``. Adds
+    ``audio`` (list<float32>), ``sampling_rate`` (int32), ``num_samples`` (int64) and ``error``.
+    CPU: 1 per actor."""
+
+    def __init__(
+        self,
+        sampling_rate: Optional[int] = 16000,
+        *,
+        path_column: str = "path",
+        bytes_column: str = "bytes",
+        keep_bytes: bool = False,
+    ) -> None:
+        self.sampling_rate = sampling_rate
+        self.path_column = path_column
+        self.bytes_column = bytes_column
+        self.keep_bytes = keep_bytes
+
+    def __call__(self, batch: "pyarrow.Table") -> "pyarrow.Table":
+        pa = _pa()
+        paths = _column(batch, self.path_column)
+        blobs = _column(batch, self.bytes_column)
+        if paths is None and blobs is None:
+            raise ValueError(f"Decode: the batch has neither a {self.path_column!r} nor a {self.bytes_column!r} column")
+        errors = _errors(batch)
+        audio: List[Optional[np.ndarray]] = []
+        rates: List[Optional[int]] = []
+        for i in range(batch.num_rows):
+            name = paths[i] if paths is not None else f"row {i}"
+            if errors[i] is not None:
+                audio.append(None)
+                rates.append(None)
+                continue
+            try:
+                if blobs is not None and blobs[i] is not None:
+                    y, sr = load(blobs[i], sr=self.sampling_rate, name=str(name))
+                else:
+                    y, sr = load(str(name), sr=self.sampling_rate)
+                audio.append(y)
+                rates.append(sr)
+            except (OSError, ValueError) as e:
+                audio.append(None)
+                rates.append(None)
+                errors[i] = str(e)
+        out = _with(
+            batch,
+            {
+                "audio": pa.array(audio, type=pa.list_(pa.float32())),
+                "sampling_rate": pa.array(rates, type=pa.int32()),
+                "num_samples": pa.array([None if a is None else len(a) for a in audio], type=pa.int64()),
+                "error": pa.array(errors, type=pa.string()),
+            },
+        )
+        if not self.keep_bytes and self.bytes_column in out.column_names:
+            out = out.drop_columns([self.bytes_column])
+        return out
+
+
+class WhisperFeatures:
+    """Whisper log-mel features of the ``audio`` column (16 kHz mono, from ``Decode``), as
+    ``audiotok.WhisperFeatureExtractor`` / ``audiotok features --kind whisper-128`` compute them:
+    ``input_features`` as fixed_size_list<fixed_size_list<float32, 3000>, feature_size> (30 s
+    windows; longer audio is cut as the extractor cuts it) and ``feature_frames`` (the valid
+    frames: the attention mask's length). CPU: 1 per actor."""
+
+    def __init__(self, feature_size: int = 128, *, drop_audio: bool = False) -> None:
+        if feature_size not in (80, 128):
+            raise ValueError(f"feature_size={feature_size}: expected 80 or 128")
+        self.kind = f"whisper-{feature_size}"
+        self.feature_size = feature_size
+        self.drop_audio = drop_audio
+
+    def __call__(self, batch: "pyarrow.Table") -> "pyarrow.Table":
+        pa = _pa()
+        errors = _errors(batch)
+        audio = batch.column("audio").to_pylist() if "audio" in batch.column_names else None
+        if audio is None:
+            raise ValueError("WhisperFeatures: the batch has no 'audio' column (run Decode first)")
+        rates = _column(batch, "sampling_rate")
+        frames_per_window = 3000
+        rows: List[Optional[np.ndarray]] = []
+        valid: List[Optional[int]] = []
+        for i, a in enumerate(audio):
+            if errors[i] is not None or a is None:
+                rows.append(None)
+                valid.append(None)
+                continue
+            if rates is not None and rates[i] != 16000:
+                errors[i] = f"WhisperFeatures needs 16 kHz audio, got {rates[i]} Hz (Decode(sampling_rate=16000))"
+                rows.append(None)
+                valid.append(None)
+                continue
+            try:
+                x = np.asarray(a, dtype=np.float32)
+                rows.append(features(x, self.kind))
+                valid.append(min(frames_per_window, len(x) // 160))
+            except ValueError as e:
+                errors[i] = str(e)
+                rows.append(None)
+                valid.append(None)
+        # Fixed-size lists over one dense buffer, null rows masked (their slots zero).
+        fill = np.zeros((self.feature_size, frames_per_window), dtype=np.float32)
+        dense = np.stack([fill if r is None else r for r in rows]).reshape(-1) if rows else np.zeros(0, np.float32)
+        fsl = pa.FixedSizeListArray.from_arrays(
+            pa.FixedSizeListArray.from_arrays(pa.array(dense, type=pa.float32()), frames_per_window),
+            self.feature_size,
+            mask=pa.array([r is None for r in rows], type=pa.bool_()),
+        )
+        out = _with(
+            batch,
+            {
+                "input_features": fsl,
+                "feature_frames": pa.array(valid, type=pa.int64()),
+                "error": pa.array(errors, type=pa.string()),
+            },
+        )
+        return out.drop_columns(["audio"]) if self.drop_audio else out
+
+
+class CountTokens:
+    """Audio tokens an encoder ``profile`` (``audiotok.PROFILES``) needs for each row, as
+    ``audiotok count`` counts them: from ``num_samples`` (at the profile's rate, from ``Decode``)
+    when the batch has it, else from the file at ``path_column`` (its verified header length).
+    Adds ``audio_tokens`` (int64) and ``error``. CPU: 0.25 per actor (headers only)."""
+
+    def __init__(self, profile: str = "qwen2-audio", *, path_column: str = "path") -> None:
+        if profile not in _audiotok.PROFILES:
+            raise ValueError(f"profile={profile!r}: expected one of {sorted(_audiotok.PROFILES)}")
+        self.profile = profile
+        self.path_column = path_column
+
+    def __call__(self, batch: "pyarrow.Table") -> "pyarrow.Table":
+        pa = _pa()
+        errors = _errors(batch)
+        lengths = _column(batch, "num_samples")
+        paths = _column(batch, self.path_column)
+        counts: List[Optional[int]] = []
+        for i in range(batch.num_rows):
+            if errors[i] is not None:
+                counts.append(None)
+                continue
+            try:
+                if lengths is not None and lengths[i] is not None:
+                    counts.append(int(cast(int, count_tokens(int(lengths[i]), self.profile))))
+                elif paths is not None:
+                    counts.append(int(cast(int, count_tokens(str(paths[i]), self.profile))))
+                else:
+                    raise ValueError(f"CountTokens: no 'num_samples' or {self.path_column!r} column")
+            except (OSError, ValueError) as e:
+                counts.append(None)
+                errors[i] = str(e)
+        return _with(
+            batch,
+            {"audio_tokens": pa.array(counts, type=pa.int64()), "error": pa.array(errors, type=pa.string())},
+        )
+
+
+class SnacEncode:
+    """SNAC codes of the ``audio`` column (mono, any rate: resampled to the model's), cut into
+    ``segment_seconds`` segments as ``audiotok encode`` cuts a file. One output row per segment,
+    in the token store's columns: ``file_path`` (the record name, ``path#k`` per segment as the
+    CLI names them), ``duration``, and per scale ``tokens_scale_k`` (list<int32>),
+    ``n_tokens_scale_k`` (int64), ``shape_scale_k`` (list<int64>); plus ``segment`` (int64) and the
+    input's other columns except ``audio``. A failed row stays one row with its ``error``.
+    ``model``: an HF folder / hub id in the cache / ``snac_24khz``-style name as ``audiotok
+    encode --model`` takes it. CPU: ``num_threads`` per actor."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        checkpoint: Optional[PathLike] = None,
+        segment_seconds: float = 4.0,
+        device: str = "cpu",
+        num_threads: int = 1,
+        path_column: str = "path",
+    ) -> None:
+        self._native = _audiotok.Snac(
+            model,
+            checkpoint=None if checkpoint is None else os.fspath(checkpoint),
+            device=device,
+            num_threads=num_threads,
+        )
+        self.segment_seconds = float(segment_seconds)
+        self.path_column = path_column
+
+    @property
+    def n_codebooks(self) -> int:
+        return self._native.n_codebooks
+
+    def __call__(self, batch: "pyarrow.Table") -> "pyarrow.Table":
+        pa = _pa()
+        errors = _errors(batch)
+        audio = batch.column("audio").to_pylist()
+        rates = _column(batch, "sampling_rate") or [self._native.sampling_rate] * batch.num_rows
+        paths = _column(batch, self.path_column) or [f"row {i}" for i in range(batch.num_rows)]
+        rest = [c for c in batch.column_names if c not in ("audio", "error")]
+        take: List[int] = []
+        names: List[Optional[str]] = []
+        durations: List[Optional[float]] = []
+        segments: List[Optional[int]] = []
+        codes: List[List[Optional[np.ndarray]]] = [[] for _ in range(self.n_codebooks)]
+        out_errors: List[Optional[str]] = []
+
+        def failed(i: int, why: str) -> None:
+            take.append(i)
+            names.append(str(paths[i]))
+            durations.append(None)
+            segments.append(None)
+            for c in codes:
+                c.append(None)
+            out_errors.append(why)
+
+        for i, a in enumerate(audio):
+            if errors[i] is not None or a is None:
+                failed(i, errors[i] or "no audio")
+                continue
+            try:
+                got = self._native.encode_segments(np.asarray(a, dtype=np.float32), int(rates[i]), self.segment_seconds)
+            except ValueError as e:
+                failed(i, f"{paths[i]}: {e}")
+                continue
+            for k, (duration, cs) in enumerate(got):
+                take.append(i)
+                names.append(str(paths[i]) if self.segment_seconds == 0 else f"{paths[i]}#{k}")
+                durations.append(duration)
+                segments.append(k)
+                for c, arr in zip(codes, cs):
+                    c.append(arr)
+                out_errors.append(None)
+        out = batch.select(rest).take(pa.array(take, type=pa.int64()))
+        columns: Dict[str, Any] = {
+            "file_path": pa.array(names, type=pa.string()),
+            "duration": pa.array(durations, type=pa.float64()),
+        }
+        for k, c in enumerate(codes):
+            columns[f"tokens_scale_{k}"] = pa.array(
+                [None if x is None else x.astype(np.int32) for x in c], type=pa.list_(pa.int32())
+            )
+            columns[f"n_tokens_scale_{k}"] = pa.array([None if x is None else len(x) for x in c], type=pa.int64())
+            columns[f"shape_scale_{k}"] = pa.array(
+                [None if x is None else [len(x)] for x in c], type=pa.list_(pa.int64())
+            )
+        columns["segment"] = pa.array(segments, type=pa.int64())
+        columns["error"] = pa.array(out_errors, type=pa.string())
+        return _with(out, columns)
+
+
+def _write_table_atomic(table: "pyarrow.Table", path: str) -> None:
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _first_row(table: "pyarrow.Table", fallback: int) -> int:
+    if "row" in table.column_names and table.num_rows:
+        return int(_pa().compute.min(table.column("row")).as_py())
+    return fallback
+
+
+def _datasink_base() -> Any:
+    from ray.data import Datasink  # type: ignore[import-not-found]
+
+    return Datasink
+
+
+def _concat(blocks: Iterable[Any]) -> "pyarrow.Table":
+    pa = _pa()
+    tables = []
+    for b in blocks:
+        tables.append(b if isinstance(b, pa.Table) else pa.Table.from_pandas(b, preserve_index=False))
+    tables = [t for t in tables if t.num_rows]
+    if not tables:
+        return pa.table({})
+    return pa.concat_tables(tables, promote_options="default")
+
+
+def done_rows(path: PathLike) -> Set[int]:
+    """The ``row`` values a ``TokenStoreDatasink`` at ``path`` already holds in its parts (left by
+    a run that was stopped before it finished): filter them out of the rerun's input."""
+    import pyarrow.parquet as pq
+
+    parts = os.path.join(os.fspath(path), "_parts")
+    if not os.path.isdir(parts):
+        return set()
+    out: Set[int] = set()
+    for name in sorted(os.listdir(parts)):
+        if name.endswith(".parquet") and not name.startswith("."):
+            t = pq.read_table(os.path.join(parts, name), columns=["row"])
+            out.update(int(r) for r in t.column("row").to_pylist())
+    return out
+
+
+def _sink_classes() -> Dict[str, Any]:
+    Datasink = _datasink_base()
+
+    class TokenStoreDatasink(Datasink):  # type: ignore[misc, valid-type]
+        """Writes ``SnacEncode`` rows as a token store at ``path`` (see the module docs). The input
+        order is the ``row`` column (then ``segment``); ``codebook_sizes``/``rates_hz`` (or a
+        ``model`` to read them from) go to the metadata as ``audiotok encode`` writes them."""
+
+        def __init__(
+            self,
+            path: PathLike,
+            *,
+            batch_size: int = 1000,
+            model: Optional[str] = None,
+            checkpoint: Optional[PathLike] = None,
+            codebook_sizes: Optional[List[int]] = None,
+            rates_hz: Optional[List[float]] = None,
+            provenance: Optional[Dict[str, str]] = None,
+        ) -> None:
+            self.path = os.fspath(path)
+            self.batch_size = batch_size
+            if model is not None and codebook_sizes is None:
+                snac = _audiotok.Snac(model, checkpoint=None if checkpoint is None else os.fspath(checkpoint))
+                n = snac.n_codebooks
+                codebook_sizes = [snac.codebook_size] * n
+                rates_hz = [snac.sampling_rate / (snac.hop_length * s) for s in snac.vq_strides]
+            self.codebook_sizes = codebook_sizes
+            self.rates_hz = rates_hz
+            self.provenance = dict(provenance or {})
+            self.summary: Dict[str, Any] = {}
+
+        def on_write_start(self, schema: Any = None) -> None:
+            os.makedirs(os.path.join(self.path, "_parts"), exist_ok=True)
+
+        def write(self, blocks: Iterable[Any], ctx: Any) -> Dict[str, Any]:
+            table = _concat(blocks)
+            if not table.num_rows:
+                return {"part": None, "rows": 0}
+            if "row" not in table.column_names:
+                raise ValueError("TokenStoreDatasink: the rows need a 'row' column (their input order)")
+            name = f"part-{_first_row(table, ctx.task_idx):012d}-{uuid.uuid4().hex[:8]}.parquet"
+            _write_table_atomic(table, os.path.join(self.path, "_parts", name))
+            return {"part": name, "rows": table.num_rows}
+
+        def on_write_complete(self, write_result: Any) -> None:
+            self.summary = finish_token_store(
+                self.path,
+                batch_size=self.batch_size,
+                codebook_sizes=self.codebook_sizes,
+                rates_hz=self.rates_hz,
+                provenance=self.provenance,
+            )
+
+    class MdsDatasink(Datasink):  # type: ignore[misc, valid-type]
+        """Writes rows as MDS shards (columns name → MDS encoding, as ``streaming.MDSWriter``
+        takes them) under ``out``, one part per write task, then ``out/index.json`` merged over the
+        parts as ``audiotok mds merge`` does. List columns with an ``ndarray:DTYPE`` encoding go in
+        as numpy arrays of that dtype."""
+
+        def __init__(
+            self,
+            out: PathLike,
+            *,
+            columns: Dict[str, str],
+            compression: Optional[str] = None,
+            hashes: Optional[Sequence[str]] = None,
+            size_limit: Optional[int] = 1 << 26,
+        ) -> None:
+            self.out = os.fspath(out)
+            self.columns = dict(columns)
+            self.compression = compression
+            self.hashes = list(hashes) if hashes is not None else None
+            self.size_limit = size_limit
+            self.shards = 0
+
+        def on_write_start(self, schema: Any = None) -> None:
+            os.makedirs(self.out, exist_ok=True)
+
+        def write(self, blocks: Iterable[Any], ctx: Any) -> Dict[str, Any]:
+            table = _concat(blocks)
+            if not table.num_rows:
+                return {"part": None, "rows": 0}
+            part = os.path.join(self.out, f"part-{_first_row(table, ctx.task_idx):012d}")
+            with MdsWriter(
+                out=part,
+                columns=self.columns,
+                compression=self.compression,
+                hashes=self.hashes,
+                size_limit=self.size_limit,
+                exist_ok=True,
+            ) as w:
+                cols = {name: table.column(name).to_pylist() for name in self.columns}
+                for i in range(table.num_rows):
+                    w.write({name: _mds_value(enc, cols[name][i]) for name, enc in self.columns.items()})
+            return {"part": os.path.basename(part), "rows": table.num_rows}
+
+        def on_write_complete(self, write_result: Any) -> None:
+            self.shards = merge_index(self.out)
+
+    class PackDatasink(Datasink):  # type: ignore[misc, valid-type]
+        """Packs the rows (``{"text": ..., "audio": ...}`` or ``{"messages": ..., "audio": ...}``,
+        as ``audiotok pack`` takes them; other columns ignored) per write task with
+        ``audiotok.pack(**pack_options)`` into ``out/part-<first row>``, then merges the index.
+        Rejected rows are listed in each part's ``rejects.jsonl``."""
+
+        def __init__(self, out: PathLike, **pack_options: Any) -> None:
+            self.out = os.fspath(out)
+            self.pack_options = pack_options
+            self.summaries: List[Dict[str, Any]] = []
+            self.shards = 0
+
+        def on_write_start(self, schema: Any = None) -> None:
+            os.makedirs(self.out, exist_ok=True)
+
+        def write(self, blocks: Iterable[Any], ctx: Any) -> Dict[str, Any]:
+            from .pack import pack
+
+            table = _concat(blocks)
+            if not table.num_rows:
+                return {"part": None, "rows": 0}
+            if "row" in table.column_names:
+                table = table.sort_by("row")
+            keep = [c for c in ("text", "messages", "audio", "audios") if c in table.column_names]
+            rows = [{k: v for k, v in r.items() if v is not None} for r in table.select(keep).to_pylist()]
+            part = os.path.join(self.out, f"part-{_first_row(table, ctx.task_idx):012d}")
+            summary = pack(rows, out=part, **self.pack_options)
+            summary["part"] = os.path.basename(part)
+            return summary
+
+        def on_write_complete(self, write_result: Any) -> None:
+            self.summaries = [r for r in write_result.write_returns if r.get("part")]
+            self.shards = merge_index(self.out)
+
+    return {"TokenStoreDatasink": TokenStoreDatasink, "MdsDatasink": MdsDatasink, "PackDatasink": PackDatasink}
+
+
+def _mds_value(encoding: str, value: Any) -> Any:
+    if encoding.startswith("ndarray") and isinstance(value, list):
+        parts = encoding.split(":")
+        dtype = parts[1] if len(parts) > 1 else None
+        return np.asarray(value, dtype=dtype)
+    return value
+
+
+def finish_token_store(
+    path: PathLike,
+    *,
+    batch_size: int = 1000,
+    codebook_sizes: Optional[List[int]] = None,
+    rates_hz: Optional[List[float]] = None,
+    provenance: Optional[Dict[str, str]] = None,
+) -> Dict[str, Any]:
+    """The driver's step of ``TokenStoreDatasink``: every part under ``path/_parts`` (this run's
+    and a stopped run's), ordered by ``row`` then ``segment`` (a row written twice by a rerun is
+    taken once), written as the token store at ``path``; failed rows to ``path/rejects.jsonl``;
+    then ``_parts`` removed. Returns a summary (records, rejects, the store's metadata)."""
+    import pyarrow.parquet as pq
+
+    pa = _pa()
+    root = os.fspath(path)
+    parts_dir = os.path.join(root, "_parts")
+    names = sorted(n for n in os.listdir(parts_dir) if n.endswith(".parquet") and not n.startswith("."))
+    tables = [pq.read_table(os.path.join(parts_dir, n)) for n in names]
+    table = pa.concat_tables(tables, promote_options="default") if tables else pa.table({})
+    if not table.num_rows:
+        raise ValueError(f"{root}: nothing to write: no rows reached the token store sink")
+    seg = table.column("segment") if "segment" in table.column_names else pa.nulls(table.num_rows, pa.int64())
+    table = _with(table, {"segment": pa.compute.fill_null(seg, -1)})
+    table = table.sort_by([("row", "ascending"), ("segment", "ascending")])
+    # A row a rerun wrote again: keep its first copy (identical records by construction).
+    keys = list(zip(table.column("row").to_pylist(), table.column("segment").to_pylist()))
+    first = [i for i, k in enumerate(keys) if i == 0 or k != keys[i - 1]]
+    table = table.take(pa.array(first, type=pa.int64()))
+    errors = _errors(table)
+    bad = [i for i, e in enumerate(errors) if e is not None]
+    good = [i for i, e in enumerate(errors) if e is None]
+    rejects = [
+        {"row": table.column("row")[i].as_py(), "file_path": table.column("file_path")[i].as_py(), "error": errors[i]}
+        for i in bad
+    ]
+    meta = write_store(
+        root,
+        table.take(pa.array(good, type=pa.int64())),
+        batch_size=batch_size,
+        codebook_sizes=codebook_sizes,
+        rates_hz=rates_hz,
+        provenance=provenance,
+    )
+    text = "".join(json.dumps(r) + "\n" for r in rejects)
+    tmp = os.path.join(root, f".rejects.jsonl.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, os.path.join(root, "rejects.jsonl"))
+    shutil.rmtree(parts_dir)
+    return {"records": len(good), "rejects": rejects, "metadata": meta}
+
+
+def __getattr__(name: str) -> Any:
+    # The sinks subclass ray.data.Datasink, so they exist once Ray is importable.
+    if name in ("TokenStoreDatasink", "MdsDatasink", "PackDatasink"):
+        classes = _sink_classes()
+        globals().update(classes)
+        return classes[name]
+    raise AttributeError(f"module 'audiotok.ray' has no attribute {name!r}")
+
+
+def _main(argv: Optional[List[str]] = None) -> int:
+    import argparse
+    import time
+
+    p = argparse.ArgumentParser(
+        prog="python -m audiotok.ray",
+        description="audiotok pipelines on Ray Data: audio files to a SNAC token store (`tokens`), "
+        "rows to packed MDS training shards (`pack`). Connects to RAY_ADDRESS, or starts a local Ray.",
+    )
+    p.add_argument("--num-cpus", type=float, default=None, help="CPUs of a local Ray (default: all)")
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("tokens", help="audio files or folders -> SNAC token store")
+    t.add_argument("inputs", nargs="+", help="audio files or folders (walked, sorted)")
+    t.add_argument("--model", required=True, help="SNAC model folder or hub id (as `audiotok encode --model`)")
+    t.add_argument("--out", required=True, help="token store directory")
+    t.add_argument("--segment-seconds", type=float, default=4.0)
+    t.add_argument("--batch-size", type=int, default=1000, help="records per store batch file")
+    t.add_argument("--actors", type=int, default=1, help="SNAC actors (each one thread, one CPU)")
+    k = sub.add_parser("pack", help="rows (JSONL files) -> packed MDS shards, packed per partition")
+    k.add_argument("rows", nargs="+", help="JSONL row files as `audiotok pack` takes them")
+    k.add_argument("--tokenizer", required=True)
+    k.add_argument("--out", required=True, help="MDS folder (one part per partition + merged index.json)")
+    k.add_argument("--block-size", type=int, default=4096)
+    k.add_argument("--strategy", choices=["greedy", "bfd"], default="greedy")
+    k.add_argument("--audio-root", default=None)
+    k.add_argument("--partitions", type=int, default=None, help="partitions to pack (default: Ray's choice)")
+    args = p.parse_args(argv)
+
+    import ray  # type: ignore[import-not-found]
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=args.num_cpus, log_to_driver=False)
+    start = time.time()
+    if args.command == "tokens":
+        paths = list_audio(args.inputs)
+        skip = done_rows(args.out)
+        rows = [{"row": i, "path": p} for i, p in enumerate(paths) if i not in skip]
+        ds: Any = ray.data.from_items(rows)
+        ds = ds.map_batches(
+            Decode, fn_constructor_kwargs={"sampling_rate": None}, batch_format="pyarrow", num_cpus=0.5, batch_size=16
+        )
+        ds = ds.map_batches(
+            SnacEncode,
+            fn_constructor_kwargs={"model": args.model, "segment_seconds": args.segment_seconds},
+            batch_format="pyarrow",
+            concurrency=args.actors,
+            num_cpus=1,
+            batch_size=8,
+        )
+        sink = _sink_classes()["TokenStoreDatasink"](args.out, batch_size=args.batch_size, model=args.model)
+        ds.write_datasink(sink)
+        s = sink.summary
+        print(
+            json.dumps(
+                {
+                    "out": args.out,
+                    "files": len(paths),
+                    "skipped_done": len(skip),
+                    "records": s["records"],
+                    "rejects": len(s["rejects"]),
+                    "seconds": round(time.time() - start, 3),
+                }
+            )
+        )
+        return 0 if not s["rejects"] else 1
+    rows_in: List[Dict[str, Any]] = []
+    for f in args.rows:
+        with open(f, encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    r = json.loads(line)
+                    a = r.get("audio")
+                    r["audio"] = a if isinstance(a, list) else ([a] if a else [])
+                    rows_in.append(r)
+    rows_all = [dict(r, row=i) for i, r in enumerate(rows_in)]
+    pack_ds: Any = ray.data.from_items(rows_all, override_num_blocks=args.partitions)
+    pack_sink = _sink_classes()["PackDatasink"](
+        args.out, tokenizer=args.tokenizer, block_size=args.block_size, strategy=args.strategy, audio_root=args.audio_root
+    )
+    pack_ds.write_datasink(pack_sink)
+    blocks = sum(int(x.get("blocks", 0)) for x in pack_sink.summaries)
+    rejected = sum(int(x.get("rejected_rows", 0)) for x in pack_sink.summaries)
+    print(
+        json.dumps(
+            {
+                "out": args.out,
+                "rows": len(rows_all),
+                "parts": len(pack_sink.summaries),
+                "blocks": blocks,
+                "rejected_rows": rejected,
+                "shards": pack_sink.shards,
+                "seconds": round(time.time() - start, 3),
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())
