@@ -46,7 +46,7 @@ enum Command {
     Decode(cmd::codec::DecodeArgs),
     /// Count a model's parameters by component, trainable versus frozen (LoRA), from its file headers.
     Params(cmd::params::Args),
-    /// Draw audio as it goes through preprocessing (PNG): `plot waveform`.
+    /// Draw audio as it goes through preprocessing (PNG): waveform, features, embeddings.
     Plot(cmd::plot::Args),
 }
 

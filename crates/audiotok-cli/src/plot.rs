@@ -28,12 +28,24 @@ pub struct Canvas {
 }
 
 impl Canvas {
+    /// The colour at `(x, y)` (outside: white).
+    #[cfg(test)]
+    pub fn get(&self, x: i64, y: i64) -> Rgb {
+        if x >= 0 && y >= 0 && x < self.w && y < self.h {
+            let i = ((y * self.w + x) * 3) as usize;
+            [self.px[i], self.px[i + 1], self.px[i + 2]]
+        } else {
+            [255; 3]
+        }
+    }
+
     /// A white canvas.
     pub fn new(w: u32, h: u32) -> Self {
         Canvas { w: i64::from(w), h: i64::from(h), px: vec![255; w as usize * h as usize * 3] }
     }
 
-    fn set(&mut self, x: i64, y: i64, c: Rgb) {
+    /// Sets one pixel (outside the canvas: nothing).
+    pub fn set(&mut self, x: i64, y: i64, c: Rgb) {
         if x >= 0 && y >= 0 && x < self.w && y < self.h {
             let i = ((y * self.w + x) * 3) as usize;
             self.px[i..i + 3].copy_from_slice(&c);
@@ -372,6 +384,372 @@ pub fn waveforms(title: &str, rate: u32, panels: &[(&str, &str, &[f32])]) -> (Ca
     (c, frames)
 }
 
+/// Viridis, approximated by linear interpolation between five of its colours (its luminance rises
+/// monotonically, so brighter reads as larger).
+pub fn viridis(t: f64) -> Rgb {
+    const A: [[f64; 3]; 5] =
+        [[68.0, 1.0, 84.0], [59.0, 82.0, 139.0], [33.0, 145.0, 140.0], [94.0, 201.0, 98.0], [253.0, 231.0, 37.0]];
+    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 } * 4.0;
+    let i = (t.floor() as usize).min(3);
+    let f = t - i as f64;
+    let mix = |k: usize| (A[i][k] + (A[i + 1][k] - A[i][k]) * f).round() as u8;
+    [mix(0), mix(1), mix(2)]
+}
+
+/// Where a spectrogram was drawn.
+#[derive(Debug, Clone, Copy)]
+pub struct ImageFrame {
+    /// Image area in pixels (left, top, right, bottom), inclusive.
+    pub area: (i64, i64, i64, i64),
+    /// Frames and rows of the matrix.
+    pub frames: usize,
+    /// Rows (bins) of the matrix, row 0 drawn at the bottom.
+    pub rows: usize,
+}
+
+impl ImageFrame {
+    /// The matrix frame shown in pixel column `x`.
+    pub fn frame_at(&self, x: i64) -> usize {
+        let (l, _, r, _) = self.area;
+        (((x - l) as f64 + 0.5) / (r - l + 1) as f64 * self.frames as f64).floor().clamp(0.0, self.frames as f64 - 1.0)
+            as usize
+    }
+    /// The matrix row shown in pixel row `y`.
+    pub fn row_at(&self, y: i64) -> usize {
+        let (_, t, _, b) = self.area;
+        (((b - y) as f64 + 0.5) / (b - t + 1) as f64 * self.rows as f64).floor().clamp(0.0, self.rows as f64 - 1.0)
+            as usize
+    }
+    /// The pixel column where frame `i` starts.
+    pub fn x_of_frame(&self, i: f64) -> i64 {
+        let (l, _, r, _) = self.area;
+        l + (i / self.frames as f64 * (r - l + 1) as f64).round() as i64
+    }
+}
+
+/// The text and scales of a spectrogram picture.
+pub struct SpecLabels<'a> {
+    /// Title.
+    pub title: &'a str,
+    /// Seconds a frame.
+    pub frame_s: f64,
+    /// `(fractional row, label)` ticks on the y axis.
+    pub y_ticks: &'a [(f64, String)],
+    /// The y axis label.
+    pub ylabel: &'a str,
+    /// The colour bar's unit.
+    pub unit: &'a str,
+}
+
+/// A spectrogram picture: `data` is `(rows, frames)` in C order, row 0 (lowest bin) at the bottom;
+/// x ticks in seconds, y ticks and labels from `labels`, a colour bar, and frames from `pad_from`
+/// on marked as padding.
+pub fn spectrogram(
+    labels: &SpecLabels<'_>,
+    data: &[f32],
+    (rows, frames): (usize, usize),
+    pad_from: Option<usize>,
+) -> (Canvas, ImageFrame) {
+    const SW: u32 = 1000;
+    const SH: u32 = 520;
+    let mut c = Canvas::new(SW, SH);
+    let (left, top, right, bottom) = (100i64, 46i64, i64::from(SW) - 130, i64::from(SH) - 70);
+    let f = ImageFrame { area: (left, top, right, bottom), frames: frames.max(1), rows: rows.max(1) };
+    let (lo, hi) = data
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    let (lo, hi) = if lo.is_finite() && hi > lo { (f64::from(lo), f64::from(hi)) } else { (0.0, 1.0) };
+    let at = |r: usize, i: usize| data.get(r * frames + i).copied().map_or(lo, f64::from);
+    for x in left..=right {
+        let i = f.frame_at(x);
+        for y in top..=bottom {
+            let r = f.row_at(y);
+            c.set(x, y, viridis((at(r, i) - lo) / (hi - lo)));
+        }
+    }
+    c.text((i64::from(SW) - text_width(labels.title)) / 2, 12, labels.title, BLACK);
+    // Padding: a white line at its start, labelled inside the image.
+    if let Some(p) = pad_from.filter(|&p| p < frames) {
+        let x = f.x_of_frame(p as f64);
+        c.line((x, top), (x, bottom), [255, 255, 255], 2);
+        c.text(x + 8, top + 8, "padding", [255, 255, 255]);
+    }
+    let dur = frames as f64 * labels.frame_s;
+    let xt = nice_ticks(0.0, dur, 8);
+    let xs = if xt.len() > 1 { xt[1] - xt[0] } else { 1.0 };
+    for &t in &xt {
+        let x = f.x_of_frame(t / labels.frame_s);
+        c.line((x, bottom), (x, bottom + 6), BLACK, 2);
+        let l = tick_label(t, xs);
+        c.text(x - text_width(&l) / 2, bottom + 12, &l, BLACK);
+    }
+    let xl = "time (s)";
+    c.text((left + right - text_width(xl)) / 2, bottom + 36, xl, BLACK);
+    for (row, label) in labels.y_ticks {
+        let y = bottom - ((row + 0.5) / f.rows as f64 * (bottom - top + 1) as f64).round() as i64;
+        c.line((left - 6, y), (left, y), BLACK, 2);
+        c.text(left - 12 - text_width(label), y - 7, label, BLACK);
+    }
+    c.text_up(12, (top + bottom + text_width(labels.ylabel)) / 2, labels.ylabel, BLACK);
+    c.line((left - 1, bottom + 1), (right + 1, bottom + 1), BLACK, 2);
+    c.line((left - 1, bottom + 1), (left - 1, top), BLACK, 2);
+    // Colour bar.
+    let (bl, br) = (right + 24, right + 44);
+    for y in top..=bottom {
+        let v = (bottom - y) as f64 / (bottom - top) as f64;
+        c.rect(bl, y, br, y, viridis(v));
+    }
+    let vt = nice_ticks(lo, hi, 5);
+    let vs = if vt.len() > 1 { vt[1] - vt[0] } else { 1.0 };
+    for &v in &vt {
+        let y = bottom - ((v - lo) / (hi - lo) * (bottom - top) as f64).round() as i64;
+        c.line((br, y), (br + 5, y), BLACK, 2);
+        c.text(br + 10, y - 7, &tick_label(v, vs), BLACK);
+    }
+    c.text(bl, top - 20, labels.unit, BLACK);
+    (c, f)
+}
+
+/// Fills `area` with a `(rows, frames)` matrix (C order, row 0 at the bottom) in viridis over
+/// `[lo, hi]`.
+fn heatmap(c: &mut Canvas, f: &ImageFrame, data: &[f32], (lo, hi): (f64, f64)) {
+    let (left, top, right, bottom) = f.area;
+    for x in left..=right {
+        let i = f.frame_at(x);
+        for y in top..=bottom {
+            let r = f.row_at(y);
+            let v = data.get(r * f.frames + i).copied().map_or(lo, f64::from);
+            c.set(x, y, viridis((v - lo) / (hi - lo)));
+        }
+    }
+}
+
+fn finite_range(data: &[f32]) -> (f64, f64) {
+    let (lo, hi) = data
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    if lo.is_finite() && hi > lo {
+        (f64::from(lo), f64::from(hi))
+    } else if lo.is_finite() {
+        (f64::from(lo) - 1.0, f64::from(lo) + 1.0)
+    } else {
+        (0.0, 1.0)
+    }
+}
+
+/// A vertical colour bar right of `f`'s area over `[lo, hi]`.
+fn colour_bar(c: &mut Canvas, f: &ImageFrame, (lo, hi): (f64, f64), unit: &str) {
+    let (_, top, right, bottom) = f.area;
+    let (bl, br) = (right + 24, right + 44);
+    for y in top..=bottom {
+        let v = (bottom - y) as f64 / (bottom - top).max(1) as f64;
+        c.rect(bl, y, br, y, viridis(v));
+    }
+    let vt = nice_ticks(lo, hi, 4);
+    let vs = if vt.len() > 1 { vt[1] - vt[0] } else { 1.0 };
+    for &v in &vt {
+        let y = bottom - ((v - lo) / (hi - lo) * (bottom - top) as f64).round() as i64;
+        c.line((br, y), (br + 5, y), BLACK, 2);
+        c.text(br + 10, y - 7, &tick_label(v, vs), BLACK);
+    }
+    if !unit.is_empty() {
+        c.text(bl, top - 20, unit, BLACK);
+    }
+}
+
+/// Where `embeddings` drew: one heatmap per layer, then the per-frame norm chart (read by the tests,
+/// which check where each frame lands).
+#[derive(Debug, Clone)]
+#[cfg_attr(not(test), allow(dead_code))]
+pub struct EmbedFrames {
+    /// The heatmaps, in layer order.
+    pub layers: Vec<ImageFrame>,
+    /// The norm chart (x in frames via `t`, y in norm units).
+    pub norms: PanelFrame,
+}
+
+/// Embeddings `(frames, dim)` per layer as heatmaps (dim on y, frame on x: small multiples, one
+/// colour scale), with each layer's L2 norm per frame below, `frame_s` seconds a frame.
+pub fn embeddings(
+    title: &str,
+    layers: &[(String, &[f32])],
+    frames: usize,
+    dim: usize,
+    frame_s: f64,
+) -> (Canvas, EmbedFrames) {
+    const EW: u32 = 1000;
+    let n = layers.len().max(1) as i64;
+    let hm_h: i64 = if n == 1 { 260 } else { (520 / n).max(70) };
+    let norm_h: i64 = 230;
+    let h = 50 + n * (hm_h + 34) + norm_h + 40;
+    let mut c = Canvas::new(EW, h as u32);
+    c.text((i64::from(EW) - text_width(title)) / 2, 12, title, BLACK);
+    let (left, right) = (100i64, i64::from(EW) - 130);
+    let all: Vec<f32> = layers.iter().flat_map(|(_, d)| d.iter().copied()).collect();
+    let range = finite_range(&all);
+    let mut frames_out = Vec::new();
+    for (k, (name, data)) in layers.iter().enumerate() {
+        let top = 50 + k as i64 * (hm_h + 34) + 20;
+        let f = ImageFrame { area: (left, top, right, top + hm_h - 1), frames: frames.max(1), rows: dim.max(1) };
+        // (frames, dim) C order -> (dim, frames).
+        let mut t = vec![0f32; frames * dim];
+        for i in 0..frames {
+            for d in 0..dim {
+                t[d * frames + i] = data.get(i * dim + d).copied().unwrap_or(0.0);
+            }
+        }
+        heatmap(&mut c, &f, &t, range);
+        c.text(left, top - 18, name, BLACK);
+        let last = dim.saturating_sub(1).to_string();
+        c.text(left - 10 - text_width(&last), top, &last, BLACK);
+        c.text(left - 10 - text_width("0"), top + hm_h - 14, "0", BLACK);
+        c.text_up(40, (top + top + hm_h + text_width("dim")) / 2, "dim", BLACK);
+        if k == 0 {
+            colour_bar(
+                &mut c,
+                &ImageFrame { area: (left, top, right, top + hm_h * n.min(2) - 1), ..f },
+                range,
+                "value",
+            );
+        }
+        frames_out.push(f);
+    }
+    // Norms.
+    let top = 50 + n * (hm_h + 34) + 16;
+    let bottom = top + norm_h - 70;
+    let norms: Vec<Vec<f64>> = layers
+        .iter()
+        .map(|(_, d)| {
+            (0..frames)
+                .map(|i| {
+                    d.get(i * dim..(i + 1) * dim)
+                        .map_or(0.0, |r| r.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>().sqrt())
+                })
+                .collect()
+        })
+        .collect();
+    let nmax = norms.iter().flatten().fold(0f64, |a, &b| a.max(b)).max(1e-12);
+    let dur = frames.max(1) as f64 * frame_s;
+    let pf = PanelFrame { area: (left, top, right, bottom), t: (0.0, dur), y: (0.0, nmax * 1.05) };
+    let yt = nice_ticks(pf.y.0, pf.y.1, 4);
+    let ys = if yt.len() > 1 { yt[1] - yt[0] } else { 1.0 };
+    for &v in &yt {
+        let y = pf.y_of(v);
+        c.line((left, y), (right, y), GRID, 1);
+        c.line((left - 6, y), (left, y), BLACK, 2);
+        let l = tick_label(v, ys);
+        c.text(left - 12 - text_width(&l), y - 7, &l, BLACK);
+    }
+    let xt = nice_ticks(0.0, dur, 8);
+    let xs = if xt.len() > 1 { xt[1] - xt[0] } else { 1.0 };
+    for &t in &xt {
+        let x = pf.x_of(t);
+        c.line((x, bottom), (x, bottom + 6), BLACK, 2);
+        let l = tick_label(t, xs);
+        c.text(x - text_width(&l) / 2, bottom + 12, &l, BLACK);
+        // The same time on the heatmaps' bottom edge.
+        for f in &frames_out {
+            c.line((x, f.area.3 + 1), (x, f.area.3 + 5), BLACK, 1);
+        }
+    }
+    let xl = "time (s)";
+    c.text((left + right - text_width(xl)) / 2, bottom + 34, xl, BLACK);
+    c.text_up(12, (top + bottom + text_width("L2 norm")) / 2, "L2 norm", BLACK);
+    for (k, series) in norms.iter().enumerate() {
+        let col = PALETTE[k % PALETTE.len()];
+        let mut prev: Option<(i64, i64)> = None;
+        for (i, &v) in series.iter().enumerate() {
+            // Each frame spans [i, i+1) frames: draw it as a step.
+            let (x0, x1) = (pf.x_of(i as f64 * frame_s), pf.x_of((i + 1) as f64 * frame_s));
+            let y = pf.y_of(v);
+            if let Some(q) = prev {
+                c.line(q, (x0, y), col, 2);
+            }
+            c.line((x0, y), (x1, y), col, 2);
+            prev = Some((x1, y));
+        }
+        if layers.len() > 1 {
+            let label = &layers[k].0;
+            let ly = top + 4 + k as i64 * 20;
+            let lx = right + 8;
+            c.rect(lx, ly + 5, lx + 12, ly + 8, col);
+            c.text(lx + 16, ly, label, BLACK);
+        }
+    }
+    c.line((left, bottom), (right, bottom), BLACK, 2);
+    c.line((left, bottom), (left, top), BLACK, 2);
+    (c, EmbedFrames { layers: frames_out, norms: pf })
+}
+
+/// A packed block's attention mask (`side` x `side` grey levels, row = query) as a figure: each
+/// mask pixel an `s` x `s` square (`s` = the integer scale that makes the image at least 400 pixels),
+/// token-position ticks on both axes, document starts marked in red and the padding start in grey
+/// just outside the image (the mask's pixels are left exactly as computed).
+pub fn mask_figure(title: &str, side: usize, pixels: &[u8], block: usize, lengths: &[usize]) -> (Canvas, ImageFrame) {
+    let side_px = side.max(1) as i64;
+    let s = (400 / side_px).max(1);
+    let (left, top) = (110i64, 60i64);
+    let area = side_px * s;
+    let legend = ["white: visible, black: masked, grey: padding", "red marks: document starts"];
+    let w = (left + area + 40).max(560);
+    let h = top + area + 110;
+    let mut c = Canvas::new(w as u32, h as u32);
+    c.text((w - text_width(title)) / 2, 14, title, BLACK);
+    let f = ImageFrame { area: (left, top, left + area - 1, top + area - 1), frames: side.max(1), rows: side.max(1) };
+    for r in 0..side {
+        for col in 0..side {
+            let g = pixels.get(r * side + col).copied().unwrap_or(0);
+            let (x0, y0) = (left + col as i64 * s, top + r as i64 * s);
+            c.rect(x0, y0, x0 + s - 1, y0 + s - 1, [g, g, g]);
+        }
+    }
+    let bottom = top + area - 1;
+    let right = left + area - 1;
+    c.line((left - 1, top - 1), (right + 1, top - 1), BLACK, 1);
+    c.line((left - 1, bottom + 1), (right + 1, bottom + 1), BLACK, 1);
+    c.line((left - 1, top - 1), (left - 1, bottom + 1), BLACK, 1);
+    c.line((right + 1, top - 1), (right + 1, bottom + 1), BLACK, 1);
+    // Token position p sits at pixel offset p * area / block.
+    let at = |p: usize| (p as f64 * area as f64 / block.max(1) as f64).round() as i64;
+    let ticks = nice_ticks(0.0, block as f64, 6);
+    let step = if ticks.len() > 1 { ticks[1] - ticks[0] } else { 1.0 };
+    for &t in &ticks {
+        let o = at(t as usize);
+        let l = tick_label(t, step.max(1.0));
+        c.line((left + o, bottom + 2), (left + o, bottom + 8), BLACK, 2);
+        c.text(left + o - text_width(&l) / 2, bottom + 14, &l, BLACK);
+        c.line((left - 8, top + o), (left - 2, top + o), BLACK, 2);
+        c.text(left - 14 - text_width(&l), top + o - 7, &l, BLACK);
+    }
+    let mut start = 0usize;
+    for (k, &len) in lengths.iter().enumerate() {
+        if start >= block {
+            break;
+        }
+        if k > 0 {
+            let o = at(start);
+            c.rect(left + o - 1, top - 12, left + o, top - 3, PALETTE[3]);
+            c.rect(right + 3, top + o - 1, right + 12, top + o, PALETTE[3]);
+        }
+        start = start.saturating_add(len);
+    }
+    if start < block {
+        let o = at(start);
+        c.rect(left + o - 1, top - 12, left + o, top - 3, [128, 128, 128]);
+        c.rect(right + 3, top + o - 1, right + 12, top + o, [128, 128, 128]);
+    }
+    let xl = "key position (token)";
+    c.text(left + (area - text_width(xl)) / 2, bottom + 40, xl, BLACK);
+    let yl = "query position (token)";
+    c.text_up(12, top + (area + text_width(yl)) / 2, yl, BLACK);
+    for (k, l) in legend.iter().enumerate() {
+        c.text((w - text_width(l)) / 2, h - 46 + 20 * k as i64, l, BLACK);
+    }
+    (c, f)
+}
+
 /// The 5x7 glyph of `ch` (rows top to bottom, 5 bits each, leftmost = 0x10).
 fn glyph(ch: char) -> [u8; 7] {
     match ch.to_ascii_uppercase() {
@@ -447,6 +825,15 @@ mod tests {
     }
 
     #[test]
+    fn viridis_brightens_monotonically() {
+        let lum = |c: Rgb| 0.2126 * f64::from(c[0]) + 0.7152 * f64::from(c[1]) + 0.0722 * f64::from(c[2]);
+        let l: Vec<f64> = (0..=100).map(|i| lum(viridis(f64::from(i) / 100.0))).collect();
+        assert!(l.windows(2).all(|w| w[1] >= w[0]), "{l:?}");
+        assert_eq!(viridis(0.0), [68, 1, 84]);
+        assert_eq!(viridis(1.0), [253, 231, 37]);
+    }
+
+    #[test]
     fn text_draws_the_glyph_dots() {
         let mut c = Canvas::new(20, 20);
         c.text(0, 0, "1", BLACK);
@@ -489,5 +876,34 @@ mod tests {
         let first = (left..=right).find(|&col| blue_above(col)).unwrap();
         assert!((first - f.x_of(1.0)).abs() <= 1, "step at column {first}, 1 s is column {}", f.x_of(1.0));
         assert!(blue_above(right - 1));
+    }
+
+    /// One-hot frames: frame i lights dim (i mod dim); the first half is zero, so the norm steps
+    /// up at the middle column.
+    #[test]
+    fn embeddings_put_each_frame_at_its_column_and_dim() {
+        let (frames, dim) = (40, 8);
+        let mut e = vec![0f32; frames * dim];
+        for i in frames / 2..frames {
+            e[i * dim + i % dim] = 1.0;
+        }
+        let (c, f) = embeddings("E", &[("layer 0".to_string(), &e), ("layer 1".to_string(), &e)], frames, dim, 0.02);
+        assert_eq!(f.layers.len(), 2);
+        let h = &f.layers[1];
+        let lum = |p: Rgb| 0.2126 * f64::from(p[0]) + 0.7152 * f64::from(p[1]) + 0.0722 * f64::from(p[2]);
+        for i in frames / 2..frames {
+            let x = h.x_of_frame(i as f64 + 0.5);
+            let (_, top, _, bottom) = h.area;
+            let y = (top..=bottom).max_by(|&p, &q| lum(c.get(x, p)).total_cmp(&lum(c.get(x, q)))).unwrap();
+            assert_eq!(h.row_at(y), i % dim, "frame {i}");
+        }
+        // Norm: 0 before the middle, 1 after (step at the column of 0.4 s).
+        let n = f.norms;
+        let high = n.y_of(1.0);
+        let drawn = |x: i64| (high - 1..=high + 1).any(|y| [PALETTE[0], PALETTE[1]].contains(&c.get(x, y)));
+        assert!(!drawn(n.x_of(0.2)));
+        assert!(drawn(n.x_of(0.6)));
+        let first = (n.area.0..n.area.2).find(|&x| drawn(x)).unwrap();
+        assert!((first - n.x_of(0.4)).abs() <= 1, "{first} vs {}", n.x_of(0.4));
     }
 }

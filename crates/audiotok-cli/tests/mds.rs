@@ -138,22 +138,32 @@ fn show_draws_the_block_diagonal_mask() {
     let mut reader = decoder.read_info().unwrap();
     let mut buf = vec![0; reader.output_buffer_size().unwrap()];
     let info = reader.next_frame(&mut buf).unwrap();
-    assert_eq!((info.width, info.height), (8, 8));
+    // The 8 x 8 mask enlarged 50 times (to 400 px) at (110, 60) inside a figure with axes.
+    let (w, left, top, s) = (info.width as usize, 110usize, 60usize, 50usize);
+    assert_eq!((info.width, info.height), (560, 60 + 400 + 110));
+    let px = |x: usize, y: usize| {
+        let i = (y * w + x) * 3;
+        [buf[i], buf[i + 1], buf[i + 2]]
+    };
     // Documents of 3 and 4 tokens, then one padding token: row q sees columns of its own document
     // up to q.
     let want: [&str; 8] =
         ["#.......", "##......", "###.....", "...#....", "...##...", "...###..", "...####.", "________"];
     for (q, row) in want.iter().enumerate() {
-        let got: String = buf[q * 8..q * 8 + 8]
-            .iter()
-            .map(|&p| match p {
-                255 => '#',
-                64 => '_',
-                _ => '.',
+        let got: String = (0..8)
+            .map(|c| match px(left + c * s + s / 2, top + q * s + s / 2) {
+                [255, 255, 255] => '#',
+                [64, 64, 64] => '_',
+                [0, 0, 0] => '.',
+                _ => '?',
             })
             .collect();
         assert_eq!(&got, row, "row {q}");
     }
+    // The second document starts at token 3 (a red mark above column 3), the padding at token 7 (grey).
+    assert_eq!(px(left + 3 * s, top - 6), [214, 39, 40]);
+    assert_eq!(px(left + 7 * s, top - 6), [128, 128, 128]);
+    assert_eq!(px(left + 5 * s, top - 6), [255, 255, 255]);
 }
 
 /// Every file below `dir` with its size, sorted: what a command must leave alone.

@@ -55,10 +55,12 @@ enum Command {
         #[arg(long, short, default_value_t = 0)]
         index: u64,
         /// Draw the packed block's attention mask (block-diagonal causal: a token sees earlier
-        /// tokens of its own document) as a PNG: white visible, black masked, grey padding.
+        /// tokens of its own document) as a PNG: white visible, black masked, grey padding, token
+        /// positions on both axes, document starts marked in red.
         #[arg(long, value_name = "FILE")]
         mask_png: Option<PathBuf>,
-        /// Side of the mask image in pixels (a pixel is white if any of its cells is visible).
+        /// Side of the mask in pixels before it is enlarged to at least 400 (a pixel is white if
+        /// any of its cells is visible).
         #[arg(long, default_value_t = 1024)]
         mask_size: u32,
     },
@@ -140,7 +142,8 @@ fn show(dir: &Path, i: u64, mask_png: Option<&Path>, mask_size: u32) -> Result<E
         let lengths = doc_lengths(&sample)
             .with_context(|| format!("{}: sample {i} has no integer seq_lengths", dir.display()))?;
         let lengths: Vec<usize> = lengths.iter().map(|&l| l.max(0) as usize).collect();
-        write_mask_png(png_path, block, &lengths, mask_size)?;
+        let title = format!("sample {i}: {} documents in {block} tokens", lengths.len());
+        write_mask_png(png_path, &title, block, &lengths, mask_size)?;
         eprintln!("show: mask of sample {i} ({} documents in {block} tokens) -> {}", lengths.len(), png_path.display());
     }
     let mut out = std::io::stdout().lock();
@@ -177,17 +180,10 @@ fn show(dir: &Path, i: u64, mask_png: Option<&Path>, mask_size: u32) -> Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-/// Renders the block-diagonal causal mask of a packed block as a `size` x `size` grey PNG.
-fn write_mask_png(path: &Path, block: usize, lengths: &[usize], size: u32) -> Result<()> {
+/// Renders the block-diagonal causal mask of a packed block (`size` x `size` mask pixels) as a
+/// figure with token axes and document starts ([`crate::plot::mask_figure`]).
+fn write_mask_png(path: &Path, title: &str, block: usize, lengths: &[usize], size: u32) -> Result<()> {
     let picture = mask_picture(block, lengths, size);
-    let side = picture.side as u32;
-    crate::runner::write_atomic_with(path, |w| {
-        let mut enc = png::Encoder::new(w, side, side);
-        enc.set_color(png::ColorType::Grayscale);
-        enc.set_depth(png::BitDepth::Eight);
-        let mut writer = enc.write_header().context("writing PNG header")?;
-        writer.write_image_data(&picture.pixels).context("writing PNG data")?;
-        writer.finish().context("finishing PNG")?;
-        Ok(())
-    })
+    let (canvas, _) = crate::plot::mask_figure(title, picture.side, &picture.pixels, block, lengths);
+    canvas.save(path)
 }

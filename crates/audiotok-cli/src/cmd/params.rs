@@ -20,8 +20,8 @@ Components for qwen2/qwen3 (embeddings, layers, norm, head), hubert/wav2vec2 (fe
 positional_conv, transformer, head), whisper (encoder, decoder), qwen2_audio (audio_tower, projector, language_model) \
 and SNAC (encoder, quantizer, decoder); other models by name prefix (--depth). Tied weights are counted once.\n\n\
 Examples:\n  audiotok params Qwen/Qwen3-8B --lora r=16,alpha=32,targets=q_proj,k_proj,v_proj,o_proj\n  \
-audiotok params --part encoder=hubert-large --part projector=proj.safetensors --part decoder=qwen3 \\\n      \
---train projector --lora r=8,alpha=16,targets=q_proj,k_proj,part=decoder\n  \
+audiotok params --part encoder=hubert-large --part projector=proj.safetensors \\\n      \
+--part decoder=qwen3 --train projector --lora r=8,alpha=16,targets=q_proj,k_proj,part=decoder\n  \
 audiotok params --config-only path/to/config-folder --json")]
 pub struct Args {
     /// Models, each a part named after its folder or file.
