@@ -1,8 +1,9 @@
 //! The BSQ spectrogram tokenizer: patch embedding, transformer encoder (pre-LN blocks with an optional
 //! Conformer convolution module), BSQ bottleneck, transformer decoder, output head, un-patchify.
 //!
-//! Every op on the path is differentiable in candle (see [`crate::ops`]); the same code serves training
-//! and inference, so the two cannot drift apart.
+//! Every op on the training path is differentiable in candle (see [`crate::ops`]). `encode_indices`
+//! and `decode_indices`, which need no gradient, use candle's fused LayerNorm and softmax instead
+//! (the parity tests check those paths against the reference too).
 
 use candle_core::{Result as CResult, Tensor, Var, D};
 
@@ -70,8 +71,13 @@ impl Norm {
         Ok(Norm { w: p.get(&format!("{name}.weight"))?, b: p.get(&format!("{name}.bias"))? })
     }
 
-    fn forward(&self, x: &Tensor) -> CResult<Tensor> {
-        layer_norm(x, &self.w, &self.b, LN_EPS)
+    /// `fast`: candle's fused kernel (no backward; for no-gradient inference only).
+    fn forward(&self, x: &Tensor, fast: bool) -> CResult<Tensor> {
+        if fast {
+            candle_nn::ops::layer_norm(&x.contiguous()?, &self.w, &self.b, LN_EPS as f32)
+        } else {
+            layer_norm(x, &self.w, &self.b, LN_EPS)
+        }
     }
 }
 
@@ -106,9 +112,9 @@ impl ConvModule {
 
     /// `x`: `[B, N, W]` with `N = nt · nf` tokens time-major. The depthwise convolution runs along
     /// time within each frequency row (zero padding `kernel/2` on both sides).
-    fn forward(&self, x: &Tensor, nt: usize, nf: usize, mode: Mode) -> CResult<Tensor> {
+    fn forward(&self, x: &Tensor, nt: usize, nf: usize, mode: Mode, fast: bool) -> CResult<Tensor> {
         let (b, n, w) = x.dims3()?;
-        let y = self.pw1.forward(&self.ln.forward(x)?)?;
+        let y = self.pw1.forward(&self.ln.forward(x, fast)?)?;
         let a = y.narrow(D::Minus1, 0, w)?;
         let gate = y.narrow(D::Minus1, w, w)?;
         let y = (a * crate::ops::sigmoid(&gate)?)?;
@@ -176,23 +182,24 @@ impl Block {
         })
     }
 
-    fn attention(&self, x: &Tensor) -> CResult<Tensor> {
+    fn attention(&self, x: &Tensor, fast: bool) -> CResult<Tensor> {
         let (b, n, w) = x.dims3()?;
         let h = self.heads;
         let d = w / h;
         let qkv = self.qkv.forward(x)?.reshape((b, n, 3, h, d))?.permute((2, 0, 3, 1, 4))?.contiguous()?;
         let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
         let scores = (q.matmul(&k.t()?)? * (1.0 / (d as f64).sqrt()))?;
-        let att = softmax_last(&scores)?.matmul(&v)?;
+        let probs = if fast { candle_nn::ops::softmax_last_dim(&scores)? } else { softmax_last(&scores)? };
+        let att = probs.matmul(&v)?;
         self.proj.forward(&att.transpose(1, 2)?.reshape((b, n, w))?)
     }
 
-    fn forward(&self, x: &Tensor, nt: usize, nf: usize, mode: Mode) -> CResult<Tensor> {
-        let mut x = (x + self.attention(&self.ln1.forward(x)?)?)?;
+    fn forward(&self, x: &Tensor, nt: usize, nf: usize, mode: Mode, fast: bool) -> CResult<Tensor> {
+        let mut x = (x + self.attention(&self.ln1.forward(x, fast)?, fast)?)?;
         if let Some(conv) = &self.conv {
-            x = (&x + conv.forward(&x, nt, nf, mode)?)?;
+            x = (&x + conv.forward(&x, nt, nf, mode, fast)?)?;
         }
-        let m = self.fc2.forward(&self.fc1.forward(&self.ln2.forward(&x)?)?.gelu_erf()?)?;
+        let m = self.fc2.forward(&self.fc1.forward(&self.ln2.forward(&x, fast)?)?.gelu_erf()?)?;
         x + m
     }
 }
@@ -313,21 +320,30 @@ impl BsqModel {
 
     /// Encoder and projection: the L2-normalised latent `[B, N, L]` of `x` (`[B, n_mels, T]` in `[-1, 1]`).
     pub fn encode_latent(&self, x: &Tensor, mode: Mode) -> Result<Tensor, Error> {
+        self.encode_with(x, mode, false)
+    }
+
+    /// `fast`: candle's fused LayerNorm and softmax, which have no backward (inference only).
+    fn encode_with(&self, x: &Tensor, mode: Mode, fast: bool) -> Result<Tensor, Error> {
         let (_, nt) = self.check_input(x)?;
         let nf = self.cfg.freq_patches();
         let n = nt * nf;
         let mut h = self.patch_embed.forward(&self.patchify(x)?)?;
         h = h.broadcast_add(&self.enc_pos.narrow(0, 0, n)?)?;
         for b in &self.enc_blocks {
-            h = b.forward(&h, nt, nf, mode)?;
+            h = b.forward(&h, nt, nf, mode, fast)?;
         }
-        let h = self.enc_ln.forward(&h)?;
+        let h = self.enc_ln.forward(&h, fast)?;
         Ok(l2_normalize(&self.quant_proj.forward(&h)?)?)
     }
 
     /// Decoder: the spectrogram `[B, n_mels, nt·time_patch]` of codes `zq` (`[B, nt·nf, L]`, quantised
     /// `±1/√L` or, for the continuous bound, the latent itself), clamped to `[-1, 1]`.
     pub fn decode_latent(&self, zq: &Tensor, mode: Mode) -> Result<Tensor, Error> {
+        self.decode_with(zq, mode, false)
+    }
+
+    fn decode_with(&self, zq: &Tensor, mode: Mode, fast: bool) -> Result<Tensor, Error> {
         let (_, n, l) = zq.dims3()?;
         let nf = self.cfg.freq_patches();
         if l != self.cfg.bits || n == 0 || n % nf != 0 || n > self.cfg.max_tokens() {
@@ -336,9 +352,9 @@ impl BsqModel {
         let nt = n / nf;
         let mut h = self.dec_proj.forward(zq)?.broadcast_add(&self.dec_pos.narrow(0, 0, n)?)?;
         for b in &self.dec_blocks {
-            h = b.forward(&h, nt, nf, mode)?;
+            h = b.forward(&h, nt, nf, mode, fast)?;
         }
-        let h = self.dec_ln.forward(&h)?;
+        let h = self.dec_ln.forward(&h, fast)?;
         let p = self.head_out.forward(&self.head_fc.forward(&h)?.tanh()?)?;
         Ok(clamp(&self.unpatchify(&p, nt)?, -1.0, 1.0)?)
     }
@@ -362,9 +378,10 @@ impl BsqModel {
         Ok(Losses { recon, total })
     }
 
-    /// The integer codes of `x`: `[B · N]` MSB-first indices, batch-major then time-major tokens.
+    /// The integer codes of `x`: `[B · N]` MSB-first indices, batch-major then time-major tokens
+    /// (eval mode, with candle's fused LayerNorm and softmax: no gradient is needed here).
     pub fn encode_indices(&self, x: &Tensor) -> Result<Vec<u32>, Error> {
-        let z = self.encode_latent(x, Mode::Eval)?;
+        let z = self.encode_with(x, Mode::Eval, true)?;
         let flat = z.flatten_all()?.to_vec1::<f32>()?;
         Ok(bsq::indices(&flat, self.cfg.bits))
     }
@@ -380,6 +397,6 @@ impl BsqModel {
         let scale = 1.0 / (l as f32).sqrt();
         let codes: Vec<f32> = bsq::codes(indices, l).into_iter().map(|v| v * scale).collect();
         let zq = Tensor::from_vec(codes, (batch, n, l), self.params.device())?;
-        self.decode_latent(&zq, Mode::Eval)
+        self.decode_with(&zq, Mode::Eval, true)
     }
 }
