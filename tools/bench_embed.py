@@ -61,6 +61,7 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--models", default="hubert,qwen2")
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--sets", default="short,long", help="short (2-20 s clips), long (one 30 s clip; towers only)")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="bench_embed_")
     short = [speech_like(s * SR, 10 + s) for s in (2, 5, 10, 20)]
@@ -102,6 +103,8 @@ def main():
                 return out[: n // 2]
 
             sets = [("qwen2-audio tower 2-20 s", short, paths), ("qwen2-audio tower 30 s", [long_clip], [long_path])]
+        wanted = args.sets.split(",")
+        sets = [x for x in sets if ("30 s" in x[0]) == ("long" in wanted) or ("30 s" not in x[0] and "short" in wanted)]
         for name, clips, ps in sets:
             audio = sum(len(c) for c in clips) / SR
             for t in [int(x) for x in args.threads.split(",")]:

@@ -17,6 +17,7 @@ pub mod config;
 mod error;
 pub mod hubert;
 pub mod job;
+mod kernels;
 mod model;
 pub mod nn;
 pub mod weights;

@@ -98,9 +98,9 @@ impl Conv1d {
     }
 }
 
-/// Exact (erf) GELU.
+/// Exact (erf) GELU ([`crate::kernels::gelu`]).
 pub fn gelu(x: &Tensor) -> Result<Tensor> {
-    Ok(x.gelu_erf()?)
+    Ok(crate::kernels::gelu(x)?)
 }
 
 /// Softmax attention of one clip: `q` `(tq, d)` against `k`, `v` `(tk, d)`, `heads` heads, scores
