@@ -312,6 +312,20 @@ impl PanelFrame {
         let (_, top, _, bottom) = self.area;
         bottom - ((v - self.y.0) / (self.y.1 - self.y.0) * (bottom - top) as f64).round() as i64
     }
+    /// The value axis: about `n` nice ticks, each a grid line across the area, a tick mark and its
+    /// label left of the area.
+    fn y_axis(&self, c: &mut Canvas, n: usize) {
+        let (left, _, right, _) = self.area;
+        let yt = nice_ticks(self.y.0, self.y.1, n);
+        let ys = if yt.len() > 1 { yt[1] - yt[0] } else { 1.0 };
+        for &v in &yt {
+            let y = self.y_of(v);
+            c.line((left, y), (right, y), GRID, 1);
+            c.line((left - 6, y), (left, y), BLACK, 2);
+            let l = tick_label(v, ys);
+            c.text(left - 12 - text_width(&l), y - 7, &l, BLACK);
+        }
+    }
 }
 
 /// Waveform panels stacked vertically (the signal as a min/max envelope per pixel column, time in
@@ -338,15 +352,7 @@ pub fn waveforms(title: &str, rate: u32, panels: &[(&str, &str, &[f32])]) -> (Ca
             y: (f64::from(lo) - pad, f64::from(hi) + pad),
         };
         c.text((left + right - text_width(sub)) / 2, top0 + 10, sub, BLACK);
-        let yt = nice_ticks(f.y.0, f.y.1, 5);
-        let ys = if yt.len() > 1 { yt[1] - yt[0] } else { 1.0 };
-        for &v in &yt {
-            let y = f.y_of(v);
-            c.line((left, y), (right, y), GRID, 1);
-            c.line((left - 6, y), (left, y), BLACK, 2);
-            let l = tick_label(v, ys);
-            c.text(left - 12 - text_width(&l), y - 7, &l, BLACK);
-        }
+        f.y_axis(&mut c, 5);
         let xt = nice_ticks(0.0, dur, 8);
         let xs = if xt.len() > 1 { xt[1] - xt[0] } else { 1.0 };
         for &t in &xt {
@@ -633,15 +639,7 @@ pub fn embeddings(
     let nmax = norms.iter().flatten().fold(0f64, |a, &b| a.max(b)).max(1e-12);
     let dur = frames.max(1) as f64 * frame_s;
     let pf = PanelFrame { area: (left, top, right, bottom), t: (0.0, dur), y: (0.0, nmax * 1.05) };
-    let yt = nice_ticks(pf.y.0, pf.y.1, 4);
-    let ys = if yt.len() > 1 { yt[1] - yt[0] } else { 1.0 };
-    for &v in &yt {
-        let y = pf.y_of(v);
-        c.line((left, y), (right, y), GRID, 1);
-        c.line((left - 6, y), (left, y), BLACK, 2);
-        let l = tick_label(v, ys);
-        c.text(left - 12 - text_width(&l), y - 7, &l, BLACK);
-    }
+    pf.y_axis(&mut c, 4);
     let xt = nice_ticks(0.0, dur, 8);
     let xs = if xt.len() > 1 { xt[1] - xt[0] } else { 1.0 };
     for &t in &xt {
