@@ -364,23 +364,17 @@ pub fn embed_files(
                     }
                     input.readable()?;
                     let a = load(&input.path, &LoadOptions::mono_at(16_000)).map_err(|e| error_chain(&e))?;
-                    if a.samples.len() < enc.min_samples() {
-                        return Err(format!(
-                            "{} samples ({:.3} s): shorter than the model's receptive field of {} samples",
-                            a.samples.len(),
-                            a.samples.len() as f64 / 16_000.0,
-                            enc.min_samples()
-                        ));
-                    }
                     Ok(a.samples)
                 })
                 .collect();
-            let embedded = embed_group(&enc, &taps, options, &decoded);
+            let clips: Vec<Result<&[f32], String>> =
+                decoded.iter().map(|d| d.as_ref().map(|s| s.as_slice()).map_err(Clone::clone)).collect();
+            let embedded = embed_group(&enc, &taps, options.pool, options.batch_size, &clips);
             for ((input, d), e) in chunk.iter().zip(&decoded).zip(embedded) {
                 let r = match (d, e) {
                     (Err(e), _) => Err(e.clone()),
                     (Ok(_), Err(e)) => Err(e),
-                    (Ok(samples), Ok(arr)) => write_npy(out, input, options, arr, samples.len()),
+                    (Ok(samples), Ok(arr)) => write_npy(out, input, options.dtype, arr, samples.len()),
                 };
                 results.push(r.map_err(|e| {
                     let shown = input.path.display().to_string();
@@ -446,13 +440,64 @@ struct Array {
     valid: Vec<bool>,
 }
 
-/// Embeds the decoded files of a group: windows sorted by length, `batch_size` per call, joined back per file.
+/// One clip's output as [`embed_files`] writes it to its `.npy`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClipEmbedding {
+    /// The array's shape: `(frames, dim)` for one tap, `(taps, frames, dim)` for several; with
+    /// [`Pool::Mean`] `(dim,)` / `(taps, dim)`.
+    pub shape: Vec<usize>,
+    /// The elements in C order.
+    pub data: Vec<f32>,
+    /// Output frames (1 when pooled).
+    pub frames: usize,
+    /// Output width.
+    pub dim: usize,
+}
+
+/// Embeds decoded 16 kHz mono clips of any length exactly as [`embed_files`] embeds files: each
+/// clip cut into [windows](plan_windows), the windows of all clips sorted by length and embedded
+/// `batch_size` at a time, joined back per clip, pooled as `pool` says. The numbers do not depend
+/// on `batch_size` or on the other clips. A clip shorter than the model's receptive field, with a
+/// non-finite sample, or whose batch failed gets its error text; the others are unaffected.
+/// Runs on the current rayon pool.
+pub fn embed_clips(
+    enc: &Encoder,
+    taps: &[Tap],
+    clips: &[&[f32]],
+    pool: Pool,
+    batch_size: usize,
+) -> Vec<Result<ClipEmbedding, String>> {
+    let clips: Vec<Result<&[f32], String>> = clips.iter().map(|c| Ok(*c)).collect();
+    embed_group(enc, taps, pool, batch_size.clamp(1, MAX_BATCH_SIZE), &clips)
+}
+
+/// A clip the model cannot embed: shorter than its receptive field, or with a non-finite sample.
+fn check_clip(enc: &Encoder, s: &[f32]) -> Result<(), String> {
+    if s.len() < enc.min_samples() {
+        return Err(format!(
+            "{} samples ({:.3} s): shorter than the model's receptive field of {} samples",
+            s.len(),
+            s.len() as f64 / 16_000.0,
+            enc.min_samples()
+        ));
+    }
+    if let Some(j) = s.iter().position(|v| !v.is_finite()) {
+        return Err(format!("non-finite sample (NaN or infinity) at sample {j}"));
+    }
+    Ok(())
+}
+
+/// Embeds the decoded clips of a group: windows sorted by length, `batch_size` per call, joined
+/// back per clip and pooled.
 fn embed_group(
     enc: &Encoder,
     taps: &[Tap],
-    options: &EmbedOptions,
-    decoded: &[Result<Vec<f32>, String>],
-) -> Vec<Result<Array, String>> {
+    pool: Pool,
+    batch_size: usize,
+    decoded: &[Result<&[f32], String>],
+) -> Vec<Result<ClipEmbedding, String>> {
+    let decoded: Vec<Result<&[f32], String>> =
+        decoded.iter().map(|d| d.clone().and_then(|s| check_clip(enc, s).map(|()| s))).collect();
     struct Item {
         file: usize,
         win: usize,
@@ -470,7 +515,7 @@ fn embed_group(
     // Length buckets: windows of similar length share a batch (stable: ties keep input order).
     items.sort_by_key(|it| std::cmp::Reverse(it.w.end - it.w.start));
     let mut outs: Vec<Vec<Option<Result<crate::Embedding, String>>>> = nwin.iter().map(|&n| vec![None; n]).collect();
-    for batch in items.chunks(options.batch_size) {
+    for batch in items.chunks(batch_size) {
         let clips: Vec<&[f32]> = batch
             .iter()
             .map(|it| match &decoded[it.file] {
@@ -505,7 +550,7 @@ fn embed_group(
                 let e = e.ok_or_else(|| format!("internal: window of file {f} not embedded"))??;
                 parts.push((*w, e));
             }
-            join(parts, taps.len(), whisper)
+            pooled(join(parts, taps.len(), whisper)?, pool)
         })
         .collect()
 }
@@ -538,12 +583,13 @@ fn join(parts: Vec<(Window, crate::Embedding)>, taps: usize, whisper: bool) -> R
     Ok(Array { taps, frames, dim, data, valid })
 }
 
-fn write_npy(out: &Path, input: &Input, options: &EmbedOptions, arr: Array, samples: usize) -> Result<Done, String> {
+/// The array as written: all frames, or their mean over the valid ones.
+fn pooled(arr: Array, pool: Pool) -> Result<ClipEmbedding, String> {
     let Array { taps, frames, dim, data, valid } = arr;
-    let (shape, data, frames_out) = match options.pool {
+    match pool {
         Pool::None => {
             let shape = if taps == 1 { vec![frames, dim] } else { vec![taps, frames, dim] };
-            (shape, data, frames)
+            Ok(ClipEmbedding { shape, data, frames, dim })
         }
         Pool::Mean => {
             let n = valid.iter().filter(|&&v| v).count();
@@ -561,21 +607,24 @@ fn write_npy(out: &Path, input: &Input, options: &EmbedOptions, arr: Array, samp
             }
             let pooled: Vec<f32> = pooled.iter().map(|&s| (s / n as f64) as f32).collect();
             let shape = if taps == 1 { vec![dim] } else { vec![taps, dim] };
-            (shape, pooled, 1)
+            Ok(ClipEmbedding { shape, data: pooled, frames: 1, dim })
         }
-    };
+    }
+}
+
+fn write_npy(out: &Path, input: &Input, dtype: OutDtype, arr: ClipEmbedding, samples: usize) -> Result<Done, String> {
     let dest = out.join(output_rel(input));
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent).map_err(|e| format!("creating {}: {e}", parent.display()))?;
     }
-    let bytes = npy_bytes(&shape, &data, options.dtype);
+    let bytes = npy_bytes(&arr.shape, &arr.data, dtype);
     let write = || -> Result<(), atomic::WriteError> {
         let mut f = atomic::AtomicFile::create(&dest)?;
         f.write_all(&bytes)?;
         f.commit(false)
     };
     write().map_err(|e| error_chain(&e))?;
-    Ok(Done { samples, frames: frames_out, dim })
+    Ok(Done { samples, frames: arr.frames, dim: arr.dim })
 }
 
 /// A `.npy` (version 1.0, as `np.save` writes it) of `<f4` or `<f2` elements.

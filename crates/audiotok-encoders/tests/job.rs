@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use audiotok_core::{Input, Silent};
-use audiotok_encoders::job::{embed_files, plan_windows, EmbedOptions, Layers, OutDtype, Pool, Stage, Status};
+use audiotok_encoders::job::{
+    embed_clips, embed_files, plan_windows, taps, EmbedOptions, Layers, OutDtype, Pool, Stage, Status,
+};
 use audiotok_encoders::{Encoder, Error, Tap};
 
 fn fixtures() -> PathBuf {
@@ -62,6 +64,45 @@ fn outputs_equal_the_model_and_bytes_do_not_depend_on_batching() {
         let rec = &s1.records[1];
         assert_eq!(rec.frames, Some(want.frames));
         assert_eq!(rec.layers, ["1", "2"]);
+    }
+}
+
+#[test]
+fn in_memory_clips_equal_the_job_files_and_one_bad_clip_spoils_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = clip(0);
+    let b = clip(1);
+    let long: Vec<f32> = a.iter().chain(&b).chain(&a).copied().collect();
+    let inputs = vec![wav(tmp.path(), "a.wav", &a), wav(tmp.path(), "long.wav", &long)];
+    let mut nan = b.clone();
+    nan[100] = f32::NAN;
+    let short = vec![0.1f32; 10];
+    for (name, pool) in [("hubert_group", Pool::None), ("qwen2_audio", Pool::Mean), ("whisper", Pool::None)] {
+        let mut opts = EmbedOptions::new(&model(name));
+        opts.layers = Layers::List(vec![0, 2]);
+        opts.pool = pool;
+        let out = tmp.path().join(name);
+        embed_files(&inputs, &out, &opts, &Silent).unwrap();
+        let enc = Encoder::load_dir(&fixtures().join(name)).unwrap();
+        let t = taps(&enc, &opts.layers, opts.stage).unwrap();
+        let want: Vec<_> = ["a.npy", "long.npy"].iter().map(|f| npy(&out.join(f))).collect();
+        for batch in [1, 4] {
+            let got = embed_clips(&enc, &t, &[&short, &a, &nan, &long], pool, batch);
+            assert_eq!(got.len(), 4);
+            // The towers take any clip with samples; wav2vec2 needs its receptive field.
+            if name == "hubert_group" {
+                let too_short = got[0].as_ref().unwrap_err();
+                assert!(too_short.contains("receptive field"), "{too_short}");
+            } else {
+                assert!(got[0].is_ok(), "{name}: {:?}", got[0]);
+            }
+            assert!(got[2].as_ref().unwrap_err().contains("non-finite"), "{:?}", got[2]);
+            for (g, (shape, data)) in [&got[1], &got[3]].iter().zip(&want) {
+                let g = g.as_ref().unwrap();
+                assert_eq!(&g.shape, shape, "{name} batch {batch}");
+                assert_eq!(&g.data, data, "{name} batch {batch}");
+            }
+        }
     }
 }
 
