@@ -44,6 +44,13 @@ create_exception!(
     "A codec model that cannot be loaded, or audio or codes it cannot encode or decode."
 );
 
+create_exception!(
+    _audiotok,
+    EmbedError,
+    AudiotokError,
+    "An encoder model that cannot be loaded, or audio or options it cannot embed."
+);
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("AudiotokError", py.get_type::<AudiotokError>())?;
@@ -55,6 +62,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("BpeError", py.get_type::<BpeError>())?;
     m.add("TokensError", py.get_type::<TokensError>())?;
     m.add("CodecError", py.get_type::<CodecError>())?;
+    m.add("EmbedError", py.get_type::<EmbedError>())?;
     Ok(())
 }
 

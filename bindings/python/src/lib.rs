@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 mod audio;
 mod bpe;
 mod codecs;
+mod encoders;
 mod errors;
 mod features;
 mod loader;
@@ -29,6 +30,7 @@ fn _audiotok(m: &Bound<'_, PyModule>) -> PyResult<()> {
     audio::register(m)?;
     bpe::register(m)?;
     codecs::register(m)?;
+    encoders::register(m)?;
     features::register(m)?;
     loader::register(m)?;
     mds::register(m)?;

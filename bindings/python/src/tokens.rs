@@ -20,6 +20,7 @@ use crate::errors::TokensError;
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<TokenStore>()?;
+    m.add_class::<StoreWriterHandle>()?;
     m.add_function(wrap_pyfunction!(write_store, m)?)
 }
 
@@ -28,23 +29,14 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 type FlatScale<'py> =
     (PyReadonlyArray1<'py, u32>, PyReadonlyArray1<'py, i64>, PyReadonlyArray1<'py, i64>, PyReadonlyArray1<'py, i64>);
 
-/// Writes a token store at `dir` from records given as flat arrays (see [`FlatScale`]), in
-/// order, as `StoreWriter` writes it for the CLI: batches of `batch_size` records, each atomic,
-/// then `metadata.json`. Returns the metadata as JSON text.
-#[pyfunction]
-#[pyo3(signature = (dir, file_paths, durations, scales, *, batch_size = 1000, codebook_sizes = None, rates_hz = None, provenance = None))]
-#[allow(clippy::too_many_arguments)]
-fn write_store(
-    py: Python<'_>,
-    dir: PathBuf,
+/// Records from flat arrays (see [`FlatScale`]), checked: one duration per record, offsets in
+/// range, shapes not negative.
+fn records_of(
+    dir: &std::path::Path,
     file_paths: Vec<String>,
     durations: PyReadonlyArray1<'_, f64>,
-    scales: Vec<FlatScale<'_>>,
-    batch_size: usize,
-    codebook_sizes: Option<Vec<u32>>,
-    rates_hz: Option<Vec<f64>>,
-    provenance: Option<std::collections::BTreeMap<String, String>>,
-) -> PyResult<String> {
+    scales: &[FlatScale<'_>],
+) -> PyResult<Vec<TokenRecord>> {
     let n = file_paths.len();
     let bad = |msg: String| TokensError::new_err(format!("{}: {msg}", dir.display()));
     let durations = durations.as_array();
@@ -79,11 +71,47 @@ fn write_store(
             rec.scales.push(ScaleTokens { shape, tokens });
         }
     }
-    let mut opts = StoreOptions::new(scales.len());
+    Ok(records)
+}
+
+fn store_options(
+    num_scales: usize,
+    batch_size: usize,
+    codebook_sizes: Option<Vec<u32>>,
+    rates_hz: Option<Vec<f64>>,
+    provenance: Option<std::collections::BTreeMap<String, String>>,
+) -> StoreOptions {
+    let mut opts = StoreOptions::new(num_scales);
     opts.batch_size = batch_size;
     opts.codebook_sizes = codebook_sizes;
     opts.rates_hz = rates_hz;
     opts.provenance = provenance.unwrap_or_default();
+    opts
+}
+
+fn metadata_json(meta: &StoreMetadata) -> PyResult<String> {
+    serde_json::to_string(meta).map_err(|e| TokensError::new_err(e.to_string()))
+}
+
+/// Writes a token store at `dir` from records given as flat arrays (see [`FlatScale`]), in
+/// order, as `StoreWriter` writes it for the CLI: batches of `batch_size` records, each atomic,
+/// then `metadata.json`. Returns the metadata as JSON text.
+#[pyfunction]
+#[pyo3(signature = (dir, file_paths, durations, scales, *, batch_size = 1000, codebook_sizes = None, rates_hz = None, provenance = None))]
+#[allow(clippy::too_many_arguments)]
+fn write_store(
+    py: Python<'_>,
+    dir: PathBuf,
+    file_paths: Vec<String>,
+    durations: PyReadonlyArray1<'_, f64>,
+    scales: Vec<FlatScale<'_>>,
+    batch_size: usize,
+    codebook_sizes: Option<Vec<u32>>,
+    rates_hz: Option<Vec<f64>>,
+    provenance: Option<std::collections::BTreeMap<String, String>>,
+) -> PyResult<String> {
+    let records = records_of(&dir, file_paths, durations, &scales)?;
+    let opts = store_options(scales.len(), batch_size, codebook_sizes, rates_hz, provenance);
     let meta = py
         .detach(|| -> Result<StoreMetadata, audiotok_tokens::store::StoreError> {
             let mut w = StoreWriter::create(&dir, opts)?;
@@ -93,7 +121,70 @@ fn write_store(
             w.finish()
         })
         .map_err(store_err)?;
-    serde_json::to_string(&meta).map_err(|e| TokensError::new_err(e.to_string()))
+    metadata_json(&meta)
+}
+
+/// A token store written a few records at a time (bounded memory: at most one batch of records
+/// is held), as `write_store` writes it in one call: `push(file_paths, durations, scales)` with
+/// flat arrays per call, then `finish()` (the metadata as JSON text). A writer dropped unfinished
+/// leaves no `metadata.json`: the store is not readable, and its batches are reused by a rerun.
+#[pyclass(name = "StoreWriter", module = "audiotok._audiotok")]
+pub struct StoreWriterHandle {
+    dir: PathBuf,
+    num_scales: usize,
+    writer: Option<StoreWriter>,
+}
+
+#[pymethods]
+impl StoreWriterHandle {
+    #[new]
+    #[pyo3(signature = (dir, num_scales, *, batch_size = 1000, codebook_sizes = None, rates_hz = None, provenance = None))]
+    fn new(
+        dir: PathBuf,
+        num_scales: usize,
+        batch_size: usize,
+        codebook_sizes: Option<Vec<u32>>,
+        rates_hz: Option<Vec<f64>>,
+        provenance: Option<std::collections::BTreeMap<String, String>>,
+    ) -> PyResult<Self> {
+        let opts = store_options(num_scales, batch_size, codebook_sizes, rates_hz, provenance);
+        let writer = StoreWriter::create(&dir, opts).map_err(store_err)?;
+        Ok(Self { dir, num_scales, writer: Some(writer) })
+    }
+
+    /// Appends records (flat arrays, as `write_store` takes them) after those pushed before.
+    fn push(
+        &mut self,
+        py: Python<'_>,
+        file_paths: Vec<String>,
+        durations: PyReadonlyArray1<'_, f64>,
+        scales: Vec<FlatScale<'_>>,
+    ) -> PyResult<()> {
+        if scales.len() != self.num_scales {
+            return Err(TokensError::new_err(format!(
+                "{}: {} scales given to a store of {}",
+                self.dir.display(),
+                scales.len(),
+                self.num_scales
+            )));
+        }
+        let records = records_of(&self.dir, file_paths, durations, &scales)?;
+        let w = self.writer.as_mut().ok_or_else(|| TokensError::new_err("the store is already finished"))?;
+        py.detach(|| -> Result<(), audiotok_tokens::store::StoreError> {
+            for r in records {
+                w.push(r)?;
+            }
+            Ok(())
+        })
+        .map_err(store_err)
+    }
+
+    /// Writes the last batch and `metadata.json`; returns the metadata as JSON text.
+    fn finish(&mut self, py: Python<'_>) -> PyResult<String> {
+        let w = self.writer.take().ok_or_else(|| TokensError::new_err("the store is already finished"))?;
+        let meta = py.detach(|| w.finish()).map_err(store_err)?;
+        metadata_json(&meta)
+    }
 }
 
 fn store_err(e: impl std::error::Error + 'static) -> PyErr {

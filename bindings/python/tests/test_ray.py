@@ -269,3 +269,49 @@ def test_the_pipeline_entry_point_writes_a_store_and_packed_shards(audio_dir, tm
     for f in sorted((tmp_path / "lib").iterdir()):
         if f.name not in ("rejects.jsonl", "index.json"):
             assert (part / f.name).read_bytes() == f.read_bytes(), f.name
+
+
+def test_embed_equals_the_encoder_and_writes_plain_arrow(audio_dir, tmp_path):
+    from audiotok import encoders
+
+    model = FIXTURES / "embed" / "hubert_group"
+    paths = aray.list_audio(audio_dir)
+    ds = (ray.data.from_items(items(paths))
+          .map_batches(aray.Decode, fn_constructor_kwargs={"sampling_rate": None}, batch_format="pyarrow",
+                       concurrency=1, num_cpus=0.5, batch_size=2)
+          .map_batches(aray.Embed, fn_constructor_kwargs={"model": str(model), "layers": [0, 2], "drop_audio": True},
+                       batch_format="pyarrow", concurrency=1, num_cpus=0.5, batch_size=3))
+    t = table_of(ds).sort_by("row")
+    typ = t.schema.field("embedding_0").type
+    assert typ.value_type.list_size == encoders.Encoder(model).describe()["dim"]
+    assert typ == pa.list_(pa.list_(pa.float32(), typ.value_type.list_size)) and "audio" not in t.column_names
+    enc = encoders.Encoder(model)
+    errors = {}
+    for r in t.to_pylist():
+        name = Path(r["path"]).name
+        if r["error"] is not None:
+            errors[name] = r["error"]
+            assert r["embedding_0"] is None and r["embedding_frames"] is None
+            continue
+        # Decoded at the file's own rate and resampled in the operator, as Encoder.embed does.
+        y, sr = audiotok.load(r["path"], sr=None)
+        want = enc.embed(y, sampling_rate=sr, layers=[0, 2])
+        for k, col in enumerate(["embedding_0", "embedding_2"]):
+            np.testing.assert_array_equal(np.asarray(r[col], np.float32), want[k])
+        assert r["embedding_frames"] == want.shape[1]
+    # broken.wav fails decoding; the 0.1 s clip (1600 samples) is long enough for HuBERT.
+    assert set(errors) == {"broken.wav"}, errors
+
+    # Mean pooling gives one fixed-size vector per row; Parquet reads the columns back.
+    ds = (ray.data.from_items(items(paths[:2]))
+          .map_batches(aray.Decode, batch_format="pyarrow", concurrency=1, num_cpus=0.5)
+          .map_batches(aray.Embed, fn_constructor_kwargs={"model": str(model), "pool": "mean"},
+                       batch_format="pyarrow", concurrency=1, num_cpus=0.5))
+    ds.write_parquet(str(tmp_path / "pq"))
+    import pyarrow.parquet as pq
+    back = pq.read_table(str(tmp_path / "pq")).sort_by("row")
+    dim = enc.describe()["dim"]
+    assert back.schema.field("embedding").type == pa.list_(pa.float32(), dim)
+    for r in back.to_pylist():
+        y, _ = audiotok.load(r["path"])
+        np.testing.assert_array_equal(np.asarray(r["embedding"], np.float32), enc.embed(y, pool="mean"))

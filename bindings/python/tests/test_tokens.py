@@ -139,3 +139,80 @@ def test_write_store_round_trips_a_store_and_its_metadata(tmp_path):
         tokens.write_store(tmp_path / "bad", table.select(["file_path", "duration"]))
     with pytest.raises(tokens.TokensError, match="not below 1"):
         tokens.write_store(tmp_path / "bad", table, codebook_sizes=[1, 1, 1])
+
+
+def _records(rows, seed=0):
+    """Records of input rows (two segments each; rows divisible by 5 failed), in the columns
+    SnacEncode gives a token store sink."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for r in rows:
+        if r % 5 == 0:
+            out.append({"row": r, "segment": None, "file_path": f"f{r}.wav", "duration": None,
+                        "tokens_scale_0": None, "shape_scale_0": None, "tokens_scale_1": None,
+                        "shape_scale_1": None, "error": f"f{r}.wav: bad"})
+            continue
+        for k in range(2):
+            n = int(rng.integers(1, 6))
+            out.append({"row": r, "segment": k, "file_path": f"f{r}.wav#{k}", "duration": 0.5 * n,
+                        "tokens_scale_0": rng.integers(0, 4096, n).tolist(), "shape_scale_0": [n],
+                        "tokens_scale_1": rng.integers(0, 4096, 2 * n).tolist(), "shape_scale_1": [2 * n],
+                        "error": None})
+    return out
+
+
+def _part(records):
+    schema = pa.schema([("row", pa.int64()), ("segment", pa.int64()), ("file_path", pa.string()),
+                        ("duration", pa.float64()), ("tokens_scale_0", pa.list_(pa.int32())),
+                        ("shape_scale_0", pa.list_(pa.int64())), ("tokens_scale_1", pa.list_(pa.int32())),
+                        ("shape_scale_1", pa.list_(pa.int64())), ("error", pa.string())])
+    return pa.Table.from_pylist(records, schema=schema)
+
+
+def test_the_token_store_sink_merges_parts_in_bounded_memory_to_the_same_store(tmp_path):
+    import pyarrow.parquet as pq
+
+    from audiotok import ray as aray
+
+    rows = list(range(40))
+    everything = _records(rows)
+    # Parts as write tasks leave them: interleaved row sets, each sorted, one repeated by a rerun.
+    parts = [[r for r in everything if r["row"] % 3 == m] for m in range(3)]
+    parts.append([r for r in everything if r["row"] in (4, 7, 8)])
+    store = tmp_path / "store"
+    (store / "_parts").mkdir(parents=True)
+    for i, p in enumerate(parts):
+        pq.write_table(_part(p), store / "_parts" / f"part-{i:012d}.parquet", row_group_size=3)
+    summary = aray.finish_token_store(store, batch_size=7, read_rows=2, codebook_sizes=[4096, 4096])
+    good = [r for r in everything if r["error"] is None]
+    assert summary["records"] == len(good)
+    assert [r["row"] for r in summary["rejects"]] == [r for r in rows if r % 5 == 0]
+    assert not (store / "_parts").exists()
+    # The same bytes as the store written in one call from the records in order.
+    want = tmp_path / "want"
+    tokens.write_store(want, _part(good), batch_size=7, codebook_sizes=[4096, 4096])
+    names = sorted(p.name for p in want.iterdir())
+    assert names == sorted(p.name for p in store.iterdir() if p.name != "rejects.jsonl")
+    for n in names:
+        assert (store / n).read_bytes() == (want / n).read_bytes(), n
+    lines = [json.loads(x) for x in (store / "rejects.jsonl").read_text().splitlines()]
+    assert lines == summary["rejects"]
+
+    # A part out of row order is refused, naming it.
+    bad = tmp_path / "bad"
+    (bad / "_parts").mkdir(parents=True)
+    pq.write_table(_part(list(reversed(good[:4]))), bad / "_parts" / "part-000000000000.parquet")
+    with pytest.raises(ValueError, match="part-000000000000.parquet: rows out of order"):
+        aray.finish_token_store(bad)
+
+
+def test_store_writer_takes_tables_one_at_a_time(tmp_path):
+    good = [r for r in _records(range(12), seed=1) if r["error"] is None]
+    with tokens.StoreWriter(tmp_path / "s", num_scales=2, batch_size=4) as w:
+        for i in range(0, len(good), 3):
+            w.write(_part(good[i:i + 3]))
+    tokens.write_store(tmp_path / "t", _part(good), batch_size=4)
+    for p in sorted((tmp_path / "t").iterdir()):
+        assert (tmp_path / "s" / p.name).read_bytes() == p.read_bytes(), p.name
+    with pytest.raises(tokens.TokensError, match="already finished"):
+        w.finish()

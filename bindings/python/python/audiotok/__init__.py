@@ -9,6 +9,7 @@ the functions here are named after what users already call:
 - ``audiotok.WhisperFeatureExtractor`` called as transformers' ``WhisperFeatureExtractor``
 - ``audiotok.features(signals, kind)``, ``audiotok.count_tokens(lengths, profile=...)``
 - ``audiotok.codecs.SNAC.from_pretrained(model)`` with ``encode``/``decode`` as the ``snac`` package's
+- ``audiotok.encoders.Encoder.from_pretrained(model).embed(audio)``: HuBERT / wav2vec2, Qwen2-Audio tower, Whisper encoder outputs
 - ``audiotok.tokens.read_table(store)``: a token store as a ``pyarrow.Table`` (Arrow C stream, no copy)
 """
 
@@ -23,6 +24,7 @@ from ._audiotok import (
     AudiotokError,
     BpeError,
     CodecError,
+    EmbedError,
     FeatureError,
     LoaderError,
     MdsError,
@@ -32,7 +34,7 @@ from ._audiotok import (
     info,
 )
 from .audio import load, resample
-from . import bpe, codecs, loader, mds, tokens
+from . import bpe, codecs, encoders, loader, mds, tokens
 from .features import WhisperFeatureExtractor, count_tokens, features, features_from_files
 from .pack import count_files, pack
 
@@ -47,8 +49,10 @@ __all__ = [
     "AudiotokError",
     "BpeError",
     "CodecError",
+    "EmbedError",
     "TokensError",
     "codecs",
+    "encoders",
     "tokens",
     "FeatureError",
     "WhisperFeatureExtractor",

@@ -17,8 +17,12 @@ __all__ = [
     "BpeError",
     "TokensError",
     "CodecError",
+    "EmbedError",
+    "Encoder",
+    "embed_files_json",
     "Snac",
     "TokenStore",
+    "StoreWriter",
     "write_store",
     "decode_store_json",
     "encode_files_json",
@@ -55,6 +59,7 @@ class MdsError(AudiotokError): ...
 class PackError(AudiotokError): ...
 class TokensError(AudiotokError): ...
 class CodecError(AudiotokError): ...
+class EmbedError(AudiotokError): ...
 class LoaderError(AudiotokError): ...
 class BpeError(AudiotokError): ...
 
@@ -221,6 +226,28 @@ def write_store(
     rates_hz: Optional[Sequence[float]] = None,
     provenance: Optional[Dict[str, str]] = None,
 ) -> str: ...
+
+class StoreWriter:
+    def __new__(
+        cls,
+        dir: _PathLike,
+        num_scales: int,
+        *,
+        batch_size: int = 1000,
+        codebook_sizes: Optional[Sequence[int]] = None,
+        rates_hz: Optional[Sequence[float]] = None,
+        provenance: Optional[Dict[str, str]] = None,
+    ) -> StoreWriter: ...
+    def push(
+        self,
+        file_paths: Sequence[str],
+        durations: npt.NDArray[np.float64],
+        scales: Sequence[
+            Tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
+        ],
+    ) -> None: ...
+    def finish(self) -> str: ...
+
 @final
 class Snac:
     def __new__(
@@ -254,4 +281,40 @@ def encode_files_json(
 ) -> str: ...
 def decode_store_json(
     options_json: str, *, device: str = "cpu", progress: Optional[Callable[[str, int, int], Any]] = None
+) -> str: ...
+
+@final
+class Encoder:
+    def __new__(cls, model: str, *, num_threads: int = 0) -> Encoder: ...
+    @property
+    def family(self) -> str: ...
+    @property
+    def num_layers(self) -> int: ...
+    @property
+    def min_samples(self) -> int: ...
+    @property
+    def config_sha1(self) -> str: ...
+    @property
+    def model_dir(self) -> str: ...
+    def describe(
+        self, layers: Optional[Union[str, int, Sequence[int]]] = None, stage: str = "encoder"
+    ) -> Tuple[List[str], int, float]: ...
+    def embed(
+        self,
+        clips: Sequence[npt.NDArray[np.float32]],
+        rate: int,
+        *,
+        layers: Optional[Union[str, int, Sequence[int]]] = None,
+        stage: str = "encoder",
+        pool: Optional[str] = None,
+        batch_size: int = 8,
+    ) -> List[Tuple[Optional[npt.NDArray[np.float32]], Optional[str]]]: ...
+    def __getnewargs_ex__(self) -> Tuple[Tuple[str], Dict[str, int]]: ...
+
+def embed_files_json(
+    inputs: Sequence[_PathLike],
+    out: _PathLike,
+    options_json: str,
+    *,
+    progress: Optional[Callable[[str, int, int], Any]] = None,
 ) -> str: ...

@@ -10,6 +10,10 @@ type), so every Parquet reader reads the result. A row that fails gets its reaso
 pass it through untouched. Every operator keeps the columns it was given (``keep_bytes=False``
 drops the encoded audio once decoded).
 
+``Embed(model, layers=...)`` adds HuBERT / wav2vec2 / Qwen2-Audio tower / Whisper encoder outputs
+(``embedding``: list<fixed_size_list<float32, dim>>), as ``audiotok.encoders.Encoder.embed``
+computes them; ``ds.write_parquet(...)`` stores them for training.
+
 Sinks (``Dataset.write_datasink``):
 
 - ``MdsDatasink(out, columns=...)``: each write task writes its own MDS part under ``out``
@@ -61,6 +65,7 @@ __all__ = [
     "WhisperFeatures",
     "CountTokens",
     "SnacEncode",
+    "Embed",
     "MdsDatasink",
     "PackDatasink",
     "TokenStoreDatasink",
@@ -391,6 +396,100 @@ class SnacEncode:
         return _with(out, columns)
 
 
+class Embed:
+    """Encoder outputs of the ``audio`` column (mono, any rate: resampled to 16 kHz with libsoxr
+    HQ), as ``audiotok embed`` / ``audiotok.encoders.Encoder.embed`` compute them: HuBERT /
+    wav2vec2, the Qwen2-Audio tower (``stage="projected"``: its projector) or the Whisper encoder.
+    The rows of a batch are embedded together in exact batches (each row's numbers are the ones it
+    gives alone, whatever the batch). Adds, in plain Arrow types, ``embedding`` for one selected
+    layer, or ``embedding_<label>`` per layer for several (``layers="all"`` or a list: labels are
+    the hidden-state indices): list<fixed_size_list<float32, dim>> (frames x dim), or
+    fixed_size_list<float32, dim> with ``pool="mean"``; plus ``embedding_frames`` (int64) and
+    ``error``. ``drop_audio`` drops the samples once embedded. CPU: ``num_threads`` per actor
+    (matrix products split across them)."""
+
+    def __init__(
+        self,
+        model: PathLike,
+        *,
+        layers: Union[str, int, Sequence[int]] = "final",
+        stage: str = "encoder",
+        pool: Optional[str] = None,
+        batch_size: int = 8,
+        num_threads: int = 1,
+        drop_audio: bool = False,
+    ) -> None:
+        from .encoders import Encoder
+
+        self._encoder = Encoder(model, num_threads=num_threads)
+        self.layers = layers
+        self.stage = stage
+        self.pool = pool
+        self.batch_size = int(batch_size)
+        self.drop_audio = drop_audio
+        info = self._encoder.describe(layers, stage)
+        self.labels: List[str] = list(info["layers"])
+        self.dim = int(info["dim"])
+        self.frame_rate_hz = float(info["frame_rate_hz"])
+
+    def column_names(self) -> List[str]:
+        """The embedding columns this operator adds, outermost layer first."""
+        if len(self.labels) == 1:
+            return ["embedding"]
+        return [f"embedding_{label}" for label in self.labels]
+
+    def __call__(self, batch: "pyarrow.Table") -> "pyarrow.Table":
+        pa = _pa()
+        if "audio" not in batch.column_names:
+            raise ValueError("Embed: the batch has no 'audio' column (run Decode first)")
+        errors = _errors(batch)
+        audio = _list_rows(batch, "audio")
+        rates = _column(batch, "sampling_rate") or [16000] * batch.num_rows
+        todo = [i for i, a in enumerate(audio) if errors[i] is None and a is not None]
+        by_rate: Dict[int, List[int]] = {}
+        for i in todo:
+            by_rate.setdefault(int(rates[i]), []).append(i)
+        arrays: List[Optional[np.ndarray]] = [None] * batch.num_rows
+        for rate, rows in by_rate.items():
+            clips = [np.ascontiguousarray(audio[i], dtype=np.float32) for i in rows]
+            got = self._encoder._native.embed(
+                clips, rate, layers=self.layers, stage=self.stage, pool=self.pool, batch_size=self.batch_size
+            )
+            for i, (arr, err) in zip(rows, got):
+                if arr is None:
+                    errors[i] = f"Embed: {err}"
+                else:
+                    arrays[i] = arr
+        for i, a in enumerate(audio):
+            if errors[i] is None and a is None:
+                errors[i] = "Embed: no audio"
+        n = len(self.labels)
+        pooled = self.pool == "mean"
+        columns: Dict[str, Any] = {}
+        for k, name in enumerate(self.column_names()):
+            per_row = [None if a is None else (a if n == 1 else a[k]) for a in arrays]
+            columns[name] = self._column(pa, per_row, pooled)
+        frames = [None if a is None else (1 if pooled else int(a.shape[-2])) for a in arrays]
+        columns["embedding_frames"] = pa.array(frames, type=pa.int64())
+        columns["error"] = pa.array(errors, type=pa.string())
+        out = _with(batch, columns)
+        return out.drop_columns(["audio"]) if self.drop_audio else out
+
+    def _column(self, pa: Any, rows: Sequence[Optional[np.ndarray]], pooled: bool) -> Any:
+        mask = pa.array([r is None for r in rows], type=pa.bool_())
+        if pooled:
+            fill = np.zeros(self.dim, dtype=np.float32)
+            dense = np.concatenate([fill if r is None else r for r in rows]) if rows else np.zeros(0, np.float32)
+            return pa.FixedSizeListArray.from_arrays(pa.array(dense, type=pa.float32()), self.dim, mask=mask)
+        lengths = np.array([0 if r is None else r.shape[0] for r in rows], dtype=np.int64)
+        offsets = np.zeros(len(rows) + 1, dtype=np.int32)
+        np.cumsum(lengths, out=offsets[1:])
+        parts = [r.reshape(-1) for r in rows if r is not None]
+        values = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+        inner = pa.FixedSizeListArray.from_arrays(pa.array(values, type=pa.float32()), self.dim)
+        return pa.ListArray.from_arrays(pa.array(offsets), inner, mask=mask)
+
+
 def _write_table_atomic(table: "pyarrow.Table", path: str) -> None:
     import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
@@ -480,6 +579,10 @@ def _sink_classes() -> Dict[str, Any]:
                 return {"part": None, "rows": 0}
             if "row" not in table.column_names:
                 raise ValueError("TokenStoreDatasink: the rows need a 'row' column (their input order)")
+            if "segment" in table.column_names:
+                table = table.sort_by([("row", "ascending"), ("segment", "ascending")])
+            else:
+                table = table.sort_by("row")
             name = f"part-{_first_row(table, ctx.task_idx):012d}-{uuid.uuid4().hex[:8]}.parquet"
             _write_table_atomic(table, os.path.join(self.path, "_parts", name))
             return {"part": name, "rows": table.num_rows}
@@ -596,6 +699,26 @@ def _mds_value(encoding: str, value: Any) -> Any:
     return value
 
 
+def _sorted_part_rows(path: str, batch_rows: int) -> Iterable[Any]:
+    """A part's rows in order as ``(row, segment, table, index, error)`` (segment -1 for a failed row),
+    read a Parquet batch at a time; a part not in ``row`` order is an error naming it."""
+    import pyarrow.parquet as pq
+
+    pa = _pa()
+    last = None
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+        t = pa.Table.from_batches([batch])
+        rows = t.column("row").to_pylist()
+        seg = t.column("segment") if "segment" in t.column_names else pa.nulls(t.num_rows, pa.int64())
+        segs = pa.compute.fill_null(seg, -1).to_pylist()
+        errors = _errors(t)
+        for i, key in enumerate(zip(rows, segs)):
+            if last is not None and key < last:
+                raise ValueError(f"{path}: rows out of order ({last} then {key}): not a part this sink wrote")
+            last = key
+            yield key[0], key[1], t, i, errors[i]
+
+
 def finish_token_store(
     path: PathLike,
     *,
@@ -603,50 +726,92 @@ def finish_token_store(
     codebook_sizes: Optional[List[int]] = None,
     rates_hz: Optional[List[float]] = None,
     provenance: Optional[Dict[str, str]] = None,
+    read_rows: int = 1024,
 ) -> Dict[str, Any]:
     """The driver's step of ``TokenStoreDatasink``: every part under ``path/_parts`` (this run's
-    and a stopped run's), ordered by ``row`` then ``segment`` (a row written twice by a rerun is
-    taken once), written as the token store at ``path``; failed rows to ``path/rejects.jsonl``;
-    then ``_parts`` removed. Returns a summary (records, rejects, the store's metadata)."""
+    and a stopped run's; each sorted by ``row`` then ``segment``) merged in that order, a row
+    written twice by a rerun taken once, and written as the token store at ``path``; failed
+    rows to ``path/rejects.jsonl``; then ``_parts`` removed. Memory stays bounded whatever the
+    job's size: the parts are merged ``read_rows`` rows at a time each (a k-way merge) and the
+    store is written a batch at a time. Returns a summary (records, rejects, the store's
+    metadata)."""
+    import heapq
+
     import pyarrow.parquet as pq
+
+    from .tokens import StoreWriter
 
     pa = _pa()
     root = os.fspath(path)
     parts_dir = os.path.join(root, "_parts")
     names = sorted(n for n in os.listdir(parts_dir) if n.endswith(".parquet") and not n.startswith("."))
-    tables = [pq.read_table(os.path.join(parts_dir, n)) for n in names]
-    table = pa.concat_tables(tables, promote_options="default") if tables else pa.table({})
-    if not table.num_rows:
+    files = [os.path.join(parts_dir, n) for n in names]
+    num_scales = 0
+    for f in files:
+        schema = pq.read_schema(f)
+        while f"tokens_scale_{num_scales}" in schema.names:
+            num_scales += 1
+    if not files or num_scales == 0:
         raise ValueError(f"{root}: nothing to write: no rows reached the token store sink")
-    seg = table.column("segment") if "segment" in table.column_names else pa.nulls(table.num_rows, pa.int64())
-    table = _with(table, {"segment": pa.compute.fill_null(seg, -1)})
-    table = table.sort_by([("row", "ascending"), ("segment", "ascending")])
-    # A row a rerun wrote again: keep its first copy (identical records by construction).
-    keys = list(zip(table.column("row").to_pylist(), table.column("segment").to_pylist()))
-    first = [i for i, k in enumerate(keys) if i == 0 or k != keys[i - 1]]
-    table = table.take(pa.array(first, type=pa.int64()))
-    errors = _errors(table)
-    bad = [i for i, e in enumerate(errors) if e is not None]
-    good = [i for i, e in enumerate(errors) if e is None]
-    rejects = [
-        {"row": table.column("row")[i].as_py(), "file_path": table.column("file_path")[i].as_py(), "error": errors[i]}
-        for i in bad
+    keep = ["file_path", "duration"] + [
+        c for k in range(num_scales) for c in (f"tokens_scale_{k}", f"shape_scale_{k}")
     ]
-    meta = write_store(
+    merged = heapq.merge(*(_sorted_part_rows(f, read_rows) for f in files), key=lambda x: (x[0], x[1]))
+    rejects: List[Dict[str, Any]] = []
+    pending: List[Any] = []  # slices of part tables, in order
+    pending_rows = 0
+    run: Optional[List[Any]] = None  # [table, start, stop]
+    last_key = None
+    records = 0
+    writer = StoreWriter(
         root,
-        table.take(pa.array(good, type=pa.int64())),
+        num_scales=num_scales,
         batch_size=batch_size,
         codebook_sizes=codebook_sizes,
         rates_hz=rates_hz,
         provenance=provenance,
     )
+
+    def flush_run() -> None:
+        nonlocal run, pending_rows
+        if run is not None:
+            t, a, b = run
+            pending.append(t.slice(a, b - a).select([c for c in keep if c in t.column_names]))
+            pending_rows += b - a
+            run = None
+
+    def flush_pending() -> None:
+        nonlocal pending, pending_rows
+        if pending:
+            writer.write(pa.concat_tables(pending, promote_options="default"))
+        pending, pending_rows = [], 0
+
+    for row, segment, t, i, error in merged:
+        if (row, segment) == last_key:
+            continue  # written again by a rerun: identical by construction
+        last_key = (row, segment)
+        if error is not None:
+            rejects.append({"row": row, "file_path": t.column("file_path")[i].as_py(), "error": error})
+            continue
+        records += 1
+        if run is not None and run[0] is t and run[2] == i:
+            run[2] = i + 1
+        else:
+            flush_run()
+            run = [t, i, i + 1]
+        if pending_rows + (run[2] - run[1]) >= batch_size:
+            flush_run()
+            flush_pending()
+    flush_run()
+    flush_pending()
+    meta = writer.finish()
     text = "".join(json.dumps(r) + "\n" for r in rejects)
     tmp = os.path.join(root, f".rejects.jsonl.{uuid.uuid4().hex}.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(tmp, os.path.join(root, "rejects.jsonl"))
     shutil.rmtree(parts_dir)
-    return {"records": len(good), "rejects": rejects, "metadata": meta}
+    return {"records": records, "rejects": rejects, "metadata": meta}
 
 
 def __getattr__(name: str) -> Any:

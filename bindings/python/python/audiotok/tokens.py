@@ -20,13 +20,14 @@ import os
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
 from ._audiotok import TokensError
+from ._audiotok import StoreWriter as _NativeWriter
 from ._audiotok import TokenStore as _NativeStore
 from ._audiotok import write_store as _write_store
 
 if TYPE_CHECKING:
     import pyarrow  # type: ignore[import-untyped]
 
-__all__ = ["TokenStore", "TokensError", "read_table", "write_store"]
+__all__ = ["StoreWriter", "TokenStore", "TokensError", "read_table", "write_store"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -152,26 +153,11 @@ def _flat_list(column: Any, n: int) -> Any:
     return values, offsets - offsets[0]
 
 
-def write_store(
-    path: PathLike,
-    data: Any,
-    *,
-    batch_size: int = 1000,
-    codebook_sizes: Optional[List[int]] = None,
-    rates_hz: Optional[List[float]] = None,
-    provenance: Optional[Dict[str, str]] = None,
-) -> Dict[str, Any]:
-    """Writes a token store at ``path`` from ``data``: a ``pyarrow.Table`` (or anything
-    ``pyarrow.table`` takes, a ``TokenStore`` included) in the store's columns (``file_path``,
-    ``duration``, per scale ``tokens_scale_k`` and, optionally, ``shape_scale_k``; other columns
-    ignored), records in row order. Written as ``audiotok encode`` writes a store: batches of
-    ``batch_size`` records (each atomic, zstd, checksummed), then ``metadata.json``, with the
-    codebook sizes and frame rates per scale when given (codes are checked below the codebook
-    size) and ``provenance`` (``key: value`` text) recorded. Returns the metadata."""
+def _flat_records(table: "pyarrow.Table") -> Any:
+    """A table in the store's columns as the native writer's flat arrays: ``(file_paths,
+    durations, scales)``."""
     import numpy as np
 
-    pa = _pyarrow()
-    table = data if isinstance(data, pa.Table) else pa.table(data)
     n = table.num_rows
     names = table.column_names
     scales = []
@@ -198,10 +184,92 @@ def write_store(
     for col in ("file_path", "duration"):
         if col not in names:
             raise TokensError(f"no {col} column")
+    paths = [str(p) for p in table.column("file_path").to_pylist()]
+    durations = np.ascontiguousarray(table.column("duration").to_numpy(), dtype=np.float64)
+    return paths, durations, scales
+
+
+def _num_scales(table: "pyarrow.Table") -> int:
+    k = 0
+    while f"tokens_scale_{k}" in table.column_names:
+        k += 1
+    return k
+
+
+class StoreWriter:
+    """A token store written a table at a time, in bounded memory (at most one batch of records
+    held): ``write(table)`` appends records in the store's columns (as ``write_store`` takes
+    them), ``finish()`` writes the last batch and ``metadata.json`` and returns the metadata.
+    Also a context manager (``finish`` on a clean exit; on an exception no ``metadata.json`` is
+    written, so the store stays unreadable rather than silently short)."""
+
+    def __init__(
+        self,
+        path: PathLike,
+        *,
+        num_scales: int,
+        batch_size: int = 1000,
+        codebook_sizes: Optional[List[int]] = None,
+        rates_hz: Optional[List[float]] = None,
+        provenance: Optional[Dict[str, str]] = None,
+    ) -> None:
+        self.path = os.fspath(path)
+        self.num_scales = int(num_scales)
+        self._native = _NativeWriter(
+            self.path,
+            self.num_scales,
+            batch_size=batch_size,
+            codebook_sizes=codebook_sizes,
+            rates_hz=rates_hz,
+            provenance=provenance,
+        )
+        self.records = 0
+
+    def write(self, data: Any) -> None:
+        pa = _pyarrow()
+        table = data if isinstance(data, pa.Table) else pa.table(data)
+        if not table.num_rows:
+            return
+        paths, durations, scales = _flat_records(table)
+        self._native.push(paths, durations, scales)
+        self.records += table.num_rows
+
+    def finish(self) -> Dict[str, Any]:
+        result: Dict[str, Any] = json.loads(self._native.finish())
+        return result
+
+    def __enter__(self) -> "StoreWriter":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.finish()
+
+
+def write_store(
+    path: PathLike,
+    data: Any,
+    *,
+    batch_size: int = 1000,
+    codebook_sizes: Optional[List[int]] = None,
+    rates_hz: Optional[List[float]] = None,
+    provenance: Optional[Dict[str, str]] = None,
+) -> Dict[str, Any]:
+    """Writes a token store at ``path`` from ``data``: a ``pyarrow.Table`` (or anything
+    ``pyarrow.table`` takes, a ``TokenStore`` included) in the store's columns (``file_path``,
+    ``duration``, per scale ``tokens_scale_k`` and, optionally, ``shape_scale_k``; other columns
+    ignored), records in row order. Written as ``audiotok encode`` writes a store: batches of
+    ``batch_size`` records (each atomic, zstd, checksummed), then ``metadata.json``, with the
+    codebook sizes and frame rates per scale when given (codes are checked below the codebook
+    size) and ``provenance`` (``key: value`` text) recorded. Returns the metadata. (For more
+    records than fit in memory, ``StoreWriter`` takes them a table at a time.)"""
+    pa = _pyarrow()
+    table = data if isinstance(data, pa.Table) else pa.table(data)
+    paths, durations, scales = _flat_records(table)
     meta = _write_store(
         os.fspath(path),
-        [str(p) for p in table.column("file_path").to_pylist()],
-        np.ascontiguousarray(table.column("duration").to_numpy(), dtype=np.float64),
+        paths,
+        durations,
         scales,
         batch_size=batch_size,
         codebook_sizes=codebook_sizes,
