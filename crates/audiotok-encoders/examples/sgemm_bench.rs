@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use audiotok_encoders::gemm::{sgemm_on, Backend, View};
+use audiotok_encoders::gemm::{sgemm_segments, Backend, View};
 
 /// (name, m, k, n): HuBERT-base on a 10 s clip (499 frames), its conv stack (layer 1), the
 /// Qwen2-Audio tower on a 30 s window (1500 frames), attention of one head.
@@ -30,9 +30,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let threads: usize = args.first().map(|s| s.parse()).transpose()?.unwrap_or(1);
     let repeats: usize = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(10);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
-    let mut backends = vec![("gemm crate, row split", Some(Backend::Gemm)), ("gemm crate, its rayon", None)];
+    let mut backends = vec![("gemm crate, row blocks", Some(Backend::Gemm)), ("gemm crate, its rayon", None)];
     if cfg!(feature = "openblas") {
-        backends.push(("openblas, row split", Some(Backend::OpenBlas)));
+        backends.push(("openblas, row blocks", Some(Backend::OpenBlas)));
     }
     for (name, m, k, n) in SHAPES {
         let a: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
@@ -43,7 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             for (bi, (_, be)) in backends.iter().enumerate() {
                 let t0 = Instant::now();
                 pool.install(|| match be {
-                    Some(be) => sgemm_on(*be, m, n, k, View::new(&a, k), View::new(&b, n), 0.0, &mut c, n),
+                    Some(be) => sgemm_segments(*be, &[m], n, k, View::new(&a, k), View::new(&b, n), 0.0, &mut c, n),
                     // SAFETY: the three buffers hold exactly (m, k), (k, n), (m, n).
                     None => unsafe {
                         gemm::gemm(

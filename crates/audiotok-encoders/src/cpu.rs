@@ -13,7 +13,7 @@
 
 use rayon::prelude::*;
 
-use crate::gemm::{sgemm, sgemm_on, sgemm_strided, Backend, View};
+use crate::gemm::{sgemm, sgemm_segments, sgemm_single, sgemm_strided, Backend, View};
 use crate::kernels::{exp_neg, gelu_slice};
 use crate::weights::Loader;
 use crate::Result;
@@ -70,9 +70,11 @@ impl Dense {
         self.out
     }
 
-    /// `then(x W^T + b)` for `rows` rows of `x` `(rows, in)`.
-    pub fn forward(&self, x: &[f32], rows: usize, then: Then<'_>) -> Vec<f32> {
+    /// `then(x W^T + b)` for the rows of `x` `(rows, in)`, consecutive segments (clips) of
+    /// `segs` rows (see [`crate::gemm`]: a clip's bytes do not depend on its batch).
+    pub fn forward(&self, x: &[f32], segs: &[usize], then: Then<'_>) -> Vec<f32> {
         let n = self.out;
+        let rows: usize = segs.iter().sum();
         let mut y = vec![0f32; rows * n];
         match then {
             Then::Add(r) => {
@@ -90,7 +92,17 @@ impl Dense {
                 }
             }),
         }
-        sgemm(rows, n, self.inp, View::new(x, self.inp), View::new(&self.wt, n), 1.0, &mut y, n);
+        sgemm_segments(
+            Backend::get(),
+            segs,
+            n,
+            self.inp,
+            View::new(x, self.inp),
+            View::new(&self.wt, n),
+            1.0,
+            &mut y,
+            n,
+        );
         if let Then::Gelu = then {
             gelu_slice(&mut y);
         }
@@ -162,14 +174,14 @@ pub fn attention(qkv: &[f32], d: usize, off: usize, tq: usize, tk: usize, heads:
             let k = View::new(&base[d + h * hd..], ld).t();
             let v = View::new(&base[2 * d + h * hd..], ld);
             let mut s = vec![0f32; tq * tk];
-            sgemm_on(Backend::get(), tq, tk, hd, q, k, 0.0, &mut s, tk);
+            sgemm_single(tq, tk, hd, q, k, 0.0, &mut s, tk);
             crate::kernels::simd(|| {
                 for row in s.chunks_exact_mut(tk) {
                     softmax_row(row, scale);
                 }
             });
             let mut o = vec![0f32; tq * hd];
-            sgemm_on(Backend::get(), tq, hd, tk, View::new(&s, tk), v, 0.0, &mut o, hd);
+            sgemm_single(tq, hd, tk, View::new(&s, tk), v, 0.0, &mut o, hd);
             o
         })
         .collect();

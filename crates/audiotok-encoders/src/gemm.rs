@@ -9,8 +9,13 @@
 //! - [`Backend::Gemm`]: the `gemm` crate candle's own matmul calls, over the same row split.
 //!
 //! [`Backend::get`] picks OpenBLAS when built in, unless `AUDIOTOK_GEMM=gemm` says otherwise
-//! (for benchmarks: both in one build). A row of `C` is computed by one call whatever the split,
-//! with the same blocking over `k`, so results do not depend on the thread count.
+//! (for benchmarks: both in one build).
+//!
+//! Reproducible bytes: OpenBLAS's result for a row depends on the shape of the call it is in
+//! (its kernels and blocking follow `m`), so the rows are cut into blocks that depend only on the
+//! segment (a clip's frames) they belong to, never on the thread count or on the other clips of
+//! a batch: [`sgemm_segments`] cuts each segment into [`ROW_BLOCK`]-row blocks, and the blocks run
+//! in parallel.
 //!
 //! Views whose rows overlap (a convolution's sliding windows, row stride below the row length)
 //! are outside the BLAS interface: [`sgemm_strided`] sends them to the `gemm` crate.
@@ -132,23 +137,24 @@ impl<'a> View<'a> {
     }
 }
 
-/// Rows per parallel task: at least this many so each call keeps the GEMM efficient.
-const MIN_ROWS: usize = 64;
+/// Rows per GEMM call: blocks of this many rows of each segment run in parallel.
+pub const ROW_BLOCK: usize = 256;
 
 /// `C = A B + beta C` for `A` `(m, k)`, `B` `(k, n)`, `C` `(m, n)` with row stride `ldc`
-/// (`beta` 0 overwrites `C`, 1 accumulates), on [`Backend::get`], the rows of `C` split over the
-/// current rayon pool. Panics if a view is too short for its shape (callers size them from the
-/// same shapes).
+/// (`beta` 0 overwrites `C`, 1 accumulates), on [`Backend::get`], as one segment of `m` rows.
+/// Panics if a view is too short for its shape (callers size them from the same shapes).
 #[allow(clippy::too_many_arguments)]
 pub fn sgemm(m: usize, n: usize, k: usize, a: View<'_>, b: View<'_>, beta: f32, c: &mut [f32], ldc: usize) {
-    sgemm_on(Backend::get(), m, n, k, a, b, beta, c, ldc);
+    sgemm_segments(Backend::get(), &[m], n, k, a, b, beta, c, ldc);
 }
 
-/// [`sgemm`] on a given back end (OpenBLAS falls back to the `gemm` crate when not built in).
+/// [`sgemm`] over consecutive row segments of `segs` rows each (clips of a batch), each cut into
+/// [`ROW_BLOCK`]-row blocks, all blocks in parallel on the current rayon pool (OpenBLAS falls
+/// back to the `gemm` crate when not built in).
 #[allow(clippy::too_many_arguments)]
-pub fn sgemm_on(
+pub fn sgemm_segments(
     backend: Backend,
-    m: usize,
+    segs: &[usize],
     n: usize,
     k: usize,
     a: View<'_>,
@@ -157,22 +163,43 @@ pub fn sgemm_on(
     c: &mut [f32],
     ldc: usize,
 ) {
+    let m: usize = segs.iter().sum();
     if m == 0 || n == 0 {
         return;
     }
     assert!(a.need(m, k) <= a.data.len() && b.need(k, n) <= b.data.len(), "sgemm: operand too short");
     assert!((m - 1) * ldc + n <= c.len() && ldc >= n, "sgemm: output too short");
-    let threads = rayon::current_num_threads();
-    let per = m.div_ceil(threads).max(MIN_ROWS).div_ceil(16) * 16;
-    if threads <= 1 || per >= m {
-        one(backend, m, n, k, a, b, beta, c, ldc);
+    let mut blocks: Vec<(usize, usize)> = Vec::new();
+    let mut r0 = 0;
+    for &s in segs {
+        let mut i = 0;
+        while i < s {
+            let rows = ROW_BLOCK.min(s - i);
+            blocks.push((r0 + i, rows));
+            i += rows;
+        }
+        r0 += s;
+    }
+    if blocks.len() == 1 || rayon::current_num_threads() <= 1 {
+        for &(r, rows) in &blocks {
+            let end = ((r + rows - 1) * ldc + n).min(c.len());
+            one(backend, rows, n, k, a.rows_from(r), b, beta, &mut c[r * ldc..end], ldc);
+        }
         return;
     }
-    c.par_chunks_mut(per * ldc).enumerate().for_each(|(i, ci)| {
-        let r0 = i * per;
-        let rows = per.min(m - r0);
-        one(backend, rows, n, k, a.rows_from(r0), b, beta, ci, ldc);
-    });
+    // Disjoint output rows per block.
+    let mut outs: Vec<(usize, usize, &mut [f32])> = Vec::with_capacity(blocks.len());
+    let mut rest = c;
+    let mut at = 0;
+    for &(r, rows) in &blocks {
+        let (_, tail) = rest.split_at_mut(r * ldc - at);
+        let len = if r + rows == m { tail.len() } else { rows * ldc };
+        let (mine, tail) = tail.split_at_mut(len);
+        outs.push((r, rows, mine));
+        rest = tail;
+        at = r * ldc + len;
+    }
+    outs.into_par_iter().for_each(|(r, rows, ci)| one(backend, rows, n, k, a.rows_from(r), b, beta, ci, ldc));
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -243,8 +270,19 @@ fn one(backend: Backend, m: usize, n: usize, k: usize, a: View<'_>, b: View<'_>,
     }
 }
 
+/// [`sgemm`] as one call on the calling thread (inside a parallel task).
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_single(m: usize, n: usize, k: usize, a: View<'_>, b: View<'_>, beta: f32, c: &mut [f32], ldc: usize) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(a.need(m, k) <= a.data.len() && b.need(k, n) <= b.data.len(), "sgemm: operand too short");
+    assert!((m - 1) * ldc + n <= c.len() && ldc >= n, "sgemm: output too short");
+    one(Backend::get(), m, n, k, a, b, beta, c, ldc);
+}
+
 /// `C = A B + beta C` where `A`'s rows may overlap (row stride `lda` below `k`: sliding windows),
-/// always on the `gemm` crate, rows split over the pool.
+/// always on the `gemm` crate, in [`ROW_BLOCK`]-row blocks over the pool.
 #[allow(clippy::too_many_arguments)]
 pub fn sgemm_strided(
     m: usize,
@@ -262,9 +300,7 @@ pub fn sgemm_strided(
     }
     assert!((m - 1) * lda + k <= a.len() && b.need(k, n) <= b.data.len(), "sgemm_strided: operand too short");
     assert!((m - 1) * ldc + n <= c.len() && ldc >= n, "sgemm_strided: output too short");
-    let threads = rayon::current_num_threads();
-    let per = m.div_ceil(threads).max(MIN_ROWS).div_ceil(16) * 16;
-    let per = if threads <= 1 { m } else { per };
+    let per = ROW_BLOCK;
     c.par_chunks_mut(per * ldc).enumerate().for_each(|(i, ci)| {
         let r0 = i * per;
         let rows = per.min(m - r0);
@@ -344,12 +380,14 @@ mod tests {
                 let b = View { data: &b_store, ld: if tb { k + 3 } else { n + 3 }, trans: tb };
                 let want = naive(m, n, k, a, b);
                 let init = data(m * (n + 2), 3);
+                // Segments: 150 rows as 100 + 50 (the first cut into blocks of ROW_BLOCK).
+                let segs = [100, m - 100];
                 let mut c1 = init.clone();
-                one_pool.install(|| sgemm_on(backend, m, n, k, a, b, 1.0, &mut c1, n + 2));
+                one_pool.install(|| sgemm_segments(backend, &segs, n, k, a, b, 1.0, &mut c1, n + 2));
                 let mut c2 = init.clone();
-                pool.install(|| sgemm_on(backend, m, n, k, a, b, 1.0, &mut c2, n + 2));
+                pool.install(|| sgemm_segments(backend, &segs, n, k, a, b, 1.0, &mut c2, n + 2));
                 let mut c0 = vec![f32::NAN; m * n];
-                one_pool.install(|| sgemm_on(backend, m, n, k, a, b, 0.0, &mut c0, n));
+                one_pool.install(|| sgemm_segments(backend, &[m], n, k, a, b, 0.0, &mut c0, n));
                 for i in 0..m {
                     for j in 0..n {
                         let w = want[i * n + j];
@@ -358,8 +396,8 @@ mod tests {
                         assert!((f64::from(c1[i * (n + 2) + j]) - acc).abs() < 1e-4, "{backend:?} {ta} {tb}");
                     }
                 }
-                // The row split gives the single call's bits.
-                assert_eq!(c1, c2, "{backend:?}: split rows differ");
+                // The thread count does not change a bit.
+                assert_eq!(c1, c2, "{backend:?}: threads change the result");
                 // Untouched padding columns.
                 for i in 0..m {
                     assert_eq!(c1[i * (n + 2) + n..i * (n + 2) + n + 2], init[i * (n + 2) + n..i * (n + 2) + n + 2]);

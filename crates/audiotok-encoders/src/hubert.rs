@@ -230,7 +230,7 @@ impl Wav2Vec2 {
         if let Some((w, b)) = &self.proj_ln {
             feats = layer_norm(&feats, w, b, self.cfg.layer_norm_eps as f32);
         }
-        let x = self.proj.forward(&feats, rows, Then::Nothing);
+        let x = self.proj.forward(&feats, &lens, Then::Nothing);
         drop(feats);
         let mut with_pos = Vec::with_capacity(rows * d);
         let mut off = 0;
@@ -252,7 +252,7 @@ impl Wav2Vec2 {
         }
         for (i, layer) in self.layers.iter().enumerate() {
             let a_in = if stable { Some(layer_norm(&x, &layer.ln_attn.0, &layer.ln_attn.1, eps)) } else { None };
-            let qkv = layer.qkv.forward(a_in.as_deref().unwrap_or(&x), rows, Then::Nothing);
+            let qkv = layer.qkv.forward(a_in.as_deref().unwrap_or(&x), &lens, Then::Nothing);
             drop(a_in);
             let mut ctx = Vec::with_capacity(rows * d);
             let mut off = 0;
@@ -262,15 +262,15 @@ impl Wav2Vec2 {
             }
             drop(qkv);
             // The residual rides in the product's output: x + (ctx O^T + b).
-            x = layer.o.forward(&ctx, rows, Then::Add(&x));
+            x = layer.o.forward(&ctx, &lens, Then::Add(&x));
             if stable {
                 let h = layer_norm(&x, &layer.ln_ff.0, &layer.ln_ff.1, eps);
-                let f = layer.ff_in.forward(&h, rows, Then::Gelu);
-                x = layer.ff_out.forward(&f, rows, Then::Add(&x));
+                let f = layer.ff_in.forward(&h, &lens, Then::Gelu);
+                x = layer.ff_out.forward(&f, &lens, Then::Add(&x));
             } else {
                 x = layer_norm(&x, &layer.ln_attn.0, &layer.ln_attn.1, eps);
-                let f = layer.ff_in.forward(&x, rows, Then::Gelu);
-                let y = layer.ff_out.forward(&f, rows, Then::Add(&x));
+                let f = layer.ff_in.forward(&x, &lens, Then::Gelu);
+                let y = layer.ff_out.forward(&f, &lens, Then::Add(&x));
                 x = layer_norm(&y, &layer.ln_ff.0, &layer.ln_ff.1, eps);
             }
             if wants(i + 1) {

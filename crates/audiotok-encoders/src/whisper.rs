@@ -178,7 +178,7 @@ impl Tower {
         }
         for (i, layer) in self.layers.iter().enumerate() {
             let a_in = layer_norm(&x, &layer.ln_attn.0, &layer.ln_attn.1, 1e-5);
-            let qkv = layer.qkv.forward(&a_in, rows, Then::Nothing);
+            let qkv = layer.qkv.forward(&a_in, &lens, Then::Nothing);
             drop(a_in);
             let mut ctx = Vec::with_capacity(rows * d);
             let mut off = 0;
@@ -188,10 +188,10 @@ impl Tower {
             }
             drop(qkv);
             // The residuals ride in the products' outputs.
-            x = layer.o.forward(&ctx, rows, Then::Add(&x));
+            x = layer.o.forward(&ctx, &lens, Then::Add(&x));
             let h = layer_norm(&x, &layer.ln_ff.0, &layer.ln_ff.1, 1e-5);
-            let f = layer.fc1.forward(&h, rows, Then::Gelu);
-            x = layer.fc2.forward(&f, rows, Then::Add(&x));
+            let f = layer.fc1.forward(&h, &lens, Then::Gelu);
+            x = layer.fc2.forward(&f, &lens, Then::Add(&x));
             if wants(i + 1) {
                 hidden[i + 1] = Some(x.clone());
             }
@@ -214,7 +214,7 @@ impl Tower {
                     (layer_norm(h, &self.ln_post.0, &self.ln_post.1, 1e-5), t)
                 };
                 if let (Some(p), true) = (&self.projector, taps.contains(&Tap::Projected)) {
-                    projected.push(Tensor::from_vec(p.forward(&f, n, Then::Nothing), (n, p.out_dim()), &device)?);
+                    projected.push(Tensor::from_vec(p.forward(&f, &[n], Then::Nothing), (n, p.out_dim()), &device)?);
                 }
                 finals.push(Tensor::from_vec(f, (n, d), &device)?);
                 off += t;
