@@ -1,9 +1,10 @@
 //! Times `Encoder::embed` on clips (float32 `.npy`, 16 kHz), one clip per call, on a pool of
 //! `--threads` threads (run with `RAYON_NUM_THREADS` set to the same count, as the CLI does).
-//! Prints one JSON line: audio seconds, wall seconds, audio seconds per second. Used by
-//! tools/bench_embed.py.
+//! Prints one JSON line: audio seconds, wall seconds, audio seconds per second, the GEMM back end.
+//! With `BENCH_EMBED_OUT=DIR`, also writes each clip's final output to `DIR/<i>.npy` (for the
+//! parity check of tools/bench_embed.py).
 //!
-//! `cargo run --release -p audiotok-encoders --example bench_embed -- MODEL_DIR THREADS REPEATS CLIP.npy...`
+//! `cargo run --release -p audiotok-encoders --features openblas --example bench_embed -- MODEL_DIR THREADS REPEATS CLIP.npy...`
 
 use std::path::Path;
 use std::time::Instant;
@@ -38,8 +39,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             best = best.min(t0.elapsed().as_secs_f64());
         }
+        if let Ok(dir) = std::env::var("BENCH_EMBED_OUT") {
+            for (i, d) in data.iter().enumerate() {
+                let e = enc.embed(&[d], &[Tap::Final])?.remove(0);
+                let f = std::fs::File::create(Path::new(&dir).join(format!("{i}.npy")))
+                    .map_err(|e| audiotok_encoders::Error::Input(e.to_string()))?;
+                audiotok_features::npy::write_f32(f, &[e.frames, e.dim], &e.data)
+                    .map_err(|e| audiotok_encoders::Error::Input(e.to_string()))?;
+            }
+        }
         Ok((best, audio))
     })?;
-    println!("{{\"audio_s\": {audio:.3}, \"wall_s\": {secs:.4}, \"audio_s_per_s\": {:.3}}}", audio / secs);
+    println!(
+        "{{\"audio_s\": {audio:.3}, \"wall_s\": {secs:.4}, \"audio_s_per_s\": {:.3}, \"gemm\": \"{}\"}}",
+        audio / secs,
+        audiotok_encoders::gemm::Backend::get().name()
+    );
     Ok(())
 }

@@ -13,17 +13,20 @@
 //! clip on its own frames, so a batch gives one clip's numbers.
 
 use candle_core::{DType, Device, Tensor};
+use rayon::prelude::*;
 
 use crate::config::Wav2Vec2Config;
-use crate::nn::{attention, channel_norm_tm, gelu, Conv1d, LayerNorm, Linear, TimeConv};
+use crate::cpu::{attention, channel_norm, layer_norm, load_norm, Dense, GroupedConv, Then, TimeConv};
 use crate::weights::Loader;
 use crate::{Error, Result, Tap};
+
+type Norm = (Vec<f32>, Vec<f32>);
 
 #[derive(Debug)]
 enum ConvNorm {
     None,
-    Group(Tensor, Tensor),
-    Layer(LayerNorm),
+    Group(Norm),
+    Layer(Norm),
 }
 
 #[derive(Debug)]
@@ -34,14 +37,13 @@ struct ConvLayer {
 
 #[derive(Debug)]
 struct EncoderLayer {
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
-    ln_attn: LayerNorm,
-    ff_in: Linear,
-    ff_out: Linear,
-    ln_ff: LayerNorm,
+    /// `q | k | v` in one product.
+    qkv: Dense,
+    o: Dense,
+    ln_attn: Norm,
+    ff_in: Dense,
+    ff_out: Dense,
+    ln_ff: Norm,
 }
 
 /// A HuBERT / wav2vec2 encoder.
@@ -49,12 +51,12 @@ struct EncoderLayer {
 pub struct Wav2Vec2 {
     cfg: Wav2Vec2Config,
     convs: Vec<ConvLayer>,
-    proj_ln: Option<LayerNorm>,
-    proj: Linear,
-    /// BatchNorm before the positional conv, folded to a per-channel scale and shift `(d, 1)`.
-    pos_bn: Option<(Tensor, Tensor)>,
-    pos_conv: Conv1d,
-    enc_ln: LayerNorm,
+    proj_ln: Option<Norm>,
+    proj: Dense,
+    /// BatchNorm before the positional conv, folded to a per-channel scale and shift.
+    pos_bn: Option<Norm>,
+    pos_conv: GroupedConv,
+    enc_ln: Norm,
     layers: Vec<EncoderLayer>,
 }
 
@@ -83,23 +85,17 @@ impl Wav2Vec2 {
             let name = format!("feature_extractor.conv_layers.{i}");
             let conv = TimeConv::load(l, &format!("{name}.conv"), inp, out, k, s, cfg.conv_bias)?;
             let norm = match (cfg.feat_extract_norm.as_str(), i) {
-                ("layer", _) => ConvNorm::Layer(LayerNorm::load(l, &format!("{name}.layer_norm"), out, 1e-5)?),
-                ("group", 0) => ConvNorm::Group(
-                    l.get(&format!("{name}.layer_norm.weight"), &[out])?,
-                    l.get(&format!("{name}.layer_norm.bias"), &[out])?,
-                ),
+                ("layer", _) => ConvNorm::Layer(load_norm(l, &format!("{name}.layer_norm"), out)?),
+                ("group", 0) => ConvNorm::Group(load_norm(l, &format!("{name}.layer_norm"), out)?),
                 _ => ConvNorm::None,
             };
             convs.push(ConvLayer { conv, norm });
             inp = out;
         }
         let c = inp;
-        let proj_ln = if cfg.feat_proj_layer_norm {
-            Some(LayerNorm::load(l, "feature_projection.layer_norm", c, cfg.layer_norm_eps)?)
-        } else {
-            None
-        };
-        let proj = Linear::load(l, "feature_projection.projection", c, h, true)?;
+        let proj_ln =
+            if cfg.feat_proj_layer_norm { Some(load_norm(l, "feature_projection.layer_norm", c)?) } else { None };
+        let proj = Dense::load(l, "feature_projection.projection", c, h, true)?;
         let k = cfg.num_conv_pos_embeddings;
         let g = cfg.num_conv_pos_embedding_groups;
         let base = "encoder.pos_conv_embed";
@@ -113,7 +109,7 @@ impl Wav2Vec2 {
             l.skip(&format!("{base}.batch_norm.num_batches_tracked"));
             let scale = gamma.broadcast_div(&(var + 1e-5)?.sqrt()?)?;
             let shift = (beta - mean.mul(&scale)?)?;
-            (w, Some((scale.reshape((h, 1))?, shift.reshape((h, 1))?)))
+            (w, Some((scale.to_vec1::<f32>()?, shift.to_vec1::<f32>()?)))
         } else {
             let legacy = l.has(&format!("{base}.conv.weight_g"));
             let (gn, vn) = if legacy {
@@ -128,23 +124,24 @@ impl Wav2Vec2 {
             let vt = l.get(&vn, &wshape)?;
             (fold_weight_norm(&gt, &vt, 2)?, None)
         };
-        let pos_b = l.get(&format!("{base}.conv.bias"), &[h])?;
-        let pos_conv = Conv1d::from_parts(pos_w, Some(pos_b), 1, k / 2, g);
-        let eps = cfg.layer_norm_eps;
-        let enc_ln = LayerNorm::load(l, "encoder.layer_norm", h, eps)?;
+        let pos_b = l.get(&format!("{base}.conv.bias"), &[h])?.to_vec1::<f32>()?;
+        let pos_conv = GroupedConv::new(&pos_w.flatten_all()?.to_vec1::<f32>()?, pos_b, k, g);
+        let enc_ln = load_norm(l, "encoder.layer_norm", h)?;
         let mut layers = Vec::new();
         for i in 0..cfg.num_hidden_layers {
             let p = format!("encoder.layers.{i}");
             let ff = cfg.intermediate_size;
+            let qkv = ["q_proj", "k_proj", "v_proj"]
+                .iter()
+                .map(|n| Dense::load(l, &format!("{p}.attention.{n}"), h, h, true))
+                .collect::<Result<Vec<_>>>()?;
             layers.push(EncoderLayer {
-                q: Linear::load(l, &format!("{p}.attention.q_proj"), h, h, true)?,
-                k: Linear::load(l, &format!("{p}.attention.k_proj"), h, h, true)?,
-                v: Linear::load(l, &format!("{p}.attention.v_proj"), h, h, true)?,
-                o: Linear::load(l, &format!("{p}.attention.out_proj"), h, h, true)?,
-                ln_attn: LayerNorm::load(l, &format!("{p}.layer_norm"), h, eps)?,
-                ff_in: Linear::load(l, &format!("{p}.feed_forward.intermediate_dense"), h, ff, true)?,
-                ff_out: Linear::load(l, &format!("{p}.feed_forward.output_dense"), ff, h, true)?,
-                ln_ff: LayerNorm::load(l, &format!("{p}.final_layer_norm"), h, eps)?,
+                qkv: Dense::concat(&qkv),
+                o: Dense::load(l, &format!("{p}.attention.out_proj"), h, h, true)?,
+                ln_attn: load_norm(l, &format!("{p}.layer_norm"), h)?,
+                ff_in: Dense::load(l, &format!("{p}.feed_forward.intermediate_dense"), h, ff, true)?,
+                ff_out: Dense::load(l, &format!("{p}.feed_forward.output_dense"), ff, h, true)?,
+                ln_ff: load_norm(l, &format!("{p}.final_layer_norm"), h)?,
             });
         }
         // Used only in training (masked prediction).
@@ -162,31 +159,50 @@ impl Wav2Vec2 {
         self.cfg.hidden_size
     }
 
-    /// The conv feature extractor of one clip: `(frames, channels)`.
-    fn features(&self, x: &[f32], device: &Device) -> Result<Tensor> {
+    /// The conv feature extractor of one clip: `(frames, channels)` rows and the frame count.
+    fn features(&self, x: &[f32]) -> (Vec<f32>, usize) {
         // Time-major throughout: (samples, 1), then (frames, channels).
-        let mut h = Tensor::from_slice(x, (x.len(), 1), device)?;
+        let mut h = x.to_vec();
+        let mut t = x.len();
         for c in &self.convs {
-            h = c.conv.forward(&h)?;
-            h = match &c.norm {
-                ConvNorm::None => h,
-                ConvNorm::Group(w, b) => channel_norm_tm(&h, w, b, 1e-5)?,
-                ConvNorm::Layer(ln) => ln.forward(&h)?,
-            };
-            h = gelu(&h)?;
+            let plain = matches!(c.norm, ConvNorm::None);
+            // GELU in the conv's pass when no norm comes between.
+            h = c.conv.forward(&h, t, plain);
+            t = c.conv.out_len(t);
+            match &c.norm {
+                ConvNorm::None => {}
+                ConvNorm::Group((w, b)) => {
+                    channel_norm(&mut h, w, b, 1e-5);
+                    crate::kernels::gelu_slice(&mut h);
+                }
+                ConvNorm::Layer((w, b)) => {
+                    h = layer_norm(&h, w, b, 1e-5);
+                    crate::kernels::gelu_slice(&mut h);
+                }
+            }
         }
-        Ok(h)
+        (h, t)
     }
 
-    fn pos_embed(&self, x: &Tensor) -> Result<Tensor> {
-        let t = x.dim(0)?;
-        let mut h = x.t()?;
-        if let Some((scale, shift)) = &self.pos_bn {
-            h = h.broadcast_mul(scale)?.broadcast_add(shift)?;
-        }
-        let y = self.pos_conv.forward(&h.unsqueeze(0)?)?.squeeze(0)?;
-        let y = y.narrow(1, 0, t)?; // an even kernel gives one frame too many: the last is dropped
-        Ok(gelu(&y)?.t()?)
+    /// `x + GELU(pos_conv(x))` for one clip's `(t, d)` rows.
+    fn pos_embed(&self, x: &[f32], t: usize) -> Vec<f32> {
+        let d = self.dim();
+        let y = match &self.pos_bn {
+            Some((scale, shift)) => {
+                let mut h = x.to_vec();
+                for row in h.chunks_exact_mut(d) {
+                    for ((v, &s), &b) in row.iter_mut().zip(scale).zip(shift) {
+                        *v = *v * s + b;
+                    }
+                }
+                self.pos_conv.forward(&h, t)
+            }
+            None => self.pos_conv.forward(x, t),
+        };
+        let mut y = y;
+        crate::kernels::gelu_slice(&mut y);
+        y.par_iter_mut().zip(x).for_each(|(a, &b)| *a += b);
+        y
     }
 
     /// Embeds a batch of clips (already normalised as the folder's preprocessor says) and returns,
@@ -202,61 +218,71 @@ impl Wav2Vec2 {
                 )));
             }
         }
-        let feats: Vec<Tensor> = clips.iter().map(|c| self.features(c, &device)).collect::<Result<_>>()?;
-        let lens: Vec<usize> = feats.iter().map(|f| f.dim(0)).collect::<candle_core::Result<_>>()?;
-        let mut x = Tensor::cat(&feats, 0)?;
-        if let Some(ln) = &self.proj_ln {
-            x = ln.forward(&x)?;
+        let d = self.dim();
+        let mut lens = Vec::with_capacity(clips.len());
+        let mut feats = Vec::new();
+        for c in clips {
+            let (f, t) = self.features(c);
+            feats.extend_from_slice(&f);
+            lens.push(t);
         }
-        x = self.proj.forward(&x)?;
-        let per_clip = |x: &Tensor, f: &dyn Fn(&Tensor) -> Result<Tensor>| -> Result<Tensor> {
-            let mut parts = Vec::with_capacity(lens.len());
-            let mut off = 0;
-            for &t in &lens {
-                parts.push(f(&x.narrow(0, off, t)?)?);
-                off += t;
-            }
-            Ok(Tensor::cat(&parts, 0)?)
-        };
-        let pos = per_clip(&x, &|c| self.pos_embed(c))?;
-        x = (x + pos)?;
+        let rows: usize = lens.iter().sum();
+        if let Some((w, b)) = &self.proj_ln {
+            feats = layer_norm(&feats, w, b, self.cfg.layer_norm_eps as f32);
+        }
+        let x = self.proj.forward(&feats, &lens, Then::Nothing);
+        drop(feats);
+        let mut with_pos = Vec::with_capacity(rows * d);
+        let mut off = 0;
+        for &t in &lens {
+            with_pos.extend(self.pos_embed(&x[off * d..(off + t) * d], t));
+            off += t;
+        }
+        let mut x = with_pos;
         let stable = self.cfg.do_stable_layer_norm;
+        let eps = self.cfg.layer_norm_eps as f32;
         if !stable {
-            x = self.enc_ln.forward(&x)?;
+            x = layer_norm(&x, &self.enc_ln.0, &self.enc_ln.1, eps);
         }
         let heads = self.cfg.num_attention_heads;
-        let mut hidden: Vec<Option<Tensor>> = vec![None; self.layers.len() + 1];
+        let mut hidden: Vec<Option<Vec<f32>>> = vec![None; self.layers.len() + 1];
         let wants = |k: usize| taps.contains(&Tap::Hidden(k));
         if wants(0) {
             hidden[0] = Some(x.clone());
         }
         for (i, layer) in self.layers.iter().enumerate() {
-            let res = x.clone();
-            let a_in = if stable { layer.ln_attn.forward(&x)? } else { x.clone() };
-            let q = layer.q.forward(&a_in)?;
-            let k = layer.k.forward(&a_in)?;
-            let v = layer.v.forward(&a_in)?;
-            let mut parts = Vec::with_capacity(lens.len());
+            let a_in = if stable { Some(layer_norm(&x, &layer.ln_attn.0, &layer.ln_attn.1, eps)) } else { None };
+            let qkv = layer.qkv.forward(a_in.as_deref().unwrap_or(&x), &lens, Then::Nothing);
+            drop(a_in);
+            let mut ctx = Vec::with_capacity(rows * d);
             let mut off = 0;
             for &t in &lens {
-                parts.push(attention(&q.narrow(0, off, t)?, &k.narrow(0, off, t)?, &v.narrow(0, off, t)?, heads)?);
+                ctx.extend(attention(&qkv, d, off, t, t, heads));
                 off += t;
             }
-            let a = layer.o.forward(&Tensor::cat(&parts, 0)?)?;
-            x = (res + a)?;
+            drop(qkv);
+            // The residual rides in the product's output: x + (ctx O^T + b).
+            x = layer.o.forward(&ctx, &lens, Then::Add(&x));
             if stable {
-                let f = layer.ff_out.forward(&gelu(&layer.ff_in.forward(&layer.ln_ff.forward(&x)?)?)?)?;
-                x = (x + f)?;
+                let h = layer_norm(&x, &layer.ln_ff.0, &layer.ln_ff.1, eps);
+                let f = layer.ff_in.forward(&h, &lens, Then::Gelu);
+                x = layer.ff_out.forward(&f, &lens, Then::Add(&x));
             } else {
-                x = layer.ln_attn.forward(&x)?;
-                let f = layer.ff_out.forward(&gelu(&layer.ff_in.forward(&x)?)?)?;
-                x = layer.ln_ff.forward(&(x + f)?)?;
+                x = layer_norm(&x, &layer.ln_attn.0, &layer.ln_attn.1, eps);
+                let f = layer.ff_in.forward(&x, &lens, Then::Gelu);
+                let y = layer.ff_out.forward(&f, &lens, Then::Add(&x));
+                x = layer_norm(&y, &layer.ln_ff.0, &layer.ln_ff.1, eps);
             }
             if wants(i + 1) {
                 hidden[i + 1] = Some(x.clone());
             }
         }
-        let last = if stable { self.enc_ln.forward(&x)? } else { x };
+        let last = if stable { layer_norm(&x, &self.enc_ln.0, &self.enc_ln.1, eps) } else { x };
+        let last = Tensor::from_vec(last, (rows, d), &device)?;
+        let hidden: Vec<Option<Tensor>> = hidden
+            .into_iter()
+            .map(|h| h.map(|h| Tensor::from_vec(h, (rows, d), &device)).transpose())
+            .collect::<candle_core::Result<_>>()?;
         let mut out = vec![Vec::with_capacity(taps.len()); clips.len()];
         for tap in taps {
             let t =

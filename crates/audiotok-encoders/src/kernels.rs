@@ -17,15 +17,16 @@ use rayon::prelude::*;
 const CHUNK: usize = 1 << 14;
 
 #[inline(always)]
-fn simd<R>(f: impl FnOnce() -> R) -> R {
+pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
     pulp::Arch::new().dispatch(f)
 }
 
 /// `exp(y)` for `y <= 0` (clamped at -87, below which the result underflows to ~0).
 #[inline(always)]
-fn exp_neg(y: f32) -> f32 {
+pub(crate) fn exp_neg(y: f32) -> f32 {
     let y = y.max(-87.0);
-    let k = (y * std::f32::consts::LOG2_E).round();
+    // Ties to even: one vector instruction (`round` is a libm call that stops vectorisation).
+    let k = (y * std::f32::consts::LOG2_E).round_ties_even();
     let r = (y - k * 0.693_145_75) - k * 1.428_606_8e-6;
     let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
     // 2^k for k in [-126, 0] by its exponent bits.
@@ -55,6 +56,17 @@ fn gelu_into(src: &[f32], dst: &mut [f32]) {
     for (d, &s) in dst.iter_mut().zip(src) {
         *d = gelu_one(s);
     }
+}
+
+/// Exact GELU in place, in parallel chunks.
+pub(crate) fn gelu_slice(x: &mut [f32]) {
+    x.par_chunks_mut(CHUNK).for_each(|c| {
+        simd(|| {
+            for v in c.iter_mut() {
+                *v = gelu_one(*v);
+            }
+        })
+    });
 }
 
 /// The GELU op (f32, contiguous input).

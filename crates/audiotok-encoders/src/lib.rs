@@ -14,7 +14,9 @@
 //! on the CPU device today.
 
 pub mod config;
+pub mod cpu;
 mod error;
+pub mod gemm;
 pub mod hubert;
 pub mod job;
 mod kernels;

@@ -24,6 +24,8 @@ pub enum Tap {
 }
 
 /// The loaded network.
+// One per loaded model: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Net {
     /// HuBERT / wav2vec2.

@@ -16,7 +16,8 @@
 use candle_core::{Device, Tensor};
 
 use crate::config::TowerConfig;
-use crate::nn::{attention, gelu, Conv1d, LayerNorm, Linear};
+use crate::cpu::{attention, layer_norm, load_norm, Dense, Then};
+use crate::nn::{gelu, Conv1d};
 use crate::weights::Loader;
 use crate::{Error, Result, Tap};
 
@@ -25,14 +26,13 @@ pub const MEL_FRAMES: usize = 3000;
 
 #[derive(Debug)]
 struct Layer {
-    ln_attn: LayerNorm,
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
-    ln_ff: LayerNorm,
-    fc1: Linear,
-    fc2: Linear,
+    ln_attn: (Vec<f32>, Vec<f32>),
+    /// `q | k | v` in one product (`k_proj` has no bias: zeros).
+    qkv: Dense,
+    o: Dense,
+    ln_ff: (Vec<f32>, Vec<f32>),
+    fc1: Dense,
+    fc2: Dense,
 }
 
 /// Which model the tower belongs to.
@@ -62,8 +62,8 @@ pub struct Tower {
     conv2: Conv1d,
     pos: Tensor,
     layers: Vec<Layer>,
-    ln_post: LayerNorm,
-    projector: Option<Linear>,
+    ln_post: (Vec<f32>, Vec<f32>),
+    projector: Option<Dense>,
 }
 
 /// Valid encoder frames (before the pool) for `l` valid mel frames: `(l - 1) / 2 + 1`.
@@ -93,20 +93,23 @@ impl Tower {
         for i in 0..cfg.encoder_layers {
             let p = format!("layers.{i}");
             let f = cfg.encoder_ffn_dim;
+            let qkv = [
+                Dense::load(l, &format!("{p}.self_attn.q_proj"), d, d, true)?,
+                Dense::load(l, &format!("{p}.self_attn.k_proj"), d, d, false)?,
+                Dense::load(l, &format!("{p}.self_attn.v_proj"), d, d, true)?,
+            ];
             layers.push(Layer {
-                ln_attn: LayerNorm::load(l, &format!("{p}.self_attn_layer_norm"), d, 1e-5)?,
-                q: Linear::load(l, &format!("{p}.self_attn.q_proj"), d, d, true)?,
-                k: Linear::load(l, &format!("{p}.self_attn.k_proj"), d, d, false)?,
-                v: Linear::load(l, &format!("{p}.self_attn.v_proj"), d, d, true)?,
-                o: Linear::load(l, &format!("{p}.self_attn.out_proj"), d, d, true)?,
-                ln_ff: LayerNorm::load(l, &format!("{p}.final_layer_norm"), d, 1e-5)?,
-                fc1: Linear::load(l, &format!("{p}.fc1"), d, f, true)?,
-                fc2: Linear::load(l, &format!("{p}.fc2"), f, d, true)?,
+                ln_attn: load_norm(l, &format!("{p}.self_attn_layer_norm"), d)?,
+                qkv: Dense::concat(&qkv),
+                o: Dense::load(l, &format!("{p}.self_attn.out_proj"), d, d, true)?,
+                ln_ff: load_norm(l, &format!("{p}.final_layer_norm"), d)?,
+                fc1: Dense::load(l, &format!("{p}.fc1"), d, f, true)?,
+                fc2: Dense::load(l, &format!("{p}.fc2"), f, d, true)?,
             });
         }
-        let ln_post = LayerNorm::load(l, "layer_norm", d, 1e-5)?;
+        let ln_post = load_norm(l, "layer_norm", d)?;
         let projector = match proj {
-            Some((pl, out)) => Some(Linear::load(pl, "linear", d, out, true)?),
+            Some((pl, out)) => Some(Dense::load(pl, "linear", d, out, true)?),
             None => None,
         };
         Ok(Tower { cfg: cfg.clone(), kind, conv1, conv2, pos, layers, ln_post, projector })
@@ -163,27 +166,32 @@ impl Tower {
             keys.push(valid);
         }
         let lens: Vec<usize> = embeds.iter().map(|e| e.dim(0)).collect::<candle_core::Result<_>>()?;
-        let mut x = Tensor::cat(&embeds, 0)?;
+        let rows: usize = lens.iter().sum();
+        let d = self.cfg.d_model;
+        let mut x = Tensor::cat(&embeds, 0)?.flatten_all()?.to_vec1::<f32>()?;
+        drop(embeds);
         let heads = self.cfg.encoder_attention_heads;
-        let mut hidden: Vec<Option<Tensor>> = vec![None; self.layers.len() + 1];
+        let mut hidden: Vec<Option<Vec<f32>>> = vec![None; self.layers.len() + 1];
         let wants = |k: usize| taps.contains(&Tap::Hidden(k));
         if wants(0) {
             hidden[0] = Some(x.clone());
         }
         for (i, layer) in self.layers.iter().enumerate() {
-            let a_in = layer.ln_attn.forward(&x)?;
-            let q = layer.q.forward(&a_in)?;
-            let k = layer.k.forward(&a_in)?;
-            let v = layer.v.forward(&a_in)?;
-            let mut parts = Vec::with_capacity(lens.len());
+            let a_in = layer_norm(&x, &layer.ln_attn.0, &layer.ln_attn.1, 1e-5);
+            let qkv = layer.qkv.forward(&a_in, &lens, Then::Nothing);
+            drop(a_in);
+            let mut ctx = Vec::with_capacity(rows * d);
             let mut off = 0;
             for (&t, &kv) in lens.iter().zip(&keys) {
-                parts.push(attention(&q.narrow(0, off, t)?, &k.narrow(0, off, kv)?, &v.narrow(0, off, kv)?, heads)?);
+                ctx.extend(attention(&qkv, d, off, t, kv, heads));
                 off += t;
             }
-            x = (x + layer.o.forward(&Tensor::cat(&parts, 0)?)?)?;
-            let f = layer.fc2.forward(&gelu(&layer.fc1.forward(&layer.ln_ff.forward(&x)?)?)?)?;
-            x = (x + f)?;
+            drop(qkv);
+            // The residuals ride in the products' outputs.
+            x = layer.o.forward(&ctx, &lens, Then::Add(&x));
+            let h = layer_norm(&x, &layer.ln_ff.0, &layer.ln_ff.1, 1e-5);
+            let f = layer.fc1.forward(&h, &lens, Then::Gelu);
+            x = layer.fc2.forward(&f, &lens, Then::Add(&x));
             if wants(i + 1) {
                 hidden[i + 1] = Some(x.clone());
             }
@@ -194,21 +202,28 @@ impl Tower {
         if want_final {
             let mut off = 0;
             for (&t, &kv) in lens.iter().zip(&keys) {
-                let h = x.narrow(0, off, t)?;
-                let f = if qwen {
-                    let rows = kv / 2;
-                    let pooled = h.narrow(0, 0, 2 * rows)?.reshape((rows, 2, self.cfg.d_model))?.mean(1)?;
-                    self.ln_post.forward(&pooled)?
+                let h = &x[off * d..(off + t) * d];
+                let (f, n) = if qwen {
+                    let n = kv / 2;
+                    let pooled: Vec<f32> = h[..2 * n * d]
+                        .chunks_exact(2 * d)
+                        .flat_map(|p| p[..d].iter().zip(&p[d..]).map(|(a, b)| (a + b) / 2.0))
+                        .collect();
+                    (layer_norm(&pooled, &self.ln_post.0, &self.ln_post.1, 1e-5), n)
                 } else {
-                    self.ln_post.forward(&h)?
+                    (layer_norm(h, &self.ln_post.0, &self.ln_post.1, 1e-5), t)
                 };
                 if let (Some(p), true) = (&self.projector, taps.contains(&Tap::Projected)) {
-                    projected.push(p.forward(&f)?);
+                    projected.push(Tensor::from_vec(p.forward(&f, &[n], Then::Nothing), (n, p.out_dim()), &device)?);
                 }
-                finals.push(f);
+                finals.push(Tensor::from_vec(f, (n, d), &device)?);
                 off += t;
             }
         }
+        let hidden: Vec<Option<Tensor>> = hidden
+            .into_iter()
+            .map(|h| h.map(|h| Tensor::from_vec(h, (rows, d), &device)).transpose())
+            .collect::<candle_core::Result<_>>()?;
         let mut out = vec![Vec::with_capacity(taps.len()); windows.len()];
         for tap in taps {
             match tap {
