@@ -29,6 +29,7 @@
 
 pub mod bsq;
 mod config;
+pub mod data;
 mod error;
 mod model;
 pub mod ops;
@@ -38,6 +39,7 @@ mod rng;
 pub mod train;
 
 pub use config::{Config, EntropyMode};
+pub use data::{DataConfig, Dataset, Split};
 pub use error::{Error, Mismatch};
 pub use model::{BsqModel, Forward, Losses, Mode, ReconLoss, BN_EPS, BN_MOMENTUM, LN_EPS};
 pub use params::Params;
