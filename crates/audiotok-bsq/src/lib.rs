@@ -31,6 +31,7 @@ pub mod bsq;
 mod config;
 pub mod data;
 mod error;
+pub mod job;
 mod model;
 pub mod ops;
 pub mod optim;
