@@ -395,8 +395,9 @@ pub fn read_features(path: &Path, n_mels: usize) -> Result<(usize, Vec<f32>), Er
     }
 }
 
-/// Decodes `path` and computes its scaled features; `Err` is the reason (naming the file).
-pub fn clip_features(meldb: &mut MelDb, path: &Path, silence_dbfs: f64) -> Result<(usize, Vec<f32>), String> {
+/// Decodes `path` and computes its scaled features: `(samples at 16 kHz, frames, [n_mels, frames]
+/// values)`; `Err` is the reason (naming the file).
+pub fn clip_features(meldb: &mut MelDb, path: &Path, silence_dbfs: f64) -> Result<(usize, usize, Vec<f32>), String> {
     let audio = audiotok_audio::load(path, &audiotok_audio::LoadOptions::mono_at(SAMPLE_RATE))
         .map_err(|e| format!("{}: {}", path.display(), audiotok_core::error_text(&e)))?;
     let peak = audio.samples.iter().fold(0f32, |m, &v| m.max(v.abs()));
@@ -412,7 +413,8 @@ pub fn clip_features(meldb: &mut MelDb, path: &Path, silence_dbfs: f64) -> Resul
             silence_dbfs
         ));
     }
-    Ok(features(meldb, &audio.samples))
+    let (frames, data) = features(meldb, &audio.samples);
+    Ok((audio.samples.len(), frames, data))
 }
 
 impl Dataset {
@@ -438,7 +440,7 @@ impl Dataset {
             if let Ok((frames, _)) = read_features(&cache, n_mels) {
                 return Ok((cache, frames));
             }
-            let (frames, data) = clip_features(mel, &input.path, silence)?;
+            let (_, frames, data) = clip_features(mel, &input.path, silence)?;
             audiotok_core::atomic::write_with(&cache, |w| {
                 audiotok_features::npy::write_f32(w, &[n_mels, frames], &data).map_err(|e| Error::Data(e.to_string()))
             })

@@ -31,6 +31,8 @@ pub mod bsq;
 mod config;
 pub mod data;
 mod error;
+pub mod eval;
+pub mod infer;
 pub mod job;
 mod model;
 pub mod ops;

@@ -211,3 +211,111 @@ fn no_usable_audio_and_a_nan_loss() {
     assert_eq!(rejects.lines().count(), 1);
     assert!(rejects.contains("broken.wav"), "{rejects}");
 }
+
+#[test]
+fn encode_decode_and_eval_a_trained_run() {
+    use audiotok_tokens::store::{StoreMetadata, StoreReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("audio");
+    clips(&data, 4);
+    let run = tmp.path().join("run");
+    train(&config(tmp.path(), "c.json", 16, ""), &data, &run).args(["--steps", "2"]).assert().success();
+    std::fs::write(data.join("broken.wav"), b"RIFF....WAVEnope").unwrap();
+
+    let store = tmp.path().join("store");
+    let out = audiotok()
+        .args(["bsq", "encode", "--json", "--model"])
+        .arg(&run)
+        .arg("--input")
+        .arg(&data)
+        .arg("--output")
+        .arg(&store)
+        .assert()
+        .code(1);
+    let s: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(s["files"], 4);
+    assert_eq!(s["rejects"].as_array().unwrap().len(), 1);
+    assert_eq!((s["bits"].as_u64(), s["rate_hz"].as_f64(), s["bitrate"].as_f64()), (Some(6), Some(50.0), Some(300.0)));
+    let meta = StoreMetadata::load(&store).unwrap();
+    assert_eq!(meta.scales.len(), 3);
+    assert_eq!(meta.scales[0].codebook_size, Some(64));
+    assert_eq!(meta.scales[1].codebook_size, Some(8));
+    assert!(meta.provenance["layout"].contains("token t*2+f covers frames t*4..(t+1)*4"), "{:?}", meta.provenance);
+    assert!(meta.provenance["checkpoint"].ends_with("checkpoints/step-00000002"));
+    assert_eq!(meta.provenance["weights"], "ema");
+    let recs: Vec<_> = StoreReader::open(&store).unwrap().records().map(|r| r.unwrap()).collect();
+    let mut total = 0;
+    for (k, r) in recs.iter().enumerate() {
+        // Clip k has 6000 + 1500 k samples: 1 + samples / 160 frames, in ceil(frames / 4) time patches.
+        let frames = 1 + (6000 + 1500 * k) / 160;
+        let tp = frames.div_ceil(4) as u64;
+        assert_eq!(r.scales[0].shape, vec![tp, 2], "{}", r.file_path);
+        // The group indices are the high and low 3 bits of each index.
+        for (i, &c) in r.scales[0].tokens.iter().enumerate() {
+            assert_eq!(r.scales[1].tokens[i], c >> 3);
+            assert_eq!(r.scales[2].tokens[i], c & 7);
+        }
+        total += r.scales[0].tokens.len();
+    }
+    assert_eq!(s["tokens"].as_u64(), Some(total as u64));
+
+    // Decoding writes one mel-db array per record, the tail's padding cut off; a second encode
+    // of the same input gives the same store, byte for byte.
+    let dec = tmp.path().join("dec");
+    audiotok()
+        .args(["bsq", "decode", "--model"])
+        .arg(&run)
+        .arg("--input")
+        .arg(&store)
+        .arg("--out")
+        .arg(&dec)
+        .assert()
+        .success();
+    for k in 0..4 {
+        let a = audiotok_features::npy::read(std::fs::File::open(dec.join(format!("c{k}.npy"))).unwrap()).unwrap();
+        assert_eq!(a.shape, vec![16, 1 + (6000 + 1500 * k) / 160]);
+        assert!(a.to_f32().iter().all(|v| (-80.0..=0.0).contains(v)));
+    }
+    let store2 = tmp.path().join("store2");
+    audiotok()
+        .args(["bsq", "encode", "--keep-going", "--model"])
+        .arg(run.join("checkpoints/step-00000002"))
+        .arg("--input")
+        .arg(&data)
+        .arg("--output")
+        .arg(&store2)
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read(store.join("tokens_batch_0000.parquet")).unwrap(),
+        std::fs::read(store2.join("tokens_batch_0000.parquet")).unwrap()
+    );
+
+    let out =
+        audiotok().args(["bsq", "eval", "--json", "--model"]).arg(&run).arg("--data").arg(&data).assert().success();
+    let r: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(r["files"], 4);
+    assert_eq!(r["tokens"].as_u64(), Some(total as u64));
+    let frames: u64 = (0..4).map(|k| 1 + (6000 + 1500 * k) / 160).sum();
+    assert_eq!(r["frames"].as_u64(), Some(frames));
+    assert_eq!(r["groups"].as_array().unwrap().len(), 2);
+    assert_eq!(r["bit_balance"].as_array().unwrap().len(), 6);
+    let h = r["codes"]["entropy_bits"].as_f64().unwrap();
+    let unique = r["codes"]["unique"].as_f64().unwrap();
+    assert!(h >= 0.0 && h <= unique.log2() + 1e-9);
+    assert!((r["codes"]["perplexity"].as_f64().unwrap() - h.exp2()).abs() < 1e-9);
+    for k in ["model", "continuous", "untrained", "mel_mean"] {
+        let l1 = r[k]["l1"].as_f64().unwrap();
+        assert!((r[k]["l1_db"].as_f64().unwrap() - 40.0 * l1).abs() < 1e-9, "{k}");
+        assert!(r[k]["rmse_db"].as_f64().unwrap() >= r[k]["l1_db"].as_f64().unwrap() - 1e-9, "{k}");
+    }
+    // Not a tokenizer: a clear error.
+    audiotok()
+        .args(["bsq", "eval", "--model"])
+        .arg(&data)
+        .arg("--data")
+        .arg(&data)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("neither a run folder"));
+}

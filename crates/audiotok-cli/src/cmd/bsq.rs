@@ -1,6 +1,7 @@
-//! `audiotok bsq`: the BSQ spectrogram tokenizer (train; encode, decode and eval to come).
+//! `audiotok bsq`: the BSQ spectrogram tokenizer: train, encode, decode, eval.
 //!
-//! The jobs are [`audiotok_bsq::job`]'s; here are the arguments, the progress bar, the loss-curve
+//! The jobs are [`audiotok_bsq::job`]'s, [`audiotok_bsq::infer`]'s and [`audiotok_bsq::eval`]'s;
+//! here are the arguments, the progress bar, the loss-curve
 //! PNG (the project's [`crate::plot`]), the printed summary and the exit code.
 
 use std::path::{Path, PathBuf};
@@ -8,6 +9,8 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 
 use anyhow::{Context, Result};
+use audiotok_bsq::eval::{self, EvalOptions, Recon};
+use audiotok_bsq::infer::{self, DecodeOptions, EncodeOptions, Weights};
 use audiotok_bsq::job::{self, LogLine, TrainObserver, TrainOptions, ValMetrics};
 use audiotok_bsq::{StepMetrics, TrainConfig};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -25,6 +28,119 @@ pub struct Args {
 enum Command {
     /// Train a BSQ tokenizer on audio folders or manifests (resumable).
     Train(TrainArgs),
+    /// Encode audio with a trained tokenizer into a token store (Parquet).
+    Encode(EncodeArgs),
+    /// Decode a token store back to mel-db spectrograms (.npy).
+    Decode(DecodeArgs),
+    /// Measure a trained tokenizer on audio: reconstruction, codebook usage, baselines.
+    Eval(EvalArgs),
+}
+
+/// EMA or trained weights.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum WeightsArg {
+    /// The EMA weights when the checkpoint has them.
+    Ema,
+    /// The trained weights.
+    Live,
+}
+
+impl From<WeightsArg> for Weights {
+    fn from(w: WeightsArg) -> Weights {
+        match w {
+            WeightsArg::Ema => Weights::Ema,
+            WeightsArg::Live => Weights::Live,
+        }
+    }
+}
+
+/// Arguments of `audiotok bsq encode`.
+#[derive(clap::Args)]
+#[command(after_help = "Output: a token store (tokens_batch_XXXX.parquet + metadata.json), one record per file. \
+Scale 0: the L-bit MSB-first index of every patch, shape [time_patches, freq_patches], time-major (token t*F+f \
+covers frames t*tp..(t+1)*tp and mel bins f*fp..(f+1)*fp); with group_size < bits, scales 1..L/g hold the \
+g-bit group indices of the same patches. Files are encoded whole in consecutive crops of the model's \
+crop_frames; the last crop is padded with the -80 dB floor to a multiple of time_patch (no frame dropped). \
+metadata.json's provenance says all of this. Undecodable or silent files are rejected with their reason \
+(exit 1 unless --keep-going).")]
+pub struct EncodeArgs {
+    /// A run folder (its latest checkpoint) or a checkpoint folder.
+    #[arg(long, value_name = "RUN_DIR|CKPT")]
+    model: PathBuf,
+    /// Audio files or directories (walked recursively).
+    #[arg(long, required = true, num_args = 1.., value_name = "FILE|DIR")]
+    input: Vec<PathBuf>,
+    /// The token store directory to write.
+    #[arg(long)]
+    output: PathBuf,
+    /// Which weights of the checkpoint.
+    #[arg(long, value_enum, default_value = "ema")]
+    weights: WeightsArg,
+    /// Records (files) per Parquet batch file.
+    #[arg(long, default_value_t = 100)]
+    batch_size: usize,
+    /// Crops per model call.
+    #[arg(long, default_value_t = 8)]
+    crops_per_call: usize,
+    /// Device: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Run `audiotok analyze` on the store afterwards.
+    #[arg(long)]
+    analyze: bool,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Exit 0 even when some files were rejected.
+    #[arg(long)]
+    keep_going: bool,
+}
+
+/// Arguments of `audiotok bsq decode`.
+#[derive(clap::Args)]
+#[command(after_help = "Output: one .npy per record (float32 [n_mels, frames], mel-db in dB, [-80, 0]), named \
+after the record's file (FILE.npy, FILE_1.npy on a clash), the tail's padding frames cut off.")]
+pub struct DecodeArgs {
+    /// The run folder or checkpoint that encoded the store.
+    #[arg(long, value_name = "RUN_DIR|CKPT")]
+    model: PathBuf,
+    /// The token store.
+    #[arg(long)]
+    input: PathBuf,
+    /// The folder to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// Which weights of the checkpoint.
+    #[arg(long, value_enum, default_value = "ema")]
+    weights: WeightsArg,
+    /// Device: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+/// Arguments of `audiotok bsq eval`.
+#[derive(clap::Args)]
+#[command(after_help = "Reports, over whole files (tail padding left out), for the model and three baselines \
+(the model with quantisation skipped, the untrained configuration, the per-mel-bin mean of the data): L1 in \
+the [-1, 1] scale, L1 and RMSE in dB, log-spectral distance, L1 above the -80 dB floor; then codebook usage \
+(unique / 2^L, unique / tokens), index entropy in bits and perplexity, per-group usage, per-bit balance and \
+the bitrate.")]
+pub struct EvalArgs {
+    /// A run folder (its latest checkpoint) or a checkpoint folder.
+    #[arg(long, value_name = "RUN_DIR|CKPT")]
+    model: PathBuf,
+    /// Audio files, directories or .jsonl/.csv manifests.
+    #[arg(long, required = true, num_args = 1.., value_name = "DIR|LIST")]
+    data: Vec<PathBuf>,
+    /// Which weights of the checkpoint.
+    #[arg(long, value_enum, default_value = "ema")]
+    weights: WeightsArg,
+    /// Device: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Print the report as JSON on stdout (else a table).
+    #[arg(long)]
+    json: bool,
 }
 
 /// Arguments of `audiotok bsq train`.
@@ -74,6 +190,9 @@ pub struct TrainArgs {
 pub fn run(args: Args) -> Result<ExitCode> {
     match args.command {
         Command::Train(a) => run_train(a),
+        Command::Encode(a) => run_encode(a),
+        Command::Decode(a) => run_decode(a),
+        Command::Eval(a) => run_eval(a),
     }
 }
 
@@ -247,4 +366,113 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&v)?);
     }
     Ok(if summary.rejects.is_empty() || a.keep_going { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn run_encode(a: EncodeArgs) -> Result<ExitCode> {
+    let t0 = runner::start();
+    let device = job::device(&a.device)?;
+    let opts = EncodeOptions {
+        model: a.model.clone(),
+        inputs: a.input.clone(),
+        output: a.output.clone(),
+        weights: a.weights.into(),
+        batch_size: a.batch_size,
+        crops_per_call: a.crops_per_call,
+    };
+    let s = infer::encode(&opts, &device, &runner::Bars::default())?;
+    eprintln!(
+        "bsq encode: {} tokens of {} bits ({:.1} tokens/s, {:.0} bit/s) from {} -> {}",
+        s.tokens,
+        s.bits,
+        s.rate_hz,
+        s.bitrate,
+        s.checkpoint.display(),
+        s.output.display()
+    );
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+    }
+    let code = runner::Summary {
+        label: "bsq encode",
+        done: s.files,
+        failed: s.rejects.iter().map(|r| (Path::new(r.input.as_str()), r.reason.clone())).collect(),
+        ignored: s.ignored,
+        audio_secs: s.audio_secs,
+        elapsed: t0.elapsed(),
+    }
+    .finish(a.keep_going);
+    if a.analyze {
+        use clap::{Args as _, FromArgMatches as _};
+        let command = crate::cmd::analyze::Args::augment_args(clap::Command::new("analyze"));
+        let m = command.try_get_matches_from([
+            "analyze".to_string(),
+            a.output.display().to_string(),
+            "--codebook-size".to_string(),
+            s.codebook_size.to_string(),
+        ])?;
+        crate::cmd::analyze::run(crate::cmd::analyze::Args::from_arg_matches(&m)?)?;
+    }
+    Ok(code)
+}
+
+fn run_decode(a: DecodeArgs) -> Result<ExitCode> {
+    let device = job::device(&a.device)?;
+    let opts = DecodeOptions { model: a.model, input: a.input, out: a.out.clone(), weights: a.weights.into() };
+    let done = infer::decode(&opts, &device, &runner::Bars::default(), |_, _, _| Ok(()))?;
+    let frames: usize = done.iter().map(|d| d.frames).sum();
+    eprintln!("bsq decode: {} records, {} frames -> {}", done.len(), frames, a.out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn recon_row(name: &str, r: &Recon) -> String {
+    format!(
+        "{name:<12} {:>8.4} {:>8.2} {:>8.2} {:>8.2} {:>10.2}",
+        r.l1, r.l1_db, r.rmse_db, r.lsd_db, r.l1_above_floor_db
+    )
+}
+
+fn run_eval(a: EvalArgs) -> Result<ExitCode> {
+    let device = job::device(&a.device)?;
+    let opts = EvalOptions { model: a.model, data: a.data, weights: a.weights.into() };
+    let r = eval::evaluate(&opts, &device, &runner::Bars::default())?;
+    for j in &r.rejects {
+        eprintln!("rejected: {}", j.reason);
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{} ({} weights): {} files, {} frames ({:.1} s), {} tokens",
+        r.checkpoint.display(),
+        r.weights,
+        r.files,
+        r.frames,
+        r.frames as f64 / 100.0,
+        r.tokens
+    );
+    println!("{:<12} {:>8} {:>8} {:>8} {:>8} {:>10}", "", "L1", "L1 dB", "RMSE dB", "LSD dB", ">floor dB");
+    println!("{}", recon_row("model", &r.model));
+    println!("{}", recon_row("continuous", &r.continuous));
+    println!("{}", recon_row("untrained", &r.untrained));
+    println!("{}", recon_row("mel mean", &r.mel_mean));
+    println!(
+        "codes: {} distinct of 2^{} ({:.3e} of the codebook, {:.4} per token), entropy {:.3} bits, perplexity {:.1}",
+        r.codes.unique,
+        r.bit_balance.len(),
+        r.codes.codebook_usage,
+        r.codes.unique_per_token,
+        r.codes.entropy_bits,
+        r.codes.perplexity
+    );
+    for (k, g) in r.groups.iter().enumerate() {
+        println!(
+            "group {k}: {} distinct of {} ({:.3}), entropy {:.3} bits, perplexity {:.1}",
+            g.unique, g.codebook_size, g.codebook_usage, g.entropy_bits, g.perplexity
+        );
+    }
+    let bal: Vec<String> = r.bit_balance.iter().map(|b| format!("{b:.2}")).collect();
+    println!("bit balance (share of ones, MSB first): {}", bal.join(" "));
+    println!("rate: {:.1} tokens/s, {:.0} bit/s", r.rate_hz, r.bitrate);
+    Ok(ExitCode::SUCCESS)
 }
