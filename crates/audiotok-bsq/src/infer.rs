@@ -357,6 +357,9 @@ pub struct DecodeOptions {
     pub out: PathBuf,
     /// EMA or trained weights.
     pub weights: Weights,
+    /// Also a 16 kHz `.wav` per record by Griffin-Lim with this many iterations
+    /// ([`crate::griffinlim`]; a listening aid, not a vocoder).
+    pub wav_iters: Option<usize>,
 }
 
 /// One decoded record.
@@ -368,6 +371,8 @@ pub struct Decoded {
     pub output: String,
     /// Frames written.
     pub frames: usize,
+    /// The `.wav` written, if asked for.
+    pub wav: Option<String>,
 }
 
 /// A file name for the record `file_path`: its stem (`.npy`), `_K` added on a clash.
@@ -390,18 +395,15 @@ pub fn frames_of(duration: f64) -> usize {
 }
 
 /// Decodes scale 0 of every record of a token store to mel-db `.npy` files (values in dB,
-/// `[-80, 0]`; the tail's padding frames cut off). Progress: the phase `decode`, in records.
-pub fn decode(
-    opts: &DecodeOptions,
-    device: &Device,
-    observer: &dyn Observer,
-    mut each: impl FnMut(&str, usize, &[f32]) -> Result<(), Error>,
-) -> Result<Vec<Decoded>, Error> {
+/// `[-80, 0]`; the tail's padding frames cut off) and, with `wav_iters`, to `.wav` files by
+/// Griffin-Lim. Progress: the phase `decode`, in records.
+pub fn decode(opts: &DecodeOptions, device: &Device, observer: &dyn Observer) -> Result<Vec<Decoded>, Error> {
     let tok = Tokenizer::load(&opts.model, opts.weights, device)?;
     let reader = StoreReader::open(&opts.input).map_err(|e| Error::Data(e.to_string()))?;
     std::fs::create_dir_all(&opts.out).map_err(|e| Error::Io(opts.out.clone(), e))?;
     let m = tok.config().n_mels;
     let mut used = std::collections::HashSet::new();
+    let gl = opts.wav_iters.map(|_| crate::griffinlim::GriffinLim::new(m));
     let mut out = Vec::new();
     let phase = audiotok_core::observer::Phase::begin(observer, "decode", 0, "records");
     for rec in reader.records() {
@@ -420,8 +422,18 @@ pub fn decode(
         audiotok_core::atomic::write_with(&path, |w| {
             audiotok_features::npy::write_f32(w, &[m, keep], &db).map_err(|e| Error::Data(e.to_string()))
         })?;
-        each(&name, keep, &db)?;
-        out.push(Decoded { file_path: rec.file_path.clone(), output: name, frames: keep });
+        let wav = match (&gl, opts.wav_iters) {
+            (Some(gl), Some(iters)) => {
+                let samples = gl.mel_to_audio(&db, keep, iters);
+                let wname = format!("{}.wav", name.trim_end_matches(".npy"));
+                let wpath = opts.out.join(&wname);
+                audiotok_audio::write_wav_f32(&wpath, &samples, SAMPLE_RATE, 1)
+                    .map_err(|e| Error::Data(format!("{}: {e}", wpath.display())))?;
+                Some(wname)
+            }
+            _ => None,
+        };
+        out.push(Decoded { file_path: rec.file_path.clone(), output: name, frames: keep, wav });
         phase.advance(1);
     }
     Ok(out)

@@ -32,6 +32,7 @@ mod config;
 pub mod data;
 mod error;
 pub mod eval;
+pub mod griffinlim;
 pub mod infer;
 pub mod job;
 mod model;

@@ -263,7 +263,7 @@ fn encode_decode_and_eval_a_trained_run() {
     // of the same input gives the same store, byte for byte.
     let dec = tmp.path().join("dec");
     audiotok()
-        .args(["bsq", "decode", "--model"])
+        .args(["bsq", "decode", "--wav", "--iters", "4", "--model"])
         .arg(&run)
         .arg("--input")
         .arg(&store)
@@ -275,6 +275,10 @@ fn encode_decode_and_eval_a_trained_run() {
         let a = audiotok_features::npy::read(std::fs::File::open(dec.join(format!("c{k}.npy"))).unwrap()).unwrap();
         assert_eq!(a.shape, vec![16, 1 + (6000 + 1500 * k) / 160]);
         assert!(a.to_f32().iter().all(|v| (-80.0..=0.0).contains(v)));
+        // The WAV: hop * (frames - 1) samples at 16 kHz.
+        let w = audiotok_audio::load(&dec.join(format!("c{k}.wav")), &audiotok_audio::LoadOptions::mono_at(16_000))
+            .unwrap();
+        assert_eq!(w.samples.len(), 160 * ((6000 + 1500 * k) / 160));
     }
     let store2 = tmp.path().join("store2");
     audiotok()

@@ -99,7 +99,10 @@ pub struct EncodeArgs {
 /// Arguments of `audiotok bsq decode`.
 #[derive(clap::Args)]
 #[command(after_help = "Output: one .npy per record (float32 [n_mels, frames], mel-db in dB, [-80, 0]), named \
-after the record's file (FILE.npy, FILE_1.npy on a clash), the tail's padding frames cut off.")]
+after the record's file (FILE.npy, FILE_1.npy on a clash), the tail's padding frames cut off. With --wav, also \
+FILE.wav: 16 kHz audio from the mel by the pseudo-inverse of the mel bank and Griffin-Lim (librosa's \
+mel_to_audio, but zero initial phase and no NNLS refinement, so reruns are identical); the loudness is \
+relative (the features are dB to each clip's maximum).")]
 pub struct DecodeArgs {
     /// The run folder or checkpoint that encoded the store.
     #[arg(long, value_name = "RUN_DIR|CKPT")]
@@ -113,6 +116,12 @@ pub struct DecodeArgs {
     /// Which weights of the checkpoint.
     #[arg(long, value_enum, default_value = "ema")]
     weights: WeightsArg,
+    /// Also write a 16 kHz WAV per record by Griffin-Lim from the mel (a listening aid, not a vocoder).
+    #[arg(long)]
+    wav: bool,
+    /// Griffin-Lim iterations for --wav.
+    #[arg(long, default_value_t = 32)]
+    iters: usize,
     /// Device: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -417,8 +426,14 @@ fn run_encode(a: EncodeArgs) -> Result<ExitCode> {
 
 fn run_decode(a: DecodeArgs) -> Result<ExitCode> {
     let device = job::device(&a.device)?;
-    let opts = DecodeOptions { model: a.model, input: a.input, out: a.out.clone(), weights: a.weights.into() };
-    let done = infer::decode(&opts, &device, &runner::Bars::default(), |_, _, _| Ok(()))?;
+    let opts = DecodeOptions {
+        model: a.model,
+        input: a.input,
+        out: a.out.clone(),
+        weights: a.weights.into(),
+        wav_iters: a.wav.then_some(a.iters),
+    };
+    let done = infer::decode(&opts, &device, &runner::Bars::default())?;
     let frames: usize = done.iter().map(|d| d.frames).sum();
     eprintln!("bsq decode: {} records, {} frames -> {}", done.len(), frames, a.out.display());
     Ok(ExitCode::SUCCESS)
