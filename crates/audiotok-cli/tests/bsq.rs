@@ -172,6 +172,17 @@ fn bad_configurations_and_a_checkpoint_of_another_configuration() {
         assert!(err.contains(name), "{name} not in {err}");
     }
     assert!(!err.contains("dec.head.out.bias"), "{err}");
+    // ... and every one of them: the tensors whose shapes differ between the two configurations.
+    let cfg_of = |p: &Path| {
+        let t: audiotok_bsq::TrainConfig = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+        audiotok_bsq::params::spec(&t.model)
+    };
+    let (sa, sb) = (cfg_of(&tmp.path().join("a.json")), cfg_of(&cfg_b));
+    let differ: Vec<_> = sa.iter().zip(&sb).filter(|(x, y)| x.shape != y.shape).collect();
+    assert!(err.contains(&format!("; {} mis-shaped: ", differ.len())), "{} expected: {err}", differ.len());
+    for (x, y) in differ {
+        assert!(err.contains(&format!("{} (model {:?}, file {:?})", x.name, y.shape, x.shape)), "{}", x.name);
+    }
     assert!(!err.contains("missing"), "{err}");
 }
 
