@@ -216,6 +216,8 @@ pub struct EncodeOptions {
     pub batch_size: usize,
     /// Crops per model call.
     pub crops_per_call: usize,
+    /// Also the per-group scales (when `g < L`).
+    pub group_scales: bool,
 }
 
 /// What [`encode`] did.
@@ -246,7 +248,7 @@ pub struct EncodeSummary {
 }
 
 /// The store layout of `cfg` in words (the provenance's `layout`).
-pub fn layout(cfg: &Config) -> String {
+pub fn layout(cfg: &Config, group_scales: bool) -> String {
     let mut s = format!(
         "scale 0: {}-bit MSB-first index per patch, shape [time_patches, {}], time-major: token t*{}+f covers \
          frames t*{tp}..(t+1)*{tp} (hop {HOP} at {SAMPLE_RATE} Hz) and mel bins f*{fp}..(f+1)*{fp}",
@@ -256,7 +258,7 @@ pub fn layout(cfg: &Config) -> String {
         tp = cfg.time_patch,
         fp = cfg.freq_patch
     );
-    if cfg.group_size < cfg.bits {
+    if group_scales && cfg.group_size < cfg.bits {
         s.push_str(&format!(
             "; scales 1..{}: the {}-bit group indices of the same patches (group 0 = the most significant bits)",
             cfg.groups(),
@@ -275,7 +277,7 @@ pub fn encode(opts: &EncodeOptions, device: &Device, observer: &dyn Observer) ->
         return Err(Error::Config(format!("bits {}: the token store holds codes below 2^31", cfg.bits)));
     }
     let found = audiotok_core::collect(&opts.inputs).map_err(|e| Error::Data(e.to_string()))?;
-    let groups = if cfg.group_size < cfg.bits { cfg.groups() } else { 0 };
+    let groups = if opts.group_scales && cfg.group_size < cfg.bits { cfg.groups() } else { 0 };
     let rate = cfg.freq_patches() as f64 * f64::from(SAMPLE_RATE) / HOP as f64 / cfg.time_patch as f64;
     let mut so = StoreOptions::new(1 + groups);
     so.batch_size = opts.batch_size;
@@ -288,7 +290,7 @@ pub fn encode(opts: &EncodeOptions, device: &Device, observer: &dyn Observer) ->
     prov.insert("checkpoint".into(), path_text(tok.checkpoint()));
     prov.insert("weights".into(), tok.weights().into());
     prov.insert("config".into(), serde_json::to_string(&cfg).map_err(|e| Error::Config(e.to_string()))?);
-    prov.insert("layout".into(), layout(&cfg));
+    prov.insert("layout".into(), layout(&cfg, opts.group_scales));
     prov.insert(
         "tail".into(),
         format!(

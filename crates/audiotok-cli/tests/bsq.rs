@@ -305,6 +305,22 @@ fn encode_decode_and_eval_a_trained_run() {
         std::fs::read(store.join("tokens_batch_0000.parquet")).unwrap(),
         std::fs::read(store2.join("tokens_batch_0000.parquet")).unwrap()
     );
+    // Scale 0 alone.
+    let store3 = tmp.path().join("store3");
+    audiotok()
+        .args(["bsq", "encode", "--keep-going", "--no-group-scales", "--model"])
+        .arg(&run)
+        .arg("--input")
+        .arg(&data)
+        .arg("--output")
+        .arg(&store3)
+        .assert()
+        .success();
+    let recs3: Vec<_> = StoreReader::open(&store3).unwrap().records().map(|r| r.unwrap()).collect();
+    assert_eq!(recs3.len(), 4);
+    for (a, b) in recs3.iter().zip(&recs) {
+        assert_eq!(a.scales, b.scales[..1]);
+    }
 
     let out =
         audiotok().args(["bsq", "eval", "--json", "--model"]).arg(&run).arg("--data").arg(&data).assert().success();

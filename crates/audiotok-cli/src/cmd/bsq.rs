@@ -82,6 +82,9 @@ pub struct EncodeArgs {
     /// Crops per model call.
     #[arg(long, default_value_t = 8)]
     crops_per_call: usize,
+    /// Leave out the per-group scales (scale 0 only: one stream of L-bit codes, e.g. for `bpe train`).
+    #[arg(long)]
+    no_group_scales: bool,
     /// Device: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -387,6 +390,7 @@ fn run_encode(a: EncodeArgs) -> Result<ExitCode> {
         weights: a.weights.into(),
         batch_size: a.batch_size,
         crops_per_call: a.crops_per_call,
+        group_scales: !a.no_group_scales,
     };
     let s = infer::encode(&opts, &device, &runner::Bars::default())?;
     eprintln!(
