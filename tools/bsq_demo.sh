@@ -13,8 +13,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STEPS=${1:?steps}
 TAU=${2:?inverse temperature}
 RUN=${3:-$ROOT/bench-data/bsq-run-tau$TAU}
-BIN=$ROOT/target/release/audiotok
-CORPUS=$ROOT/bench-data/bsq-corpus
+BIN=${BIN:-$ROOT/target/release/audiotok}
+CORPUS=${CORPUS:-$ROOT/bench-data/bsq-corpus}
 export RAYON_NUM_THREADS=${RAYON_NUM_THREADS:-2}
 mkdir -p "$RUN"
 cat > "$RUN.config.json" <<JSON
