@@ -42,6 +42,9 @@ pub enum Error {
     /// A configuration that cannot build a model (the message names the field).
     #[error("bad BSQ configuration: {0}")]
     Config(String),
+    /// Training data that cannot be used (no usable clip, a bad manifest, a bad feature file).
+    #[error("{0}")]
+    Data(String),
     /// An input of the wrong shape or range.
     #[error("bad input: {0}")]
     Input(String),

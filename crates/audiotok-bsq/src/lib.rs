@@ -6,10 +6,13 @@
 //! bsq-vit's `BinarySphericalQuantizer`): every patch becomes an `L`-bit code, stored as an MSB-first
 //! integer index. A transformer decoder maps the codes back to the spectrogram.
 //!
-//! What exists: [`Config`] (validated), [`Params`] (names, shapes, init, safetensors load/save with a
-//! full mismatch report), [`BsqModel`] (forward, losses, indices), all differentiable in candle and
-//! checked against a PyTorch reference (`tools/bsq_reference.py`). Training, the data pipeline and the
-//! CLI commands are not written yet.
+//! [`Config`] (validated), [`Params`] (names, shapes, init, safetensors load/save with a full
+//! mismatch report), [`BsqModel`] (forward, losses, indices), all differentiable in candle and
+//! checked against a PyTorch reference (`tools/bsq_reference.py`); [`train::Trainer`] (one update,
+//! checkpoints that resume exactly); [`data`] (audio folders and manifests to mel-db crops);
+//! [`job::train`] (the training run of `audiotok bsq train`); [`infer`] (a trained
+//! [`infer::Tokenizer`]: whole files to codes and back, the encode and decode jobs); [`eval`]
+//! (reconstruction and code statistics with baselines); [`griffinlim`] (mel-db to audio).
 //!
 //! ```
 //! # fn main() -> Result<(), audiotok_bsq::Error> {
@@ -29,7 +32,12 @@
 
 pub mod bsq;
 mod config;
+pub mod data;
 mod error;
+pub mod eval;
+pub mod griffinlim;
+pub mod infer;
+pub mod job;
 mod model;
 pub mod ops;
 pub mod optim;
@@ -38,6 +46,7 @@ mod rng;
 pub mod train;
 
 pub use config::{Config, EntropyMode};
+pub use data::{DataConfig, Dataset, Split};
 pub use error::{Error, Mismatch};
 pub use model::{BsqModel, Forward, Losses, Mode, ReconLoss, BN_EPS, BN_MOMENTUM, LN_EPS};
 pub use params::Params;

@@ -45,6 +45,12 @@ pub struct TrainConfig {
     pub keep_checkpoints: usize,
     /// Seed of the initialisation and of the data order.
     pub seed: u64,
+    /// Crops, augmentation and validation split.
+    pub data: crate::DataConfig,
+    /// A line of `metrics.jsonl` every this many steps (and at the last).
+    pub log_every: u64,
+    /// Validation every this many steps (and at the last; 0: only at the last).
+    pub val_every: u64,
 }
 
 impl Default for TrainConfig {
@@ -60,6 +66,9 @@ impl Default for TrainConfig {
             checkpoint_every: 1000,
             keep_checkpoints: 2,
             seed: 0,
+            data: crate::DataConfig::default(),
+            log_every: 10,
+            val_every: 100,
         }
     }
 }
@@ -69,6 +78,10 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<(), Error> {
         self.model.validate()?;
         self.optim.validate()?;
+        self.data.validate(&self.model)?;
+        if self.log_every == 0 {
+            return Err(Error::Config("log_every must be positive".into()));
+        }
         if self.total_steps == 0 {
             return Err(Error::Config("total_steps must be positive".into()));
         }

@@ -44,6 +44,8 @@ enum Command {
     Encode(cmd::codec::EncodeArgs),
     /// Decode SNAC tokens from a token store back to WAV files.
     Decode(cmd::codec::DecodeArgs),
+    /// BSQ spectrogram tokenizer: train on your audio.
+    Bsq(cmd::bsq::Args),
     /// Count a model's parameters by component, trainable versus frozen (LoRA), from its file headers.
     Params(cmd::params::Args),
     /// Draw audio as it goes through preprocessing (PNG): waveform, features, embeddings.
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
         Command::Bpe(a) => cmd::bpe::run(a),
         Command::Encode(a) => cmd::codec::run_encode(a),
         Command::Decode(a) => cmd::codec::run_decode(a),
+        Command::Bsq(a) => cmd::bsq::run(a),
         Command::Params(a) => cmd::params::run(a),
         Command::Plot(a) => cmd::plot::run(a),
     };

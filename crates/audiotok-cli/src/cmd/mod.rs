@@ -2,6 +2,7 @@
 
 pub mod analyze;
 pub mod bpe;
+pub mod bsq;
 pub mod codec;
 pub mod convert;
 pub mod count;
