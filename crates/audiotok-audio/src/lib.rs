@@ -197,6 +197,18 @@ pub fn probe_input(input: &Input) -> Result<AudioInfo> {
     Ok(dec.info().clone())
 }
 
+/// [`count_frames`] for any input ([`open_input`]): the frames per channel of its file, bytes or
+/// segment, at its own rate: the verified header length where there is one (whole inputs), else
+/// by decoding (keeping nothing). Zero frames is [`AudioError::Empty`].
+pub fn count_input_frames(input: &Input) -> Result<(AudioInfo, u64)> {
+    let mut dec = open_input(input)?;
+    let n = dec.remaining_frames()?;
+    if n == 0 {
+        return Err(AudioError::Empty { path: input.path.clone() });
+    }
+    Ok((dec.info().clone(), n))
+}
+
 fn load_inner(path: &Path, opts: &LoadOptions, limit: Option<usize>) -> Result<(Audio, u64)> {
     if let Some(r) = opts.target_rate {
         check_rate(r)?;

@@ -1,0 +1,163 @@
+//! Sources as inputs of `info`, `count`, `features`: the outputs equal those of the same clips as
+//! files, byte for byte; records carry their ids and metadata; bad rows are recorded, the run goes
+//! on. Fixtures: tests/fixtures/sources (tools/gen_source_fixtures.py).
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn fx(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/sources").join(rel)
+}
+
+fn audiotok() -> Command {
+    Command::cargo_bin("audiotok").unwrap()
+}
+
+fn clips() -> Vec<PathBuf> {
+    ["clips/c0.flac", "clips/c1.wav", "clips/c2.mp3", "clips/c3.flac"].iter().map(|c| fx(c)).collect()
+}
+
+fn manifest(dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("manifest.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn features(out: &Path, inputs: &[PathBuf], extra: &[&str]) -> assert_cmd::assert::Assert {
+    audiotok()
+        .args(["features", "--kind", "whisper-80", "--padding", "longest", "-j", "2", "--out"])
+        .arg(out)
+        .args(extra)
+        .args(inputs)
+        .assert()
+}
+
+#[test]
+fn features_of_parquet_rows_are_the_bytes_of_the_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (from_files, from_rows) = (tmp.path().join("files"), tmp.path().join("rows"));
+    features(&from_files, &clips(), &[]).success();
+    features(&from_rows, &[fx("parquet")], &[]).success();
+    let m = manifest(&from_rows);
+    assert_eq!(m.len(), 4);
+    for (k, clip) in clips().iter().enumerate() {
+        let (shard, row) = if k < 3 { ("train-00000-of-00002", k) } else { ("train-00001-of-00002", 0) };
+        let rec = &m[k];
+        assert_eq!(rec["input"], format!("{}#{row}", fx(&format!("parquet/{shard}.parquet")).display()));
+        assert_eq!(rec["output"], format!("{shard}/{row}.npy"));
+        assert_eq!(rec["status"], "ok");
+        assert!(rec["meta"]["text"].is_string());
+        let stem = clip.file_stem().unwrap().to_str().unwrap();
+        let a = std::fs::read(from_files.join(format!("{stem}.npy"))).unwrap();
+        let b = std::fs::read(from_rows.join(format!("{shard}/{row}.npy"))).unwrap();
+        assert_eq!(a, b, "{stem}");
+    }
+    // Rerun: identical bytes.
+    let again = tmp.path().join("again");
+    features(&again, &[fx("parquet")], &[]).success();
+    assert_eq!(
+        std::fs::read(again.join("manifest.jsonl")).unwrap(),
+        std::fs::read(from_rows.join("manifest.jsonl")).unwrap()
+    );
+}
+
+#[test]
+fn features_of_tars_save_to_disk_and_manifests_match_the_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files = tmp.path().join("files");
+    features(&files, &clips(), &[]).success();
+    for (src, names) in [
+        (
+            "wds/shard-000000.tar.gz",
+            [
+                "shard-000000/sample0000",
+                "shard-000000/sample0001",
+                "shard-000000/sample0002",
+                "shard-000000/sample0003",
+            ],
+        ),
+        ("saved", ["data-00000-of-00001/0", "data-00000-of-00001/1", "data-00000-of-00001/2", "data-00000-of-00001/3"]),
+    ] {
+        let out = tmp.path().join(src.replace('/', "_"));
+        features(&out, &[fx(src)], &[]).success();
+        for (clip, name) in clips().iter().zip(names) {
+            let stem = clip.file_stem().unwrap().to_str().unwrap();
+            assert_eq!(
+                std::fs::read(files.join(format!("{stem}.npy"))).unwrap(),
+                std::fs::read(out.join(format!("{name}.npy"))).unwrap(),
+                "{src} {name}"
+            );
+        }
+    }
+    // A CSV manifest: whole files and segments; the missing file is a recorded failure.
+    let out = tmp.path().join("csv");
+    features(&out, &[fx("manifest.csv")], &[]).code(1).stderr(predicates::str::contains("missing.flac"));
+    let m = manifest(&out);
+    assert_eq!(m.iter().map(|r| r["status"].as_str().unwrap()).collect::<Vec<_>>(), ["ok", "ok", "ok", "failed", "ok"]);
+    assert_eq!(m[1]["samples"], 20000);
+    assert_eq!(m[1]["meta"]["text"], "brown fox");
+    assert_eq!(std::fs::read(files.join("c0.npy")).unwrap(), std::fs::read(out.join("manifest/0.npy")).unwrap());
+}
+
+#[test]
+fn bad_rows_are_recorded_and_the_run_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("o");
+    let bad = fx("bad.parquet");
+    features(&out, &[bad.clone(), fx("noaudio.parquet")], &[])
+        .code(1)
+        .stderr(predicates::str::contains("features: 1 done, 3 failed"));
+    let m = manifest(&out);
+    assert_eq!(m.len(), 4);
+    assert_eq!(m[0]["status"], "ok");
+    assert!(m[1]["error"].as_str().unwrap().starts_with(&format!("{}#1: unsupported audio", bad.display())));
+    assert_eq!(m[2]["error"], format!("{}#2: the audio has neither bytes nor a path", bad.display()));
+    assert!(m[3]["error"].as_str().unwrap().contains("noaudio.parquet: no audio column"));
+    features(&tmp.path().join("o2"), &[bad], &["--keep-going"]).success();
+}
+
+#[test]
+fn count_and_info_of_sources_equal_those_of_the_files() {
+    let count = |inputs: &[PathBuf]| -> Value {
+        let out = audiotok().args(["count", "--profile", "qwen2-audio", "--json"]).args(inputs).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let files = count(&clips());
+    for src in ["parquet", "saved", "wds/shard-000000.tar", "wds/shard-000000.tar.gz"] {
+        let rows = count(&[fx(src)]);
+        assert_eq!(rows["totals"], files["totals"], "{src}");
+        assert_eq!(rows["histogram"], files["histogram"], "{src}");
+        let tokens = |v: &Value| v["files"].as_array().unwrap().iter().map(|f| f["tokens"].clone()).collect::<Vec<_>>();
+        assert_eq!(tokens(&rows), tokens(&files), "{src}");
+    }
+    let cuts = count(&[fx("lhotse/cuts.jsonl.gz")]);
+    let paths: Vec<&str> = cuts["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["long-0", "long-1", "c1-right"]);
+    assert_eq!(cuts["files"][0]["samples"], 16000);
+
+    let info = |inputs: &[PathBuf]| -> Vec<Value> {
+        let out = audiotok().args(["info", "--json"]).args(inputs).output().unwrap();
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let want = info(&clips());
+    let got = info(&[fx("wds/shard-000000.tar")]);
+    for (g, w) in got.iter().zip(&want) {
+        for k in ["container", "codec", "sample_rate", "channels", "frames"] {
+            assert_eq!(g[k], w[k], "{k}");
+        }
+        assert!(g["path"].as_str().unwrap().contains("shard-000000.tar#sample000"));
+    }
+    audiotok()
+        .args(["info"])
+        .arg(fx("wds/truncated.tar"))
+        .assert()
+        .code(1)
+        .stdout(predicates::str::contains("truncated: member sample0003.flac"));
+}
