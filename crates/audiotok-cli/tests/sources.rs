@@ -161,3 +161,70 @@ fn count_and_info_of_sources_equal_those_of_the_files() {
         .code(1)
         .stdout(predicates::str::contains("truncated: member sample0003.flac"));
 }
+
+#[test]
+fn pack_from_parquet_rows_equals_pack_from_the_extracted_files() {
+    let tok = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/pack/qwen2-tokenizer");
+    assert!(tok.join("vocab.json").is_file(), "{} missing: run tools/fetch_qwen_tokenizer.sh", tok.display());
+    let tmp = tempfile::tempdir().unwrap();
+    // The same rows, written by hand over the extracted files.
+    let texts = ["hello world", "good day", "one two three", "audio tokens"];
+    let rows = tmp.path().join("rows.jsonl");
+    let lines: Vec<String> = clips()
+        .iter()
+        .zip(texts)
+        .map(|(c, t)| {
+            serde_json::json!({"text": format!("<|audio_bos|><|AUDIO|><|audio_eos|>{t}"), "audio": c.display().to_string()})
+                .to_string()
+        })
+        .collect();
+    std::fs::write(&rows, lines.join("\n") + "\n").unwrap();
+    let pack = |out: &Path, extra: &[&str], inputs: &[PathBuf]| {
+        audiotok()
+            .args(["pack", "--block-size", "64", "--tokenizer"])
+            .arg(&tok)
+            .arg("--out")
+            .arg(out)
+            .args(extra)
+            .args(inputs)
+            .assert()
+            .success();
+    };
+    let (a, b) = (tmp.path().join("files"), tmp.path().join("parquet"));
+    pack(&a, &[], &[rows]);
+    pack(&b, &["--text-column", "text"], &[fx("parquet")]);
+    let (da, db) = (audiotok_mds::MdsDataset::open(&a).unwrap(), audiotok_mds::MdsDataset::open(&b).unwrap());
+    assert_eq!(da.len(), db.len());
+    assert!(da.len() >= 2);
+    let ids: Vec<String> = (0..3)
+        .map(|r| format!("{}#{r}", fx("parquet/train-00000-of-00002.parquet").display()))
+        .chain([format!("{}#0", fx("parquet/train-00001-of-00002.parquet").display())])
+        .collect();
+    for i in 0..da.len() {
+        let (mut sa, sb) = (da.get(i).unwrap(), db.get(i).unwrap());
+        // Every column equal, the audio names mapped from files to record ids.
+        if let Some(audiotok_mds::Value::Json(j)) = sa.get_mut("audio") {
+            let mut text = j.to_python(false);
+            for (c, id) in clips().iter().zip(&ids) {
+                text = text.replace(&c.display().to_string(), id);
+            }
+            let audio = audiotok_mds::Value::Json(audiotok_mds::Json::parse(&text).unwrap());
+            sa.insert("audio".into(), audio);
+        }
+        assert_eq!(sa, sb, "block {i}");
+    }
+    // A template naming a field the records lack: every row rejected, naming the field.
+    let c = tmp.path().join("bad");
+    audiotok()
+        .args(["pack", "--tokenizer"])
+        .arg(&tok)
+        .arg("--out")
+        .arg(&c)
+        .args(["--text-template", "<|AUDIO|>{sentence}"])
+        .arg(fx("parquet"))
+        .assert()
+        .code(1);
+    let rejects = std::fs::read_to_string(c.join("rejects.jsonl")).unwrap();
+    assert_eq!(rejects.lines().count(), 4);
+    assert!(rejects.contains("no field \\\"sentence\\\" in the record"), "{rejects}");
+}
