@@ -2,8 +2,13 @@
 """Features from a Parquet shard of embedded FLAC clips (issue 15): audiotok on the shard vs audiotok
 on the same clips as files, and vs HF datasets + its Audio decoder + WhisperFeatureExtractor.
 
-    cargo build --release -p audiotok-cli
+    cargo build --release -p audiotok-cli        # or, lighter (no candle):
+    cargo build --release -p audiotok-sources --example features_from
     OMP_NUM_THREADS=1 taskset -c 0 /work/venvs/sources/bin/python tools/bench_sources.py [--n 1000] [--runs 3]
+
+With target/release/audiotok present it runs `audiotok features`; else the example
+`features_from`, which makes the same two library calls as the CLI (`audiotok_sources::collect`,
+`audiotok_features::write_features` on one thread) without the CLI's other subcommands.
 
 The venv is tools/requirements-sources.txt's (it sees .venv-torch's torch/transformers through a
 .pth file; see tools/gen_source_fixtures.py). Everything runs on one core (taskset -c 0, one
@@ -49,6 +54,7 @@ import soundfile as sf  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench-data" / "sources"
 BIN = ROOT / "target" / "release" / "audiotok"
+EXAMPLE = ROOT / "target" / "release" / "examples" / "features_from"
 
 
 def make_data(n: int) -> Path:
@@ -86,8 +92,12 @@ def best(f, runs: int) -> float:
 
 def audiotok(out: Path, src: Path):
     shutil.rmtree(out, ignore_errors=True)
+    if BIN.exists():
+        cmd = [str(BIN), "features", "--kind", "whisper-128", "--jobs", "1", "--out", str(out), str(src)]
+    else:
+        cmd = [str(EXAMPLE), "whisper-128", str(out), str(src)]
     subprocess.run(
-        [str(BIN), "features", "--kind", "whisper-128", "--jobs", "1", "--out", str(out), str(src)],
+        cmd,
         check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -120,8 +130,8 @@ def main():
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
-    if not BIN.exists():
-        sys.exit(f"{BIN} missing: cargo build --release -p audiotok-cli")
+    if not BIN.exists() and not EXAMPLE.exists():
+        sys.exit(f"{BIN} missing: cargo build --release -p audiotok-cli (or the features_from example)")
     shard = make_data(args.n)
     work = ROOT / "bench-data" / "sources-out"
     t_shard = best(lambda: audiotok(work / "shard", shard), args.runs)
@@ -141,7 +151,10 @@ def main():
     import torchcodec
     import transformers
 
-    report = f"""| {args.n} FLAC clips ({audio_h:.2f} h), whisper-128, 1 core | seconds | vs shard |
+    runner = "audiotok features" if BIN.exists() else "features_from example (the CLI's library calls)"
+    report = f"""Runner: {runner}.
+
+| {args.n} FLAC clips ({audio_h:.2f} h), whisper-128, 1 core | seconds | vs shard |
 |---|---|---|
 | audiotok, Parquet shard | {t_shard:.2f} | 1.00x |
 | audiotok, the same clips as files | {t_files:.2f} | {t_files / t_shard:.2f}x (files / shard) |

@@ -228,3 +228,29 @@ fn pack_from_parquet_rows_equals_pack_from_the_extracted_files() {
     assert_eq!(rejects.lines().count(), 4);
     assert!(rejects.contains("no field \\\"sentence\\\" in the record"), "{rejects}");
 }
+
+#[test]
+fn encode_from_a_tar_and_a_manifest_equals_encoding_the_files() {
+    use audiotok_tokens::store::StoreReader;
+    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/snac/tiny24");
+    let tmp = tempfile::tempdir().unwrap();
+    let encode = |store: &Path, inputs: &[PathBuf]| {
+        let mut c = audiotok();
+        c.args(["encode", "--model"]).arg(&model).args(["--segment-length", "0.4", "--output"]).arg(store);
+        c.arg("--input").args(inputs);
+        c.assert().success();
+        StoreReader::open(store).unwrap().records().collect::<Result<Vec<_>, _>>().unwrap()
+    };
+    let files = encode(&tmp.path().join("files"), &clips());
+    let tar = fx("wds/shard-000000.tar.gz");
+    let rows = encode(&tmp.path().join("tar"), std::slice::from_ref(&tar));
+    assert_eq!(files.len(), rows.len());
+    for (f, r) in files.iter().zip(&rows) {
+        assert_eq!((&f.scales, f.duration), (&r.scales, r.duration));
+        assert!(r.file_path.starts_with(&format!("{}#sample000", tar.display())), "{}", r.file_path);
+    }
+    // A segment of a manifest line: the codes of its samples only, named by the record.
+    let cuts = encode(&tmp.path().join("cuts"), &[fx("lhotse/cuts.jsonl.gz")]);
+    let names: Vec<&str> = cuts.iter().map(|r| r.file_path.as_str()).collect();
+    assert_eq!(names, ["long-0#0", "long-0#1", "long-0#2", "long-1#0", "long-1#1", "c1-right#0", "c1-right#1"]);
+}
