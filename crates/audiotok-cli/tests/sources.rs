@@ -254,3 +254,32 @@ fn encode_from_a_tar_and_a_manifest_equals_encoding_the_files() {
     let names: Vec<&str> = cuts.iter().map(|r| r.file_path.as_str()).collect();
     assert_eq!(names, ["long-0#0", "long-0#1", "long-0#2", "long-1#0", "long-1#1", "c1-right#0", "c1-right#1"]);
 }
+
+#[test]
+fn embed_of_save_to_disk_rows_is_the_bytes_of_the_files() {
+    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/embed/hubert_group");
+    let tmp = tempfile::tempdir().unwrap();
+    let embed = |out: &Path, inputs: &[PathBuf]| {
+        audiotok()
+            .args(["embed", "--model"])
+            .arg(&model)
+            .args(["-j", "1", "--out"])
+            .arg(out)
+            .args(inputs)
+            .assert()
+            .success();
+    };
+    let (a, b) = (tmp.path().join("files"), tmp.path().join("saved"));
+    embed(&a, &clips());
+    embed(&b, &[fx("saved")]);
+    for (k, clip) in clips().iter().enumerate() {
+        let stem = clip.file_stem().unwrap().to_str().unwrap();
+        assert_eq!(
+            std::fs::read(a.join(format!("{stem}.npy"))).unwrap(),
+            std::fs::read(b.join(format!("data-00000-of-00001/{k}.npy"))).unwrap(),
+            "{stem}"
+        );
+    }
+    let m = manifest(&b);
+    assert_eq!(m[2]["input"], format!("{}#2", fx("saved/data-00000-of-00001.arrow").display()));
+}
