@@ -26,8 +26,11 @@ extractor construction excluded):
 * audiotok features --kind whisper-128 --jobs 1 --out OUT clips/
 * Python: Dataset.from_parquet(shard).cast_column("audio", Audio(sampling_rate=16000)); for each
   row, datasets' decoder (torchcodec's AudioDecoder: decode + resample) .get_all_samples(), then
-  WhisperFeatureExtractor(feature_size=128)(x, sampling_rate=16000, return_tensors="np") and
-  np.save of the features, as a datasets user writes it.
+  WhisperFeatureExtractor(feature_size=128)(x, sampling_rate=16000, padding="longest",
+  return_tensors="np") and np.save of the features, as a datasets user writes it.
+
+All three use Whisper's `longest` padding (each clip its own length, `--padding longest`): the
+30 s max-length arrays of 1000 clips would be 1.5 GB per run. Outputs are written under /dev/shm.
 
 Output agreement: max |python - audiotok| over the .npy pairs, and the shard's .npy bytes equal
 the files' (they must). Prints a Markdown report, written to bench-data/bench_sources.md.
@@ -93,9 +96,9 @@ def best(f, runs: int) -> float:
 def audiotok(out: Path, src: Path):
     shutil.rmtree(out, ignore_errors=True)
     if BIN.exists():
-        cmd = [str(BIN), "features", "--kind", "whisper-128", "--jobs", "1", "--out", str(out), str(src)]
+        cmd = [str(BIN), "features", "--kind", "whisper-128", "--padding", "longest", "--jobs", "1", "--out", str(out), str(src)]
     else:
-        cmd = [str(EXAMPLE), "whisper-128", str(out), str(src)]
+        cmd = [str(EXAMPLE), "--longest", "whisper-128", str(out), str(src)]
     subprocess.run(
         cmd,
         check=True,
@@ -119,7 +122,7 @@ def python_reference(shard: Path, out: Path, runs: int) -> float:
         for i, row in enumerate(ds):
             x = row["audio"].get_all_samples().data.numpy()
             x = x.mean(axis=0) if x.shape[0] > 1 else x[0]
-            f = fe(x, sampling_rate=16000, return_tensors="np")["input_features"][0]
+            f = fe(x, sampling_rate=16000, padding="longest", return_tensors="np")["input_features"][0]
             np.save(out / f"{i}.npy", f)
 
     return best(run, runs)
@@ -133,7 +136,9 @@ def main():
     if not BIN.exists() and not EXAMPLE.exists():
         sys.exit(f"{BIN} missing: cargo build --release -p audiotok-cli (or the features_from example)")
     shard = make_data(args.n)
-    work = ROOT / "bench-data" / "sources-out"
+    # Outputs (three sets of N arrays) go to memory when it can: /dev/shm, else bench-data/.
+    shm = Path("/dev/shm")
+    work = (shm if shm.is_dir() else ROOT / "bench-data") / "audiotok-sources-out"
     t_shard = best(lambda: audiotok(work / "shard", shard), args.runs)
     t_files = best(lambda: audiotok(work / "files", DATA / "clips"), args.runs)
     t_py = python_reference(shard, work / "python", args.runs)
