@@ -76,6 +76,18 @@ pub struct Decoder {
     planes: Vec<Vec<f32>>,
     frames_done: u64,
     byte_len: u64,
+    /// The segment [`Decoder::set_clip`] asked for, in frames of the stream.
+    clip: Option<FrameClip>,
+}
+
+/// A segment in frames: `[start, end)` of the stream, optionally one channel.
+#[derive(Debug, Clone, Copy)]
+struct FrameClip {
+    start: u64,
+    end: Option<u64>,
+    channel: Option<usize>,
+    /// Frames given out so far.
+    emitted: u64,
 }
 
 fn corrupt(path: &Path, reason: impl Into<String>) -> AudioError {
@@ -189,7 +201,7 @@ impl Decoder {
             bits_per_sample: params.bits_per_sample,
             exact_length,
         };
-        Ok(Decoder { info, format, decoder, track_id, planes: Vec::new(), frames_done: 0, byte_len: len })
+        Ok(Decoder { info, format, decoder, track_id, planes: Vec::new(), frames_done: 0, byte_len: len, clip: None })
     }
 
     /// The file's size in bytes.
@@ -263,15 +275,103 @@ impl Decoder {
         &self.info
     }
 
-    /// Frames per channel decoded so far.
+    /// Frames per channel decoded so far (of the segment, after [`Decoder::set_clip`]).
     pub fn frames_decoded(&self) -> u64 {
-        self.frames_done
+        self.clip.map_or(self.frames_done, |c| c.emitted)
+    }
+
+    /// Restricts what [`Decoder::next_block`] gives to a segment of the stream: `frames` frames
+    /// (to the end of the stream when `None`) from frame `start`, at the stream's own rate, and
+    /// only channel `channel` when one is named. Call it before decoding. WAV and FLAC seek to
+    /// `start` (FLAC frames carry their position; a WAV's is its byte offset); other containers
+    /// decode from the beginning and drop what comes before. A segment that starts or ends past
+    /// the end of the stream is an error (corrupt: the source says there is audio there).
+    pub fn set_clip(&mut self, start: u64, frames: Option<u64>, channel: Option<usize>) -> Result<()> {
+        let path = self.info.path.clone();
+        if let Some(c) = channel {
+            if self.info.channels > 0 && c >= self.info.channels {
+                return Err(AudioError::InvalidParameter(format!(
+                    "{}: channel {c} asked for, the stream has {}",
+                    path.display(),
+                    self.info.channels
+                )));
+            }
+        }
+        if self.frames_done != 0 || self.clip.is_some() {
+            return Err(AudioError::InvalidParameter(format!("{}: segment set after decoding began", path.display())));
+        }
+        let end = frames.map(|n| start.saturating_add(n));
+        if start > 0 && (self.info.container == "wave" || self.info.codec == "flac") {
+            let ts = i64::try_from(start).map_err(|_| corrupt(&path, format!("segment start {start} out of range")))?;
+            let to = SeekTo::Timestamp { ts: Timestamp::from(ts), track_id: self.track_id };
+            match self.format.seek(SeekMode::Accurate, to) {
+                Ok(seeked) => {
+                    self.decoder.reset();
+                    self.frames_done = u64::try_from(seeked.actual_ts.get()).unwrap_or(0);
+                }
+                Err(SymError::SeekError(_)) => {
+                    return Err(corrupt(&path, format!("segment starts at frame {start}, past the end of the stream")))
+                }
+                Err(e) => return Err(map_sym(&path, e)),
+            }
+        }
+        self.clip = Some(FrameClip { start, end, channel, emitted: 0 });
+        Ok(())
     }
 
     /// Decodes the next packet into planar `f32` (one `Vec` per channel, all of the same length).
-    /// Returns `Ok(None)` at the end of the stream. Corrupt packets and truncation are errors: a
-    /// file is never returned with silently missing audio.
+    /// Returns `Ok(None)` at the end of the stream (or of the segment). Corrupt packets and
+    /// truncation are errors: a file is never returned with silently missing audio.
     pub fn next_block(&mut self) -> Result<Option<&[Vec<f32>]>> {
+        let Some(mut clip) = self.clip else { return self.next_stream_block() };
+        let path = self.info.path.clone();
+        loop {
+            let at = self.frames_done;
+            if clip.end.is_some_and(|e| at >= e) {
+                return Ok(None);
+            }
+            let Some(planes) = self.next_stream_block()? else {
+                let end_of_stream = self.frames_done;
+                if end_of_stream <= clip.start || clip.end.is_some_and(|e| e > end_of_stream) {
+                    let wanted = clip.end.map_or_else(
+                        || format!("from frame {}", clip.start),
+                        |e| format!("frames {} to {e}", clip.start),
+                    );
+                    return Err(corrupt(
+                        &path,
+                        format!("segment {wanted} asked for, but the stream ends at frame {end_of_stream}"),
+                    ));
+                }
+                return Ok(None);
+            };
+            let n = planes.first().map_or(0, Vec::len) as u64;
+            if at + n <= clip.start {
+                continue;
+            }
+            let lo = clip.start.saturating_sub(at) as usize;
+            let hi = clip.end.map_or(n, |e| e.min(at + n) - at) as usize;
+            for p in &mut self.planes {
+                p.truncate(hi);
+                p.drain(..lo);
+            }
+            if let Some(c) = clip.channel {
+                if c >= self.planes.len() {
+                    return Err(AudioError::InvalidParameter(format!(
+                        "{}: channel {c} asked for, the stream has {}",
+                        path.display(),
+                        self.planes.len()
+                    )));
+                }
+                self.planes.swap(0, c);
+                self.planes.truncate(1);
+            }
+            clip.emitted += (hi - lo) as u64;
+            self.clip = Some(clip);
+            return Ok(Some(&self.planes));
+        }
+    }
+
+    fn next_stream_block(&mut self) -> Result<Option<&[Vec<f32>]>> {
         let path = self.info.path.clone();
         loop {
             let packet = match self.format.next_packet() {
@@ -336,16 +436,16 @@ impl Decoder {
     /// The frame count of the whole stream, from wherever decoding stands: the verified header
     /// length when [`AudioInfo::header_frames`] gives one, else by decoding the rest.
     pub fn remaining_frames(&mut self) -> Result<u64> {
-        if self.info.header_frames().is_some() {
+        if self.info.header_frames().is_some() && self.clip.is_none() {
             self.verify_stated_length()?;
             return Ok(self.frames_done);
         }
         let path = self.info.path.clone();
         loop {
-            let start = self.frames_done;
+            let start = self.frames_decoded();
             let Some(planes) = self.next_block()? else { break };
             crate::check_finite(&path, planes, start)?;
         }
-        Ok(self.frames_done)
+        Ok(self.frames_decoded())
     }
 }

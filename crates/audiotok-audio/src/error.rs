@@ -68,6 +68,15 @@ pub enum AudioError {
         /// libsoxr's message.
         reason: String,
     },
+    /// A source (a Parquet shard, a tar, a manifest) could not give this record's bytes, or a
+    /// walk could not read the path.
+    #[error("{reason}")]
+    Source {
+        /// The record's id (a path, `shard.parquet#12`, `shard.tar#key`, a cut id).
+        id: PathBuf,
+        /// Why, as the source reports it, naming the record.
+        reason: String,
+    },
     /// A parameter given by the caller is out of range.
     #[error("invalid parameter: {0}")]
     InvalidParameter(String),

@@ -8,7 +8,7 @@
 use audiotok_core::{path_text, reason_about, run_parallel, CoreError, Input, Observer, Outcome};
 use serde::{Deserialize, Serialize};
 
-use crate::{probe, AudioInfo};
+use crate::{probe_input, AudioInfo};
 
 /// One file's facts, as `audiotok info --json` prints them (every field present, `null` when
 /// unknown or when the file failed).
@@ -33,11 +33,11 @@ pub struct InfoRow {
 }
 
 impl InfoRow {
-    /// Probes one input ([`probe`]); an input the walk could not read fails with its reason.
+    /// Probes one input ([`probe_input`]: a file, a source's record, a segment); an input the walk could not read fails with its reason.
     pub fn probe(input: &Input) -> InfoRow {
         let probed = input
             .readable()
-            .and_then(|()| probe(&input.path).map_err(|e| e.to_string()))
+            .and_then(|()| probe_input(input).map_err(|e| e.to_string()))
             .map_err(|e| reason_about(&input.path, e));
         InfoRow::new(input, probed)
     }
@@ -84,7 +84,7 @@ pub fn probe_all(inputs: &[Input], jobs: usize, observer: &dyn Observer) -> Resu
         "info",
         observer,
         || (),
-        |_, _, input| probe(&input.path).map_err(|e| e.to_string()),
+        |_, _, input| probe_input(input).map_err(|e| e.to_string()),
     )?;
     Ok(inputs.iter().zip(probed).map(|(input, p)| InfoRow::new(input, p)).collect())
 }

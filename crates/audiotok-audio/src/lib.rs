@@ -30,6 +30,8 @@ pub mod wav;
 
 use std::path::Path;
 
+use audiotok_core::{Input, Origin};
+
 pub use atomic::temp_path;
 pub use decode::{count_frames, probe, AudioInfo, Decoder, MAX_SAMPLE_RATE};
 pub use error::{AudioError, Result};
@@ -126,6 +128,87 @@ pub fn load_bytes(name: &Path, bytes: Vec<u8>, opts: &LoadOptions) -> Result<Aud
     shape(Decoder::from_bytes(name, bytes)?, opts, None).map(|(audio, _)| audio)
 }
 
+/// Opens what `input` names for decoding: its file ([`Input::file_path`]) or its fetched bytes
+/// ([`Origin::Bytes`], named by the record id [`Input::path`]), restricted to its [`Input::clip`]
+/// (segment and channel, see [`Decoder::set_clip`]). An input a walk or a source could not read
+/// fails with its reason ([`AudioError::Source`]).
+pub fn open_input(input: &Input) -> Result<Decoder> {
+    if let Some(reason) = &input.unreadable {
+        return Err(AudioError::Source { id: input.path.clone(), reason: reason.clone() });
+    }
+    let mut dec = match &input.origin {
+        Origin::Path => Decoder::open(&input.path)?,
+        Origin::File(file) => Decoder::open(file)?,
+        Origin::Bytes(fetch) => {
+            let bytes = fetch.fetch().map_err(|reason| AudioError::Source { id: input.path.clone(), reason })?;
+            Decoder::from_bytes(&input.path, bytes)?
+        }
+    };
+    if let Some(clip) = input.clip {
+        let rate = f64::from(dec.info().sample_rate);
+        let frames = |s: f64| -> Result<u64> {
+            if !(s.is_finite() && s >= 0.0) {
+                return Err(AudioError::InvalidParameter(format!(
+                    "{}: segment time {s} s is not a time",
+                    input.path.display()
+                )));
+            }
+            Ok((s * rate).round() as u64)
+        };
+        let start = frames(clip.start_s)?;
+        let len = clip.duration_s.map(frames).transpose()?;
+        dec.set_clip(start, len, clip.channel)?;
+    }
+    Ok(dec)
+}
+
+/// [`load`] for any input: a file, a source's record (bytes fetched on demand), a segment of
+/// either ([`open_input`]). For a plain file it is exactly [`load`].
+pub fn load_input(input: &Input, opts: &LoadOptions) -> Result<Audio> {
+    load_input_prefix_inner(input, opts, None).map(|(a, _)| a)
+}
+
+/// [`load_prefix`] for any input ([`load_input`]).
+pub fn load_input_prefix(input: &Input, opts: &LoadOptions, max_frames: usize) -> Result<(Audio, u64)> {
+    load_input_prefix_inner(input, opts, Some(max_frames))
+}
+
+fn load_input_prefix_inner(input: &Input, opts: &LoadOptions, limit: Option<usize>) -> Result<(Audio, u64)> {
+    if let Some(r) = opts.target_rate {
+        check_rate(r)?;
+    }
+    shape(open_input(input)?, opts, limit)
+}
+
+/// [`probe`] for any input: the header facts of its file or bytes, with the length verified.
+/// For a segment, `frames` is the segment's length, counted by decoding it.
+pub fn probe_input(input: &Input) -> Result<AudioInfo> {
+    let mut dec = open_input(input)?;
+    if input.clip.is_some() {
+        let n = dec.remaining_frames()?;
+        let mut info = dec.info().clone();
+        info.frames = Some(n);
+        if input.clip.is_some_and(|c| c.channel.is_some()) {
+            info.channels = 1;
+        }
+        return Ok(info);
+    }
+    dec.verify_stated_length()?;
+    Ok(dec.info().clone())
+}
+
+/// [`count_frames`] for any input ([`open_input`]): the frames per channel of its file, bytes or
+/// segment, at its own rate: the verified header length where there is one (whole inputs), else
+/// by decoding (keeping nothing). Zero frames is [`AudioError::Empty`].
+pub fn count_input_frames(input: &Input) -> Result<(AudioInfo, u64)> {
+    let mut dec = open_input(input)?;
+    let n = dec.remaining_frames()?;
+    if n == 0 {
+        return Err(AudioError::Empty { path: input.path.clone() });
+    }
+    Ok((dec.info().clone(), n))
+}
+
 fn load_inner(path: &Path, opts: &LoadOptions, limit: Option<usize>) -> Result<(Audio, u64)> {
     if let Some(r) = opts.target_rate {
         check_rate(r)?;
@@ -141,7 +224,6 @@ fn shape(mut dec: Decoder, opts: &LoadOptions, limit: Option<usize>) -> Result<(
     let rate = dec.info().sample_rate;
     let to = opts.target_rate.unwrap_or(rate);
     let mut channels = dec.info().channels.max(1);
-    let out_channels = if opts.mono { 1 } else { channels };
     let mut resamplers: Vec<Resampler> = Vec::new();
     let mut outs: Vec<Vec<f32>> = Vec::new();
     let mut mono_block = Vec::new();
@@ -194,6 +276,7 @@ fn shape(mut dec: Decoder, opts: &LoadOptions, limit: Option<usize>) -> Result<(
             }
         }
     }
+    let out_channels = outs.len().max(1);
     if full {
         let total_in = dec.remaining_frames()?;
         let total = resample::resampled_len(total_in, rate, to);

@@ -10,7 +10,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-pub use audiotok_core::{collect, Observer};
+use audiotok_core::Inputs;
+pub use audiotok_core::Observer;
+use audiotok_sources::{SourceFormat, SourceOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Arguments shared by the batch subcommands (`features`, `count`).
@@ -22,9 +24,49 @@ pub struct BatchArgs {
     /// Exit 0 even when some files failed (they are still reported).
     #[arg(long)]
     pub keep_going: bool,
-    /// Audio files or directories (walked recursively).
-    #[arg(required = true, value_name = "FILE|DIR")]
+    /// Audio files, directories (walked recursively) or sources: Parquet shards or folders of
+    /// them (HF datasets, the hub cache), `save_to_disk` folders, webdataset tars, lhotse cuts,
+    /// CSV/TSV/JSONL manifests.
+    #[arg(required = true, value_name = "FILE|DIR|SOURCE")]
     pub inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub sources: SourceArgs,
+}
+
+/// How sources among the inputs are read (see `audiotok_sources`).
+#[derive(clap::Args, Clone, Default)]
+pub struct SourceArgs {
+    /// Read every input as this kind instead of detecting it by extension and folder layout.
+    #[arg(long, value_name = "KIND", value_parser = parse_format)]
+    pub source_format: Option<SourceFormat>,
+    /// Parquet/Arrow: the audio column (default: the one datasets types `Audio`, else the first
+    /// struct of bytes and path).
+    #[arg(long, value_name = "COLUMN")]
+    pub audio_column: Option<String>,
+    /// Manifests: the column of audio paths (default: path, audio_filepath, audio_path, audio,
+    /// file, filename or wav).
+    #[arg(long, value_name = "COLUMN")]
+    pub path_column: Option<String>,
+}
+
+fn parse_format(s: &str) -> std::result::Result<SourceFormat, String> {
+    s.parse()
+}
+
+impl SourceArgs {
+    /// The options of `audiotok_sources::collect`.
+    pub fn options(&self) -> SourceOptions {
+        SourceOptions {
+            format: self.source_format,
+            audio_column: self.audio_column.clone(),
+            path_column: self.path_column.clone(),
+        }
+    }
+}
+
+/// Lists the records of FILE|DIR|SOURCE arguments ([`audiotok_sources::collect`]).
+pub fn collect(inputs: &[PathBuf], sources: &SourceArgs) -> Result<Inputs> {
+    Ok(audiotok_sources::collect(inputs, &sources.options())?)
 }
 
 /// Parses `--jobs`: a thread count from 0 (one per core) to [`audiotok_core::MAX_JOBS`].

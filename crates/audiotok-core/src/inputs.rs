@@ -1,6 +1,7 @@
 //! FILE|DIR arguments walked into audio inputs.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::CoreError;
 
@@ -8,17 +9,61 @@ use crate::CoreError;
 pub const AUDIO_EXTENSIONS: &[&str] =
     &["wav", "wave", "flac", "mp3", "ogg", "oga", "opus", "sph", "aif", "aiff", "m4a", "aac", "webm", "wma"];
 
+/// The encoded bytes of a record that is not a file of its own (a Parquet cell, a tar member),
+/// fetched when the record is decoded, not when it is listed: a source lists millions of records
+/// in little memory. Implemented by `audiotok-sources`; the reason names the record.
+pub trait Fetch: Send + Sync + std::fmt::Debug {
+    /// The record's encoded audio file, or why it cannot be had (a reason naming the record).
+    fn fetch(&self) -> Result<Vec<u8>, String>;
+}
+
+/// Where an input's encoded audio is.
+#[derive(Debug, Clone, Default)]
+pub enum Origin {
+    /// The file at [`Input::path`].
+    #[default]
+    Path,
+    /// Another file: [`Input::path`] is then the record's id (a manifest line, a lhotse cut).
+    File(PathBuf),
+    /// Bytes fetched on demand; [`Input::path`] is the record's id (`shard.parquet#12`,
+    /// `shard.tar#key`), whose extension hints the container.
+    Bytes(Arc<dyn Fetch>),
+}
+
+/// A segment of the decoded signal: frames `round(start_s * rate)` to `round((start_s +
+/// duration_s) * rate)` at the file's own rate (lhotse's `compute_num_samples` rounding), and
+/// optionally one channel, taken before any downmix or resampling.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Clip {
+    /// Start in seconds.
+    pub start_s: f64,
+    /// Length in seconds; `None`: to the end of the stream.
+    pub duration_s: Option<f64>,
+    /// Keep only this channel (0-based); `None`: all.
+    pub channel: Option<usize>,
+}
+
 /// One input file and where it came from.
 #[derive(Debug, Clone)]
 pub struct Input {
-    /// The file.
+    /// The file, or for a record of a source (see [`Origin`]) its stable id: what manifests,
+    /// rejects and resume name.
     pub path: PathBuf,
     /// Its path relative to the directory argument it was found under (its file name when it was
-    /// named directly).
+    /// named directly); for a record, `<source stem>/<row, key or cut id>` with its extension.
+    /// Outputs are named after it.
     pub rel: PathBuf,
     /// Why the walk could not read this path (a dangling symlink, a symlink loop, an unreadable
-    /// folder, a FIFO): the input is a failure with this reason, and is not opened.
+    /// folder, a FIFO), or why a source could not give this record: the input is a failure with
+    /// this reason, and is not opened.
     pub unreadable: Option<String>,
+    /// Where the encoded audio is.
+    pub origin: Origin,
+    /// The segment of it to take; `None`: all of it.
+    pub clip: Option<Clip>,
+    /// The record's other fields (Parquet columns, tar json/txt siblings, manifest columns,
+    /// supervision text) as one JSON object; `None` for plain files.
+    pub meta: Option<Arc<str>>,
 }
 
 impl Input {
@@ -26,7 +71,25 @@ impl Input {
     pub fn file(path: impl Into<PathBuf>) -> Self {
         let path = path.into();
         let rel = PathBuf::from(path.file_name().unwrap_or(path.as_os_str()));
-        Self { path, rel, unreadable: None }
+        Self::found(path, rel)
+    }
+
+    /// The input `path`, output name `rel`: a plain file, readable, no clip or metadata.
+    pub fn found(path: PathBuf, rel: PathBuf) -> Self {
+        Self { path, rel, unreadable: None, origin: Origin::Path, clip: None, meta: None }
+    }
+
+    /// An input that fails with `reason` without being opened.
+    pub fn failed(path: PathBuf, rel: PathBuf, reason: String) -> Self {
+        Self { unreadable: Some(reason), ..Self::found(path, rel) }
+    }
+
+    /// The file to open when the bytes are a file's: [`Origin::File`]'s, else [`Input::path`].
+    pub fn file_path(&self) -> &Path {
+        match &self.origin {
+            Origin::File(p) => p,
+            _ => &self.path,
+        }
     }
 
     /// `Err(reason)` for a path the walk could not read.
@@ -75,7 +138,7 @@ pub fn collect<P: AsRef<Path>>(args: &[P]) -> Result<Inputs, CoreError> {
                     // One bad path is a failure of that path, not of the walk.
                     let path = e.path().unwrap_or(arg).to_path_buf();
                     let reason = walk_error_text(&path, &e);
-                    files.push(Input { rel: rel(&path), path, unreadable: Some(reason) });
+                    files.push(Input::failed(path.clone(), rel(&path), reason));
                     continue;
                 }
             };
@@ -88,9 +151,9 @@ pub fn collect<P: AsRef<Path>>(args: &[P]) -> Result<Inputs, CoreError> {
                 // Never opened (a FIFO would block the run), but reported.
                 let path = entry.path().to_path_buf();
                 let reason = format!("{}: not a regular file (a FIFO, socket or device)", path.display());
-                files.push(Input { rel: rel(&path), path, unreadable: Some(reason) });
+                files.push(Input::failed(path.clone(), rel(&path), reason));
             } else {
-                files.push(Input { path: entry.path().to_path_buf(), rel: rel(entry.path()), unreadable: None });
+                files.push(Input::found(entry.path().to_path_buf(), rel(entry.path())));
             }
         }
     }

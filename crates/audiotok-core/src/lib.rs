@@ -18,7 +18,7 @@ pub mod observer;
 pub mod parallel;
 pub mod paths;
 
-pub use inputs::{collect, Input, Inputs, AUDIO_EXTENSIONS};
+pub use inputs::{collect, Clip, Fetch, Input, Inputs, Origin, AUDIO_EXTENSIONS};
 pub use observer::{Observer, Recorder, Silent};
 pub use parallel::{check_jobs, run_parallel, thread_pool, Outcome, MAX_JOBS};
 pub use paths::{path_escaped, path_text, reason_about};

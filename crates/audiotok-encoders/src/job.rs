@@ -13,7 +13,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use audiotok_audio::{atomic, load, LoadOptions};
+use audiotok_audio::{atomic, load_input, LoadOptions};
 use audiotok_core::observer::Phase;
 use audiotok_core::{check_jobs, path_escaped, path_text, reason_about, thread_pool, Input, Observer};
 use rayon::prelude::*;
@@ -363,7 +363,7 @@ pub fn embed_files(
                         return Err(c.clone());
                     }
                     input.readable()?;
-                    let a = load(&input.path, &LoadOptions::mono_at(16_000)).map_err(|e| error_chain(&e))?;
+                    let a = load_input(input, &LoadOptions::mono_at(16_000)).map_err(|e| error_chain(&e))?;
                     Ok(a.samples)
                 })
                 .collect();

@@ -26,7 +26,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use audiotok_audio::atomic::{self, WriteError};
-use audiotok_audio::{load, load_prefix, LoadOptions};
+use audiotok_audio::{load_input, load_input_prefix, LoadOptions};
 use audiotok_core::{check_jobs, path_escaped, path_text, reason_about, run_parallel, Input, Observer, Outcome};
 use serde::{Deserialize, Serialize};
 
@@ -108,19 +108,26 @@ impl FileExtractor {
     /// The features of the audio file at `path`, or why there are none (a reason naming the
     /// file, as the jobs report it).
     pub fn compute(&mut self, path: &Path) -> Outcome<Computed> {
-        self.compute_raw(path).map_err(|e| reason_about(path, e))
+        self.compute_input(&Input::file(path))
     }
 
-    /// [`compute`](Self::compute) without the reason's path made exact (the parallel runner
-    /// does that for every failure of a job).
-    fn compute_raw(&mut self, path: &Path) -> Outcome<Computed> {
+    /// The features of any input (a file, a source's record, a segment: see
+    /// `audiotok_audio::load_input`), or why there are none (a reason naming the input).
+    pub fn compute_input(&mut self, input: &Input) -> Outcome<Computed> {
+        input.readable().and_then(|()| self.compute_raw(input)).map_err(|e| reason_about(&input.path, e))
+    }
+
+    /// [`compute_input`](Self::compute_input) without the reason's path made exact (the parallel
+    /// runner does that for every failure of a job).
+    fn compute_raw(&mut self, input: &Input) -> Outcome<Computed> {
+        let path = input.path.as_path();
         let opts = LoadOptions::mono_at(self.kind.sample_rate());
         // Whisper's max-length padding reads only the first 30 s: decode only those (the whole
         // file's length still comes from its verified header, or a decode that keeps nothing).
         let (audio, samples) = if self.prefix_only {
-            load_prefix(path, &opts, whisper::N_SAMPLES).map_err(|e| error_chain(&e))?
+            load_input_prefix(input, &opts, whisper::N_SAMPLES).map_err(|e| error_chain(&e))?
         } else {
-            let a = load(path, &opts).map_err(|e| error_chain(&e))?;
+            let a = load_input(input, &opts).map_err(|e| error_chain(&e))?;
             let n = a.samples.len() as u64;
             (a, n)
         };
@@ -143,7 +150,7 @@ pub fn compute_files(
 ) -> Result<Vec<Outcome<Computed>>, FeatureError> {
     check_jobs(options.jobs)?;
     let make = || FileExtractor::new(options);
-    Ok(run_parallel(inputs, options.jobs, PHASE, observer, make, |fx, _, input| fx.compute_raw(&input.path))?)
+    Ok(run_parallel(inputs, options.jobs, PHASE, observer, make, |fx, _, input| fx.compute_raw(input))?)
 }
 
 /// Whether an input's features were written.
@@ -183,6 +190,10 @@ pub struct Record {
     /// `input` and `output` have non-UTF-8 bytes written `\xNN` (and `\` as `\\`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub path_escaped: bool,
+    /// A source record's other fields (columns, json/txt siblings, supervision text), as
+    /// [`Input::meta`]; absent for plain files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<serde_json::Value>,
 }
 
 /// What [`write_features`] did.
@@ -250,6 +261,7 @@ pub fn write_features(
                     mask_ones: d.mask_ones,
                     error: None,
                     path_escaped: path_escaped(&input.path),
+                    meta: input_meta(input),
                 }
             }
             Err(e) => {
@@ -264,6 +276,7 @@ pub fn write_features(
                     mask_ones: None,
                     error: Some(e),
                     path_escaped: path_escaped(&input.path),
+                    meta: input_meta(input),
                 }
             }
         };
@@ -277,6 +290,13 @@ pub fn write_features(
     Ok(FeaturesSummary { records, done, failed, audio_secs })
 }
 
+/// An input's [`Input::meta`] as JSON (it is always a JSON object; text that is not is kept as a
+/// string).
+fn input_meta(input: &Input) -> Option<serde_json::Value> {
+    let m = input.meta.as_deref()?;
+    Some(serde_json::from_str(m).unwrap_or_else(|_| serde_json::Value::from(m)))
+}
+
 /// What a written input leaves for its record.
 struct Done {
     samples: usize,
@@ -286,7 +306,7 @@ struct Done {
 
 /// The features of one input, written to `out`.
 fn write_one(fx: &mut FileExtractor, input: &Input, out: &Path) -> Outcome<Done> {
-    let Computed { samples, features: f } = fx.compute_raw(&input.path)?;
+    let Computed { samples, features: f } = fx.compute_raw(input)?;
     let dest = out.join(output_rel(input));
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent).map_err(|e| format!("creating {}: {}", parent.display(), error_chain(&e)))?;

@@ -1,7 +1,7 @@
 //! The count job: how many audio tokens an encoder profile gives each file, with totals and a
 //! length histogram, the whole of `audiotok count`.
 //!
-//! [`count_files`] measures each input's length at the profile's rate ([`audio_length`] in
+//! [`count_files`] measures each input's length at the profile's rate ([`input_length`] in
 //! header mode: the verified header length where the container states one, else a decode that
 //! keeps nothing, the same length as decoding and resampling, in constant memory), in parallel
 //! on a pool of its own, and counts its tokens ([`Profile::count`]); a file that cannot be read
@@ -17,7 +17,7 @@ use audiotok_core::{path_text, Input, Observer};
 use audiotok_features::profiles::Profile;
 use serde::Serialize;
 
-use crate::lengths::{audio_length, LengthMode};
+use crate::lengths::{input_length, LengthMode};
 use crate::PackError;
 
 /// The tokens of one clip.
@@ -201,7 +201,7 @@ pub fn count_files(
         observer,
         || (),
         |_, _, input| {
-            let n = audio_length(&input.path, rate, LengthMode::Header)?.samples;
+            let n = input_length(input, rate, LengthMode::Header)?.samples;
             Ok(FileCount::new(&input.path, count_samples(profile, n)))
         },
     )?;

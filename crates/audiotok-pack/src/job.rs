@@ -91,6 +91,57 @@ pub enum PackSource {
     Values(Vec<serde_json::Value>),
     /// Rows already built (their [`Row::source`] names them).
     Rows(Vec<Row>),
+    /// Audio records (`audiotok_sources::collect`: Parquet rows, tar samples, cuts, manifest
+    /// lines, files): one text row each, whose audio is the record and whose text is `template`
+    /// with every `{field}` replaced by that field of the record's metadata ([`record_row`]).
+    /// Lengths are measured on the records themselves ([`crate::input_length`]).
+    Records {
+        /// The records, in order.
+        inputs: Vec<audiotok_core::Input>,
+        /// The row text, e.g. `<|audio_bos|><|AUDIO|><|audio_eos|>{text}`.
+        template: String,
+    },
+}
+
+/// The row of record `index` of a [`PackSource::Records`]: text `template` with `{field}`
+/// replaced by the record's metadata field `field` (strings as they are, other values as JSON;
+/// `{{` and `}}` stand for braces), audio the record's id. Named in rejects by its id and index.
+/// A field the record lacks is a [`crate::RejectReason::BadRow`].
+pub fn record_row(index: usize, input: &audiotok_core::Input, template: &str) -> Result<Row, Reject> {
+    let source = crate::RowSource::index(&input.path, index as u64);
+    let meta: serde_json::Map<String, serde_json::Value> =
+        input.meta.as_deref().and_then(|m| serde_json::from_str(m).ok()).unwrap_or_default();
+    let bad = |msg: String| Reject { source: source.clone(), reason: crate::RejectReason::BadRow(msg) };
+    let mut text = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(i) = rest.find(['{', '}']) {
+        text.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        if tail.starts_with("{{") || tail.starts_with("}}") {
+            text.push_str(&tail[..1]);
+            rest = &tail[2..];
+            continue;
+        }
+        if tail.starts_with('}') {
+            return Err(bad(format!("text template {template:?}: unmatched }}")));
+        }
+        let Some(end) = tail.find('}') else {
+            return Err(bad(format!("text template {template:?}: unmatched {{")));
+        };
+        let name = &tail[1..end];
+        match meta.get(name) {
+            Some(serde_json::Value::String(v)) => text.push_str(v),
+            Some(v) => text.push_str(&v.to_string()),
+            None => {
+                let have: Vec<&str> = meta.keys().map(String::as_str).collect();
+                return Err(bad(format!("no field {name:?} in the record (fields: {})", have.join(", "))));
+            }
+        }
+        rest = &tail[end + 1..];
+    }
+    text.push_str(rest);
+    let audio = vec![audiotok_core::path_text(&input.path)];
+    Ok(Row { source, content: crate::RowContent::Text(text), audio })
 }
 
 /// A value per packing strategy (in the summary's `efficiency` and `blocks_by_strategy`).
@@ -194,6 +245,7 @@ struct Input {
 /// Reads the rows in input order, then measures each distinct audio file once, in parallel.
 fn read_rows_and_lengths(source: PackSource, cfg: &PackConfig, observer: &dyn Observer) -> Result<Input, PackError> {
     let t = Instant::now();
+    let mut premeasured = LengthCache::new();
     let rows: Vec<Result<Row, Reject>> = match source {
         PackSource::Files(files) => {
             let mut rows = Vec::new();
@@ -204,6 +256,21 @@ fn read_rows_and_lengths(source: PackSource, cfg: &PackConfig, observer: &dyn Ob
         }
         PackSource::Values(values) => rows_from_values(values),
         PackSource::Rows(rows) => rows.into_iter().map(Ok).collect(),
+        PackSource::Records { inputs, template } => {
+            let rate = cfg.profile.sample_rate();
+            let progress = Phase::begin(observer, "audio", inputs.len() as u64, "files");
+            let measured: Vec<_> = inputs
+                .par_iter()
+                .map(|i| {
+                    let r = crate::input_length(i, rate, cfg.length_mode);
+                    progress.advance(1);
+                    (cfg.resolve(&audiotok_core::path_text(&i.path)), r)
+                })
+                .collect();
+            drop(progress);
+            premeasured.extend(measured);
+            inputs.iter().enumerate().map(|(k, i)| record_row(k, i, &template)).collect()
+        }
     };
     let read_seconds = t.elapsed().as_secs_f64();
     let t = Instant::now();
@@ -215,8 +282,10 @@ fn read_rows_and_lengths(source: PackSource, cfg: &PackConfig, observer: &dyn Ob
         .map(|p| cfg.resolve(p))
         .filter(|p| seen.insert(p.clone()))
         .collect();
-    let progress = Phase::begin(observer, "audio", paths.len() as u64, "files");
-    let measured: Vec<_> = paths
+    let mut lengths = premeasured;
+    let todo: Vec<PathBuf> = paths.iter().filter(|p| !lengths.contains(p)).cloned().collect();
+    let progress = Phase::begin(observer, "audio", todo.len() as u64, "files");
+    let measured: Vec<_> = todo
         .par_iter()
         .map(|p| {
             let r = cfg.audio_length(p);
@@ -225,7 +294,6 @@ fn read_rows_and_lengths(source: PackSource, cfg: &PackConfig, observer: &dyn Ob
         })
         .collect();
     drop(progress);
-    let mut lengths = LengthCache::new();
     lengths.extend(measured);
     Ok(Input { rows, paths, lengths, read_seconds, lengths_seconds: t.elapsed().as_secs_f64() })
 }

@@ -15,7 +15,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use audiotok_audio::{count_frames, load, resampled_len, LoadOptions};
+use audiotok_audio::{count_frames, count_input_frames, load, load_input, resampled_len, LoadOptions};
+use audiotok_core::{Input, Origin};
 
 /// How lengths are obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -51,6 +52,22 @@ pub fn audio_length(path: &Path, rate: u32, mode: LengthMode) -> Result<AudioLen
         return Ok(AudioLength { samples: resampled_len(frames, info.sample_rate, rate), from_header });
     }
     let audio = load(path, &LoadOptions::mono_at(rate)).map_err(|e| e.to_string())?;
+    Ok(AudioLength { samples: audio.samples.len() as u64, from_header: false })
+}
+
+/// [`audio_length`] of any input: a file (exactly [`audio_length`]), a source's record (bytes
+/// fetched on demand) or a segment (`audiotok_audio::open_input`).
+pub fn input_length(input: &Input, rate: u32, mode: LengthMode) -> Result<AudioLength, String> {
+    input.readable()?;
+    if matches!(input.origin, Origin::Path) && input.clip.is_none() {
+        return audio_length(&input.path, rate, mode);
+    }
+    if mode == LengthMode::Header {
+        let (info, frames) = count_input_frames(input).map_err(|e| e.to_string())?;
+        let from_header = input.clip.is_none() && info.header_frames().is_some();
+        return Ok(AudioLength { samples: resampled_len(frames, info.sample_rate, rate), from_header });
+    }
+    let audio = load_input(input, &LoadOptions::mono_at(rate)).map_err(|e| e.to_string())?;
     Ok(AudioLength { samples: audio.samples.len() as u64, from_header: false })
 }
 

@@ -45,7 +45,7 @@ pub use count::{count_files, count_lengths, ClipCount, CountReport};
 pub use document::{build_document, Document, TrainOn};
 pub use error::{PackError, Reject, RejectReason, RowAt, RowSource};
 pub use job::{OnError, PackOptions, PackSource, PackSummary};
-pub use lengths::{audio_length, AudioLength, LengthCache, LengthMode};
+pub use lengths::{audio_length, input_length, AudioLength, LengthCache, LengthMode};
 pub use output::{BlockWriter, Layout};
 pub use packing::{efficiency, pack, GreedyPacker, Strategy};
 pub use rows::{parse_row, read_rows, read_rows_with, rows_from_values, Row, RowContent, DEFAULT_MAX_ROW_BYTES};

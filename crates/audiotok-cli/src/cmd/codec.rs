@@ -32,9 +32,12 @@ pub struct EncodeArgs {
     /// `state_dict`, `module.` prefixes allowed; or .safetensors).
     #[arg(long)]
     checkpoint: Option<PathBuf>,
-    /// Audio files or directories (walked recursively).
-    #[arg(long, required = true, num_args = 1.., value_name = "FILE|DIR")]
+    /// Audio files, directories (walked recursively) or sources (Parquet shards, save_to_disk
+    /// folders, webdataset tars, lhotse cuts, CSV/TSV/JSONL manifests).
+    #[arg(long, required = true, num_args = 1.., value_name = "FILE|DIR|SOURCE")]
     input: Vec<PathBuf>,
+    #[command(flatten)]
+    sources: runner::SourceArgs,
     /// The token store directory to write.
     #[arg(long)]
     output: PathBuf,
@@ -118,6 +121,7 @@ pub fn run_encode(args: EncodeArgs) -> Result<ExitCode> {
         model: args.model,
         checkpoint: args.checkpoint,
         inputs: args.input,
+        sources: args.sources.options(),
         output: args.output,
         segment_seconds: args.segment_length,
         batch_size: args.batch_size,

@@ -35,7 +35,7 @@ fn parse_profile(s: &str) -> Result<Profile, String> {
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<ExitCode> {
     let t0 = runner::start();
-    let inputs = runner::collect(&args.batch.inputs)?;
+    let inputs = runner::collect(&args.batch.inputs, &args.batch.sources)?;
     let report = count_files(&inputs.files, &args.profile, args.batch.jobs, &Bars::default())?;
     let mut out = std::io::stdout().lock();
     if args.json {

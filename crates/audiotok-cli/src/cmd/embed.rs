@@ -109,7 +109,7 @@ fn set_threads(jobs: usize) {
 pub fn run(args: Args) -> Result<ExitCode> {
     set_threads(args.batch.jobs);
     let t0 = runner::start();
-    let inputs = runner::collect(&args.batch.inputs)?;
+    let inputs = runner::collect(&args.batch.inputs, &args.batch.sources)?;
     let options = EmbedOptions {
         model: args.model.clone(),
         layers: args.layers.clone(),

@@ -77,7 +77,7 @@ impl Args {
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<ExitCode> {
     let t0 = runner::start();
-    let inputs = runner::collect(&args.batch.inputs)?;
+    let inputs = runner::collect(&args.batch.inputs, &args.batch.sources)?;
     let summary = write_features(&inputs.files, &args.out, &args.options(), &runner::Bars::default())?;
     let failed = summary
         .failures()

@@ -14,9 +14,12 @@ use crate::runner;
 /// Arguments of `audiotok info`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Audio files or directories (walked recursively).
-    #[arg(required = true, value_name = "FILE|DIR")]
+    /// Audio files, directories (walked recursively) or sources (Parquet, Arrow, tars, lhotse
+    /// cuts, manifests).
+    #[arg(required = true, value_name = "FILE|DIR|SOURCE")]
     inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    sources: runner::SourceArgs,
     /// Print one JSON object per file (JSON Lines) instead of a table.
     #[arg(long)]
     json: bool,
@@ -24,7 +27,7 @@ pub struct Args {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<ExitCode> {
-    let inputs = runner::collect(&args.inputs)?;
+    let inputs = runner::collect(&args.inputs, &args.sources)?;
     let mut failed = 0;
     let mut out = std::io::stdout().lock();
     if !args.json {

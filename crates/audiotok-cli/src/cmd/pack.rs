@@ -59,11 +59,26 @@ enum LengthsArg {
 token count for its audio, wrapped in <|audio_bos|>..<|audio_eos|> unless already surrounded.\n\n\
 Output: DIR/index.json + shards (MosaicML MDS), DIR/rejects.jsonl (one line per row left out, with its file, \
 line or index, and reason).\n\n\
-Example:\n  audiotok pack --tokenizer Qwen2-Audio-7B-Instruct/ --out packed/ rows.jsonl")]
+Audio sources instead of rows (--text-column or --text-template): each record of a Parquet shard, \
+save_to_disk folder, webdataset tar, lhotse cuts or manifest is one row, its text from its own fields.\n\n\
+Examples:\n  audiotok pack --tokenizer Qwen2-Audio-7B-Instruct/ --out packed/ rows.jsonl\n  \
+audiotok pack --tokenizer Qwen2-Audio-7B-Instruct/ --out packed/ --text-column sentence train-00000-of-00010.parquet")]
 pub struct Args {
-    /// Row files: a JSON array or JSONL (one object per line).
-    #[arg(required = true, value_name = "ROWS")]
+    /// Row files: a JSON array or JSONL (one object per line); with --text-column or
+    /// --text-template, audio sources (Parquet, Arrow, tars, lhotse cuts, manifests, files).
+    #[arg(required = true, value_name = "ROWS|SOURCE")]
     inputs: Vec<PathBuf>,
+    /// Read the inputs as audio sources: one row per record, the text
+    /// `<|audio_bos|><|AUDIO|><|audio_eos|>{COLUMN}` from the record's column (Parquet column,
+    /// tar json/txt sibling, manifest column, lhotse supervision `text`).
+    #[arg(long, value_name = "COLUMN", conflicts_with = "text_template")]
+    text_column: Option<String>,
+    /// Read the inputs as audio sources, the row text this template of record fields
+    /// (`{field}`; `{{`/`}}` for braces), e.g. "<|AUDIO|>Transcribe: {text}".
+    #[arg(long, value_name = "TEMPLATE")]
+    text_template: Option<String>,
+    #[command(flatten)]
+    sources: crate::runner::SourceArgs,
     /// Output folder. The dataset is built beside it and swapped in when complete, so a failed
     /// or killed rerun leaves the previous dataset; an existing folder must hold only a pack
     /// output.
@@ -159,7 +174,19 @@ impl Args {
 /// Runs `audiotok pack`.
 pub fn run(args: Args) -> Result<ExitCode> {
     let options = args.options();
-    let s = match job::pack(&options, PackSource::Files(args.inputs.clone()), &Bars::default()) {
+    let template = match (&args.text_column, &args.text_template) {
+        (Some(c), _) => Some(format!("<|audio_bos|><|AUDIO|><|audio_eos|>{{{c}}}")),
+        (None, Some(t)) => Some(t.clone()),
+        (None, None) => None,
+    };
+    let source = match template {
+        Some(template) => {
+            let inputs = crate::runner::collect(&args.inputs, &args.sources)?.files;
+            PackSource::Records { inputs, template }
+        }
+        None => PackSource::Files(args.inputs.clone()),
+    };
+    let s = match job::pack(&options, source, &Bars::default()) {
         Ok(s) => s,
         Err(PackError::BadRows { first, count }) => {
             bail!("{first} (--on-error fail: nothing written; {count} bad row(s) in all)")

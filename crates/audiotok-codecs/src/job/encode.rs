@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use audiotok_audio::{Decoder, Resampler};
+use audiotok_audio::{open_input, Resampler};
 use audiotok_core::observer::Phase;
 use audiotok_core::Observer;
+use audiotok_core::{Input, Origin};
 use audiotok_tokens::store::{self, ScaleTokens, StoreOptions, StoreReader, StoreWriter, TokenRecord};
 use serde::{Deserialize, Serialize};
 
@@ -37,8 +38,12 @@ pub struct EncodeOptions {
     pub model: String,
     /// Fine-tuned weights replacing the model's (see [`crate::weights`]).
     pub checkpoint: Option<PathBuf>,
-    /// Audio files or directories (walked recursively, see [`audiotok_core::collect`]).
+    /// Audio files, directories (walked recursively) or sources (Parquet, Arrow, tars, lhotse
+    /// cuts, manifests), listed by [`audiotok_sources::collect`].
     pub inputs: Vec<PathBuf>,
+    /// How sources among `inputs` are read (not serialised: the defaults detect every kind).
+    #[serde(skip)]
+    pub sources: audiotok_sources::SourceOptions,
     /// The token store directory to write (created if needed; batches already there are reused
     /// when they match).
     pub output: PathBuf,
@@ -63,6 +68,7 @@ impl EncodeOptions {
             model: model.into(),
             checkpoint: None,
             inputs,
+            sources: audiotok_sources::SourceOptions::default(),
             output: output.into(),
             segment_seconds: 4.0,
             batch_size: 100,
@@ -158,6 +164,8 @@ pub struct EncodeSummary {
 
 /// What the plan knows about one input file.
 struct Planned {
+    /// The input (its `path`: the file, or a source record's id).
+    input: Input,
     path: PathBuf,
     /// Mono samples at the model rate.
     len: usize,
@@ -169,9 +177,10 @@ struct Planned {
     sha1: String,
 }
 
-/// Decodes a file once: frames per channel, sample rate; fails on NaN samples.
-fn scan(path: &Path) -> Result<(u64, u32), String> {
-    let mut dec = Decoder::open(path).map_err(|e| chain_text(&e))?;
+/// Decodes an input once: frames per channel, sample rate; fails on NaN samples.
+fn scan(input: &Input) -> Result<(u64, u32), String> {
+    let path = input.path.as_path();
+    let mut dec = open_input(input).map_err(|e| chain_text(&e))?;
     let rate = dec.info().sample_rate;
     let mut frames = 0u64;
     while let Some(planes) = dec.next_block().map_err(|e| chain_text(&e))? {
@@ -189,9 +198,29 @@ fn scan(path: &Path) -> Result<(u64, u32), String> {
     Ok((frames, rate))
 }
 
-/// Plans one file, or the reason it is rejected.
-fn plan_file(path: &Path, model_rate: u32, hop: usize, seg: usize) -> Result<Planned, String> {
-    let (frames, rate) = scan(path)?;
+/// The SHA-1 that stands for an input in the reuse key: its file's, or its fetched bytes' for a
+/// source record, combined with its segment when it has one.
+fn input_sha1(input: &Input) -> Result<String, String> {
+    let path = input.path.as_path();
+    let whole = match &input.origin {
+        Origin::Bytes(fetch) => {
+            use sha1::Digest;
+            let bytes = fetch.fetch()?;
+            format!("{:x}", sha1::Sha1::digest(&bytes))
+        }
+        _ => file_sha1(input.file_path())
+            .map_err(|(action, e)| format!("{}: {action}: {}", path.display(), chain_text(&e)))?,
+    };
+    Ok(match input.clip {
+        Some(c) => sha1_hex(&[&whole, &format!("{:?} {:?} {:?}", c.start_s, c.duration_s, c.channel)]),
+        None => whole,
+    })
+}
+
+/// Plans one input, or the reason it is rejected.
+fn plan_file(input: &Input, model_rate: u32, hop: usize, seg: usize) -> Result<Planned, String> {
+    let path = input.path.as_path();
+    let (frames, rate) = scan(input)?;
     if rate == 0 {
         return Err(format!("{}: no sample rate", path.display()));
     }
@@ -212,8 +241,8 @@ fn plan_file(path: &Path, model_rate: u32, hop: usize, seg: usize) -> Result<Pla
         let tail = len % seg;
         (len / seg + usize::from(tail >= hop), if tail < hop { tail } else { 0 })
     };
-    let sha1 = file_sha1(path).map_err(|(action, e)| format!("{}: {action}: {}", path.display(), chain_text(&e)))?;
-    Ok(Planned { path: path.to_path_buf(), len, segments, dropped, sha1 })
+    let sha1 = input_sha1(input)?;
+    Ok(Planned { input: input.clone(), path: path.to_path_buf(), len, segments, dropped, sha1 })
 }
 
 /// Cuts a growing buffer of samples into segments of `seg` samples (0: one segment of
@@ -265,13 +294,14 @@ impl Segmenter {
 /// Streams a file as mono audio at `to` Hz, calling `emit(k, samples)` per segment of `seg`
 /// samples (the last may be shorter but at least `hop`; 0 = one segment of the whole file).
 fn stream_segments(
-    path: &Path,
+    input: &Input,
     to: u32,
     seg: usize,
     hop: usize,
     mut emit: impl FnMut(usize, &[f32]) -> Result<(), JobError>,
 ) -> Result<usize, JobError> {
-    let mut dec = Decoder::open(path)?;
+    let path = input.path.as_path();
+    let mut dec = open_input(input)?;
     let from = dec.info().sample_rate;
     let mut rs = if from == to {
         None
@@ -381,7 +411,7 @@ fn encode_on_pool(opts: &EncodeOptions, observer: &dyn Observer) -> Result<Encod
     let hop = cfg.hop_length();
     let seg = segment_samples(opts.segment_seconds, rate, hop)?;
     let batch_size = opts.batch_size;
-    let mut inputs = audiotok_core::collect(&opts.inputs)?;
+    let mut inputs = audiotok_sources::collect(&opts.inputs, &opts.sources)?;
     if let Some(n) = opts.max_files {
         inputs.files.truncate(n);
     }
@@ -391,7 +421,7 @@ fn encode_on_pool(opts: &EncodeOptions, observer: &dyn Observer) -> Result<Encod
     let mut planned = Vec::new();
     let mut failures = Vec::new();
     for input in &inputs.files {
-        match input.readable().and_then(|()| plan_file(&input.path, rate, hop, seg)) {
+        match input.readable().and_then(|()| plan_file(input, rate, hop, seg)) {
             Ok(p) => planned.push(p),
             Err(reason) => failures.push(Failure { path: input.path.clone(), reason }),
         }
@@ -493,7 +523,7 @@ fn encode_on_pool(opts: &EncodeOptions, observer: &dyn Observer) -> Result<Encod
     let mut clipped_segments = 0usize;
     let mut silent_segments = 0usize;
     for p in &planned {
-        let got = stream_segments(&p.path, rate, seg, hop, |k, samples| {
+        let got = stream_segments(&p.input, rate, seg, hop, |k, samples| {
             let b = index / batch_size;
             progress.advance(samples.len() as u64);
             if !reuse[b] {

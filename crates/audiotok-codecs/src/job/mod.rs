@@ -103,6 +103,9 @@ pub enum JobError {
     /// Walking the inputs or starting the thread pool failed.
     #[error(transparent)]
     Core(#[from] CoreError),
+    /// An input argument does not exist, or the inputs hold no audio.
+    #[error(transparent)]
+    Sources(#[from] audiotok_sources::SourceError),
     /// The device could not be opened.
     #[error("opening the CUDA device: {source}")]
     Device {
