@@ -51,6 +51,13 @@ create_exception!(
     "An encoder model that cannot be loaded, or audio or options it cannot embed."
 );
 
+create_exception!(
+    _audiotok,
+    BsqError,
+    AudiotokError,
+    "A BSQ tokenizer, configuration or training run that cannot be used, or audio or codes it cannot take."
+);
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("AudiotokError", py.get_type::<AudiotokError>())?;
@@ -63,6 +70,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("TokensError", py.get_type::<TokensError>())?;
     m.add("CodecError", py.get_type::<CodecError>())?;
     m.add("EmbedError", py.get_type::<EmbedError>())?;
+    m.add("BsqError", py.get_type::<BsqError>())?;
     Ok(())
 }
 

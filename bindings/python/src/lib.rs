@@ -12,6 +12,7 @@ use pyo3::prelude::*;
 
 mod audio;
 mod bpe;
+mod bsq;
 mod codecs;
 mod encoders;
 mod errors;
@@ -29,6 +30,7 @@ fn _audiotok(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     audio::register(m)?;
     bpe::register(m)?;
+    bsq::register(m)?;
     codecs::register(m)?;
     encoders::register(m)?;
     features::register(m)?;

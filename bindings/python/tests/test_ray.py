@@ -247,12 +247,17 @@ def test_pack_sink_packs_each_partition_as_audiotok_pack_does(tmp_path):
 
 
 @pytest.mark.skipif(not (TOKENIZER / "vocab.json").is_file(), reason="run tools/fetch_qwen_tokenizer.sh")
-def test_the_pipeline_entry_point_writes_a_store_and_packed_shards(audio_dir, tmp_path):
+def entry(*args):
+    """`python -m audiotok.ray ARGS` on this cluster."""
     import os
 
     env = dict(os.environ, RAY_ADDRESS=ray.get_runtime_context().gcs_address)
-    run = lambda *a: subprocess.run([sys.executable, "-m", "audiotok.ray", *a], env=env, capture_output=True,  # noqa: E731
-                                    text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "audiotok.ray", *args], env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_the_pipeline_entry_point_writes_a_store_and_packed_shards(audio_dir, tmp_path):
+    run = entry
     got = run("tokens", str(audio_dir), "--model", str(SNAC), "--out", str(tmp_path / "store"), "--segment-seconds", "1")
     summary = json.loads(got.stdout.strip().splitlines()[-1])
     assert got.returncode == 1 and summary["rejects"] == 1 and summary["files"] == len(CLIPS) + 1
@@ -302,16 +307,74 @@ def test_embed_equals_the_encoder_and_writes_plain_arrow(audio_dir, tmp_path):
     # broken.wav fails decoding; the 0.1 s clip (1600 samples) is long enough for HuBERT.
     assert set(errors) == {"broken.wav"}, errors
 
+    # The pipeline entry: the same rows in Parquet, and the failure counted.
+    got = entry("embed", str(audio_dir), "--model", str(model), "--out", str(tmp_path / "entry"), "--layers", "0,2")
+    assert got.returncode == 1, got.stderr[-2000:]
+    summary = json.loads(got.stdout.strip().splitlines()[-1])
+    assert (summary["files"], summary["embedded"], summary["errors"]) == (len(paths), len(paths) - 1, 1)
+    import pyarrow.parquet as pq
+    back = pq.read_table(str(tmp_path / "entry")).sort_by("row")
+    assert back.column("embedding_2").to_pylist() == t.column("embedding_2").to_pylist()
+
     # Mean pooling gives one fixed-size vector per row; Parquet reads the columns back.
-    ds = (ray.data.from_items(items(paths[:2]))
+    good = [p for p in paths if Path(p).name != "broken.wav"][:2]
+    ds = (ray.data.from_items(items(good))
           .map_batches(aray.Decode, batch_format="pyarrow", concurrency=1, num_cpus=0.5)
           .map_batches(aray.Embed, fn_constructor_kwargs={"model": str(model), "pool": "mean"},
                        batch_format="pyarrow", concurrency=1, num_cpus=0.5))
     ds.write_parquet(str(tmp_path / "pq"))
-    import pyarrow.parquet as pq
     back = pq.read_table(str(tmp_path / "pq")).sort_by("row")
     dim = enc.describe()["dim"]
     assert back.schema.field("embedding").type == pa.list_(pa.float32(), dim)
     for r in back.to_pylist():
         y, _ = audiotok.load(r["path"])
         np.testing.assert_array_equal(np.asarray(r["embedding"], np.float32), enc.embed(y, pool="mean"))
+
+
+def test_bsq_encode_and_sink_write_the_store_audiotok_bsq_encode_writes(audio_dir, tmp_path):
+    from audiotok import bsq
+
+    from conftest import BSQ_CONFIG
+
+    train = tmp_path / "train"
+    train.mkdir()
+    for name in CLIPS[:3]:
+        shutil.copy(AUDIO / name, train / name)
+    run = tmp_path / "run"
+    bsq.train(BSQ_CONFIG, train, run)
+    # A silent clip: the CLI rejects it, the operator puts the same reason in `error`.
+    silence = np.zeros(8000, np.int16)
+    import wave
+    with wave.open(str(audio_dir / "silent.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(silence.tobytes())
+    cli = bsq.encode_files(audio_dir, tmp_path / "cli", model=run, batch_size=4)
+    assert cli["files"] == len(CLIPS) and len(cli["rejects"]) == 2
+    paths = aray.list_audio(audio_dir)
+    ds = (ray.data.from_items(items(paths))
+          .map_batches(aray.Decode, fn_constructor_kwargs={"sampling_rate": None}, batch_format="pyarrow",
+                       concurrency=1, num_cpus=0.5, batch_size=2)
+          .map_batches(aray.BsqEncode, fn_constructor_kwargs={"model": str(run)}, batch_format="pyarrow",
+                       concurrency=1, num_cpus=0.5, batch_size=3))
+    store = tmp_path / "ray"
+    sink = aray.TokenStoreDatasink(store, batch_size=4, bsq=run)
+    ds.write_datasink(sink)
+    assert records(store) == records(tmp_path / "cli")
+    meta = json.loads((store / "metadata.json").read_text())
+    cli_meta = json.loads((tmp_path / "cli" / "metadata.json").read_text())
+    for k in ("num_files", "total_duration_s", "scales", "batches", "files", "batch_size", "provenance"):
+        assert meta[k] == cli_meta[k], k
+    rejects = {Path(r["file_path"]).name: r["error"] for r in
+               (json.loads(line) for line in (store / "rejects.jsonl").read_text().splitlines())}
+    assert set(rejects) == {"broken.wav", "silent.wav"}
+    assert "silent (peak" in rejects["silent.wav"]
+    cli_reasons = {Path(r["input"]).name: r["reason"] for r in cli["rejects"]}
+    assert cli_reasons["silent.wav"] in rejects["silent.wav"]
+    # The pipeline entry writes the same store.
+    got = entry("bsq", str(audio_dir), "--model", str(run), "--out", str(tmp_path / "entry"), "--batch-size", "4")
+    assert got.returncode == 1, got.stderr[-2000:]
+    summary = json.loads(got.stdout.strip().splitlines()[-1])
+    assert (summary["records"], summary["rejects"]) == (len(CLIPS), 2)
+    assert records(tmp_path / "entry") == records(tmp_path / "cli")

@@ -400,21 +400,26 @@ pub fn read_features(path: &Path, n_mels: usize) -> Result<(usize, Vec<f32>), Er
 pub fn clip_features(meldb: &mut MelDb, path: &Path, silence_dbfs: f64) -> Result<(usize, usize, Vec<f32>), String> {
     let audio = audiotok_audio::load(path, &audiotok_audio::LoadOptions::mono_at(SAMPLE_RATE))
         .map_err(|e| format!("{}: {}", path.display(), audiotok_core::error_text(&e)))?;
-    let peak = audio.samples.iter().fold(0f32, |m, &v| m.max(v.abs()));
-    if audio.samples.is_empty() {
-        return Err(format!("{}: no samples", path.display()));
-    }
-    let peak_db = 20.0 * f64::from(peak).max(1e-30).log10();
-    if !peak_db.is_finite() || peak_db < silence_dbfs {
-        return Err(format!(
-            "{}: silent (peak {:.1} dBFS, below {:.1})",
-            path.display(),
-            peak_db.max(-999.0),
-            silence_dbfs
-        ));
-    }
+    check_clip(&path.display().to_string(), &audio.samples, silence_dbfs)?;
     let (frames, data) = features(meldb, &audio.samples);
     Ok((audio.samples.len(), frames, data))
+}
+
+/// Whether a decoded clip gives data: not empty, finite, its peak at or above `silence_dbfs`;
+/// `Err` is the reason, naming the clip `name`.
+pub fn check_clip(name: &str, samples: &[f32], silence_dbfs: f64) -> Result<(), String> {
+    if samples.is_empty() {
+        return Err(format!("{name}: no samples"));
+    }
+    if let Some(i) = samples.iter().position(|v| !v.is_finite()) {
+        return Err(format!("{name}: sample {i} is not finite"));
+    }
+    let peak = samples.iter().fold(0f32, |m, &v| m.max(v.abs()));
+    let peak_db = 20.0 * f64::from(peak).max(1e-30).log10();
+    if !peak_db.is_finite() || peak_db < silence_dbfs {
+        return Err(format!("{name}: silent (peak {:.1} dBFS, below {:.1})", peak_db.max(-999.0), silence_dbfs));
+    }
+    Ok(())
 }
 
 impl Dataset {

@@ -48,6 +48,10 @@ pub enum Error {
     /// An input of the wrong shape or range.
     #[error("bad input: {0}")]
     Input(String),
+    /// A clip that gives no codes (empty, not finite, silent, not resampled): a reject, the reason
+    /// naming the clip; the job goes on.
+    #[error("{0}")]
+    Clip(String),
     /// A file that could not be read or written.
     #[error("{0}: {1}")]
     Io(PathBuf, std::io::Error),

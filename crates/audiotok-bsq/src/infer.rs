@@ -170,6 +170,94 @@ impl Tokenizer {
         self.encode_mel(&feats, frames, batch)
     }
 
+    /// Codes of a mono clip at `rate` Hz, as [`encode`] encodes a file: resampled to 16 kHz with
+    /// libsoxr HQ (what decoding a file at 16 kHz does), rejected when it is empty, not finite or
+    /// silent (the training data's `silence_dbfs` default), then [`Tokenizer::encode_samples`].
+    /// Returns the duration in seconds (of the 16 kHz signal) and the codes; `Err(Clip)` is the
+    /// reason, naming the clip `name`.
+    pub fn encode_audio(&self, name: &str, samples: &[f32], rate: u32, batch: usize) -> Result<(f64, Codes), Error> {
+        let resampled;
+        let x = if rate == SAMPLE_RATE {
+            samples
+        } else {
+            if let Some(i) = samples.iter().position(|v| !v.is_finite()) {
+                return Err(Error::Clip(format!("{name}: sample {i} is not finite")));
+            }
+            resampled = audiotok_audio::resample(samples, rate, SAMPLE_RATE)
+                .map_err(|e| Error::Clip(format!("{name}: {}", audiotok_core::error_text(&e))))?;
+            &resampled
+        };
+        data::check_clip(name, x, data::DataConfig::default().silence_dbfs).map_err(Error::Clip)?;
+        let codes = self.encode_samples(x, batch)?;
+        Ok((x.len() as f64 / f64::from(SAMPLE_RATE), codes))
+    }
+
+    /// The token store layout of this tokenizer's codes (see the module documentation): scale 0
+    /// and, with `group_scales` when `g < L`, the group scales; codebook sizes, rates and the
+    /// provenance (tokenizer, checkpoint, weights, config, layout, tail policy).
+    pub fn store_options(&self, group_scales: bool, batch_size: usize) -> Result<StoreOptions, Error> {
+        let cfg = self.config();
+        if cfg.bits > 31 {
+            return Err(Error::Config(format!("bits {}: the token store holds codes below 2^31", cfg.bits)));
+        }
+        let groups = self.group_scales(group_scales);
+        let mut so = StoreOptions::new(1 + groups);
+        so.batch_size = batch_size;
+        let mut sizes = vec![1u32 << cfg.bits];
+        sizes.extend(std::iter::repeat_n(1u32 << cfg.group_size, groups));
+        so.codebook_sizes = Some(sizes);
+        so.rates_hz = Some(vec![self.rate_hz(); 1 + groups]);
+        let mut prov = BTreeMap::new();
+        prov.insert("tokenizer".into(), "audiotok-bsq".into());
+        prov.insert("checkpoint".into(), path_text(self.checkpoint()));
+        prov.insert("weights".into(), self.weights().into());
+        prov.insert("config".into(), serde_json::to_string(cfg).map_err(|e| Error::Config(e.to_string()))?);
+        prov.insert("layout".into(), layout(cfg, group_scales));
+        prov.insert(
+            "tail".into(),
+            format!(
+                "consecutive crops of {} frames; the last padded with the -80 dB floor to a multiple of {} frames",
+                cfg.crop_frames, cfg.time_patch
+            ),
+        );
+        so.provenance = prov;
+        Ok(so)
+    }
+
+    /// Tokens (of scale 0) per second of audio.
+    pub fn rate_hz(&self) -> f64 {
+        let cfg = self.config();
+        cfg.freq_patches() as f64 * f64::from(SAMPLE_RATE) / HOP as f64 / cfg.time_patch as f64
+    }
+
+    /// The number of group scales a store holds (0 unless `group_scales` and `g < L`).
+    pub fn group_scales(&self, group_scales: bool) -> usize {
+        let cfg = self.config();
+        if group_scales && cfg.group_size < cfg.bits {
+            cfg.groups()
+        } else {
+            0
+        }
+    }
+
+    /// The store scales of `codes`: scale 0, then (with `group_scales`) the group indices, each
+    /// of shape `[time_patches, F]`.
+    pub fn scales(&self, codes: &Codes, group_scales: bool) -> Vec<ScaleTokens> {
+        let cfg = self.config();
+        let groups = self.group_scales(group_scales);
+        let shape = vec![codes.time_patches as u64, codes.freq_patches as u64];
+        let mut scales = vec![ScaleTokens { shape: shape.clone(), tokens: codes.indices.clone() }];
+        if groups > 0 {
+            let signs = bsq::codes(&codes.indices, cfg.bits);
+            let g = bsq::group_indices(&signs, cfg.group_size);
+            for j in 0..groups {
+                let t: Vec<u32> = g.iter().skip(j).step_by(groups).copied().collect();
+                scales.push(ScaleTokens { shape: shape.clone(), tokens: t });
+            }
+        }
+        scales
+    }
+
     /// The scaled mel spectrogram (`[n_mels, time_patches · tp]`, values in `[-1, 1]`) of codes
     /// (`time_patches · F` indices, time-major), decoded crop by crop.
     pub fn decode(&self, indices: &[u32]) -> Result<(usize, Vec<f32>), Error> {
@@ -273,32 +361,9 @@ pub fn layout(cfg: &Config, group_scales: bool) -> String {
 pub fn encode(opts: &EncodeOptions, device: &Device, observer: &dyn Observer) -> Result<EncodeSummary, Error> {
     let tok = Tokenizer::load(&opts.model, opts.weights, device)?;
     let cfg = tok.config().clone();
-    if cfg.bits > 31 {
-        return Err(Error::Config(format!("bits {}: the token store holds codes below 2^31", cfg.bits)));
-    }
+    let so = tok.store_options(opts.group_scales, opts.batch_size)?;
     let found = audiotok_core::collect(&opts.inputs).map_err(|e| Error::Data(e.to_string()))?;
-    let groups = if opts.group_scales && cfg.group_size < cfg.bits { cfg.groups() } else { 0 };
-    let rate = cfg.freq_patches() as f64 * f64::from(SAMPLE_RATE) / HOP as f64 / cfg.time_patch as f64;
-    let mut so = StoreOptions::new(1 + groups);
-    so.batch_size = opts.batch_size;
-    let mut sizes = vec![1u32 << cfg.bits];
-    sizes.extend(std::iter::repeat_n(1u32 << cfg.group_size, groups));
-    so.codebook_sizes = Some(sizes);
-    so.rates_hz = Some(vec![rate; 1 + groups]);
-    let mut prov = BTreeMap::new();
-    prov.insert("tokenizer".into(), "audiotok-bsq".into());
-    prov.insert("checkpoint".into(), path_text(tok.checkpoint()));
-    prov.insert("weights".into(), tok.weights().into());
-    prov.insert("config".into(), serde_json::to_string(&cfg).map_err(|e| Error::Config(e.to_string()))?);
-    prov.insert("layout".into(), layout(&cfg, opts.group_scales));
-    prov.insert(
-        "tail".into(),
-        format!(
-            "consecutive crops of {} frames; the last padded with the -80 dB floor to a multiple of {} frames",
-            cfg.crop_frames, cfg.time_patch
-        ),
-    );
-    so.provenance = prov;
+    let rate = tok.rate_hz();
     let mut w = StoreWriter::create(&opts.output, so).map_err(|e| Error::Data(e.to_string()))?;
     let mut mel = MelDb::new(data::meldb_config(cfg.n_mels));
     let silence = data::DataConfig::default().silence_dbfs;
@@ -311,16 +376,7 @@ pub fn encode(opts: &EncodeOptions, device: &Device, observer: &dyn Observer) ->
             Err(reason) => rejects.push(Reject { input: path_text(&input.path), reason }),
             Ok((samples, frames, feats)) => {
                 let codes = tok.encode_mel(&feats, frames, opts.crops_per_call)?;
-                let shape = vec![codes.time_patches as u64, codes.freq_patches as u64];
-                let mut scales = vec![ScaleTokens { shape: shape.clone(), tokens: codes.indices.clone() }];
-                if groups > 0 {
-                    let signs = bsq::codes(&codes.indices, cfg.bits);
-                    let g = bsq::group_indices(&signs, cfg.group_size);
-                    for j in 0..groups {
-                        let t: Vec<u32> = g.iter().skip(j).step_by(groups).copied().collect();
-                        scales.push(ScaleTokens { shape: shape.clone(), tokens: t });
-                    }
-                }
+                let scales = tok.scales(&codes, opts.group_scales);
                 let duration = samples as f64 / f64::from(SAMPLE_RATE);
                 w.push(TokenRecord { file_path: path_text(&input.path), duration, scales })
                     .map_err(|e| Error::Data(e.to_string()))?;

@@ -10,6 +10,7 @@ the functions here are named after what users already call:
 - ``audiotok.features(signals, kind)``, ``audiotok.count_tokens(lengths, profile=...)``
 - ``audiotok.codecs.SNAC.from_pretrained(model)`` with ``encode``/``decode`` as the ``snac`` package's
 - ``audiotok.encoders.Encoder.from_pretrained(model).embed(audio)``: HuBERT / wav2vec2, Qwen2-Audio tower, Whisper encoder outputs
+- ``audiotok.bsq.BsqTokenizer.from_pretrained(run).encode(audio)`` and ``audiotok.bsq.train(config, data, out)``: BSQ spectrogram tokenizers
 - ``audiotok.tokens.read_table(store)``: a token store as a ``pyarrow.Table`` (Arrow C stream, no copy)
 """
 
@@ -23,6 +24,7 @@ from ._audiotok import (
     AudioInfo,
     AudiotokError,
     BpeError,
+    BsqError,
     CodecError,
     EmbedError,
     FeatureError,
@@ -34,7 +36,7 @@ from ._audiotok import (
     info,
 )
 from .audio import load, resample
-from . import bpe, codecs, encoders, loader, mds, tokens
+from . import bpe, bsq, codecs, encoders, loader, mds, tokens
 from .features import WhisperFeatureExtractor, count_tokens, features, features_from_files
 from .pack import count_files, pack
 
@@ -48,6 +50,8 @@ __all__ = [
     "AudioInfo",
     "AudiotokError",
     "BpeError",
+    "BsqError",
+    "bsq",
     "CodecError",
     "EmbedError",
     "TokensError",

@@ -18,6 +18,12 @@ __all__ = [
     "TokensError",
     "CodecError",
     "EmbedError",
+    "BsqError",
+    "BsqTokenizer",
+    "bsq_train_json",
+    "bsq_encode_files_json",
+    "bsq_decode_store_json",
+    "bsq_evaluate_json",
     "Encoder",
     "embed_files_json",
     "Snac",
@@ -60,6 +66,7 @@ class PackError(AudiotokError): ...
 class TokensError(AudiotokError): ...
 class CodecError(AudiotokError): ...
 class EmbedError(AudiotokError): ...
+class BsqError(AudiotokError): ...
 class LoaderError(AudiotokError): ...
 class BpeError(AudiotokError): ...
 
@@ -227,6 +234,7 @@ def write_store(
     provenance: Optional[Dict[str, str]] = None,
 ) -> str: ...
 
+@final
 class StoreWriter:
     def __new__(
         cls,
@@ -316,5 +324,88 @@ def embed_files_json(
     out: _PathLike,
     options_json: str,
     *,
+    progress: Optional[Callable[[str, int, int], Any]] = None,
+) -> str: ...
+
+@final
+class BsqTokenizer:
+    def __new__(
+        cls, model: _PathLike, *, weights: str = "ema", device: str = "cpu", num_threads: int = 0
+    ) -> BsqTokenizer: ...
+    def config_json(self) -> str: ...
+    @property
+    def bits(self) -> int: ...
+    @property
+    def group_size(self) -> int: ...
+    @property
+    def n_mels(self) -> int: ...
+    @property
+    def freq_patches(self) -> int: ...
+    @property
+    def time_patch(self) -> int: ...
+    @property
+    def sampling_rate(self) -> int: ...
+    @property
+    def rate_hz(self) -> float: ...
+    @property
+    def checkpoint(self) -> str: ...
+    @property
+    def weights(self) -> str: ...
+    def store_layout_json(self, group_scales: bool = True) -> str: ...
+    def encode(
+        self, samples: npt.NDArray[np.float32], rate: int, *, crops_per_call: int = 8
+    ) -> npt.NDArray[np.int64]: ...
+    def encode_mel(self, mel: npt.NDArray[np.float32], *, crops_per_call: int = 8) -> npt.NDArray[np.int64]: ...
+    def encode_clips(
+        self,
+        clips: Sequence[npt.NDArray[np.float32]],
+        rate: int,
+        *,
+        names: Optional[Sequence[str]] = None,
+        group_scales: bool = True,
+        crops_per_call: int = 8,
+    ) -> List[Tuple[Optional[float], Optional[List[npt.NDArray[np.uint32]]], Optional[str]]]: ...
+    def decode(self, codes: npt.NDArray[np.int64], *, frames: Optional[int] = None) -> npt.NDArray[np.float32]: ...
+    def features(self, samples: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]: ...
+    def __getnewargs_ex__(self) -> Tuple[Tuple[str], Dict[str, Any]]: ...
+
+def bsq_train_json(
+    config_json: Optional[str],
+    data: Sequence[_PathLike],
+    out: _PathLike,
+    *,
+    resume: bool = False,
+    stop_at: Optional[int] = None,
+    device: str = "cpu",
+    progress: Optional[Callable[[str, int, int], Any]] = None,
+) -> str: ...
+def bsq_encode_files_json(
+    model: _PathLike,
+    inputs: Sequence[_PathLike],
+    output: _PathLike,
+    *,
+    weights: str = "ema",
+    batch_size: int = 1000,
+    crops_per_call: int = 8,
+    group_scales: bool = True,
+    device: str = "cpu",
+    progress: Optional[Callable[[str, int, int], Any]] = None,
+) -> str: ...
+def bsq_decode_store_json(
+    model: _PathLike,
+    input: _PathLike,
+    out: _PathLike,
+    *,
+    weights: str = "ema",
+    wav_iters: Optional[int] = None,
+    device: str = "cpu",
+    progress: Optional[Callable[[str, int, int], Any]] = None,
+) -> str: ...
+def bsq_evaluate_json(
+    model: _PathLike,
+    data: Sequence[_PathLike],
+    *,
+    weights: str = "ema",
+    device: str = "cpu",
     progress: Optional[Callable[[str, int, int], Any]] = None,
 ) -> str: ...

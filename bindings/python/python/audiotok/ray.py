@@ -12,7 +12,9 @@ drops the encoded audio once decoded).
 
 ``Embed(model, layers=...)`` adds HuBERT / wav2vec2 / Qwen2-Audio tower / Whisper encoder outputs
 (``embedding``: list<fixed_size_list<float32, dim>>), as ``audiotok.encoders.Encoder.embed``
-computes them; ``ds.write_parquet(...)`` stores them for training.
+computes them; ``ds.write_parquet(...)`` stores them for training. ``BsqEncode(run)`` adds a
+trained BSQ tokenizer's codes in the token store's columns, as ``audiotok bsq encode`` computes
+them; ``TokenStoreDatasink(path, bsq=run)`` writes them as that command does.
 
 Sinks (``Dataset.write_datasink``):
 
@@ -66,6 +68,7 @@ __all__ = [
     "CountTokens",
     "SnacEncode",
     "Embed",
+    "BsqEncode",
     "MdsDatasink",
     "PackDatasink",
     "TokenStoreDatasink",
@@ -490,6 +493,83 @@ class Embed:
         return pa.ListArray.from_arrays(pa.array(offsets), inner, mask=mask)
 
 
+class BsqEncode:
+    """BSQ codes of the ``audio`` column (mono, any rate: resampled to 16 kHz with libsoxr HQ), as
+    ``audiotok bsq encode`` / ``audiotok.bsq.BsqTokenizer`` encode a file: one output row per
+    input row in the token store's columns: ``file_path`` (the ``path_column`` value),
+    ``duration``, and per scale ``tokens_scale_k`` (list<int32>, time-major), ``n_tokens_scale_k``
+    (int64), ``shape_scale_k`` (list<int64>: ``[time_patches, freq_patches]``): scale 0 the
+    ``bits``-bit codes, then the group scales (when ``group_scales`` and ``g < L``); plus the
+    input's other columns except ``audio``, and ``error`` (an empty, non-finite or silent clip
+    fails there, as the CLI rejects it). ``model``: a run folder or a checkpoint folder. Write the
+    rows with ``TokenStoreDatasink(path, bsq=model)``. CPU: ``num_threads`` per actor (the
+    model's matrix products)."""
+
+    def __init__(
+        self,
+        model: PathLike,
+        *,
+        weights: str = "ema",
+        group_scales: bool = True,
+        crops_per_call: int = 8,
+        num_threads: int = 1,
+        path_column: str = "path",
+    ) -> None:
+        from .bsq import BsqTokenizer
+
+        self._tokenizer = BsqTokenizer(model, weights=weights, num_threads=num_threads)
+        self.group_scales = group_scales
+        self.crops_per_call = int(crops_per_call)
+        self.path_column = path_column
+        self.num_scales = int(self._tokenizer.store_layout(group_scales)["num_scales"])
+
+    def __call__(self, batch: "pyarrow.Table") -> "pyarrow.Table":
+        pa = _pa()
+        if "audio" not in batch.column_names:
+            raise ValueError("BsqEncode: the batch has no 'audio' column (run Decode first)")
+        errors = _errors(batch)
+        audio = _list_rows(batch, "audio")
+        rates = _column(batch, "sampling_rate") or [16000] * batch.num_rows
+        paths = _column(batch, self.path_column) or [f"row {i}" for i in range(batch.num_rows)]
+        durations: List[Optional[float]] = [None] * batch.num_rows
+        codes: List[List[Optional[np.ndarray]]] = [[None] * batch.num_rows for _ in range(self.num_scales)]
+        by_rate: Dict[int, List[int]] = {}
+        for i, a in enumerate(audio):
+            if errors[i] is None and a is None:
+                errors[i] = "BsqEncode: no audio"
+            elif errors[i] is None:
+                by_rate.setdefault(int(rates[i]), []).append(i)
+        for rate, rows in by_rate.items():
+            clips = [np.ascontiguousarray(audio[i], dtype=np.float32) for i in rows]
+            got = self._tokenizer._native.encode_clips(
+                clips,
+                rate,
+                names=[str(paths[i]) for i in rows],
+                group_scales=self.group_scales,
+                crops_per_call=self.crops_per_call,
+            )
+            for i, (duration, scales, err) in zip(rows, got):
+                if scales is None:
+                    errors[i] = f"BsqEncode: {err}"
+                    continue
+                durations[i] = duration
+                for k, arr in enumerate(scales):
+                    codes[k][i] = arr
+        rest = [c for c in batch.column_names if c not in ("audio", "error")]
+        columns: Dict[str, Any] = {
+            "file_path": pa.array([str(p) for p in paths], type=pa.string()),
+            "duration": pa.array(durations, type=pa.float64()),
+        }
+        for k, c in enumerate(codes):
+            columns[f"tokens_scale_{k}"] = _list_array([None if x is None else x.reshape(-1) for x in c], pa.int32())
+            columns[f"n_tokens_scale_{k}"] = pa.array([None if x is None else x.size for x in c], type=pa.int64())
+            columns[f"shape_scale_{k}"] = pa.array(
+                [None if x is None else list(x.shape) for x in c], type=pa.list_(pa.int64())
+            )
+        columns["error"] = pa.array(errors, type=pa.string())
+        return _with(batch.select(rest), columns)
+
+
 def _write_table_atomic(table: "pyarrow.Table", path: str) -> None:
     import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
@@ -543,9 +623,12 @@ def _sink_classes() -> Dict[str, Any]:
     Datasink = _datasink_base()
 
     class TokenStoreDatasink(Datasink):  # type: ignore[misc, valid-type]
-        """Writes ``SnacEncode`` rows as a token store at ``path`` (see the module docs). The input
-        order is the ``row`` column (then ``segment``); ``codebook_sizes``/``rates_hz`` (or a
-        ``model`` to read them from) go to the metadata as ``audiotok encode`` writes them."""
+        """Writes ``SnacEncode`` or ``BsqEncode`` rows as a token store at ``path`` (see the module
+        docs). The input order is the ``row`` column (then ``segment``); ``codebook_sizes``/
+        ``rates_hz`` (or a SNAC ``model`` to read them from) go to the metadata as ``audiotok
+        encode`` writes them; ``bsq`` (a BSQ run or checkpoint folder, with ``bsq_weights`` and
+        ``group_scales`` as ``BsqEncode`` was given them) gives the sizes, rates and provenance
+        ``audiotok bsq encode`` writes."""
 
         def __init__(
             self,
@@ -554,13 +637,23 @@ def _sink_classes() -> Dict[str, Any]:
             batch_size: int = 1000,
             model: Optional[str] = None,
             checkpoint: Optional[PathLike] = None,
+            bsq: Optional[PathLike] = None,
+            bsq_weights: str = "ema",
+            group_scales: bool = True,
             codebook_sizes: Optional[List[int]] = None,
             rates_hz: Optional[List[float]] = None,
             provenance: Optional[Dict[str, str]] = None,
         ) -> None:
             self.path = os.fspath(path)
             self.batch_size = batch_size
-            if model is not None and codebook_sizes is None:
+            if bsq is not None:
+                from .bsq import BsqTokenizer
+
+                layout = BsqTokenizer(bsq, weights=bsq_weights).store_layout(group_scales)
+                codebook_sizes = layout["codebook_sizes"] if codebook_sizes is None else codebook_sizes
+                rates_hz = layout["rates_hz"] if rates_hz is None else rates_hz
+                provenance = {**layout["provenance"], **(provenance or {})}
+            elif model is not None and codebook_sizes is None:
                 snac = _audiotok.Snac(model, checkpoint=None if checkpoint is None else os.fspath(checkpoint))
                 n = snac.n_codebooks
                 codebook_sizes = [snac.codebook_size] * n
@@ -807,8 +900,8 @@ def finish_token_store(
     meta = writer.finish()
     text = "".join(json.dumps(r) + "\n" for r in rejects)
     tmp = os.path.join(root, f".rejects.jsonl.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
     os.replace(tmp, os.path.join(root, "rejects.jsonl"))
     shutil.rmtree(parts_dir)
     return {"records": records, "rejects": rejects, "metadata": meta}
@@ -829,8 +922,9 @@ def _main(argv: Optional[List[str]] = None) -> int:
 
     p = argparse.ArgumentParser(
         prog="python -m audiotok.ray",
-        description="audiotok pipelines on Ray Data: audio files to a SNAC token store (`tokens`), "
-        "rows to packed MDS training shards (`pack`). Connects to RAY_ADDRESS, or starts a local Ray.",
+        description="audiotok pipelines on Ray Data: audio files to a SNAC token store (`tokens`) or a BSQ "
+        "token store (`bsq`), to encoder embeddings in Parquet (`embed`), rows to packed MDS training shards "
+        "(`pack`). Connects to RAY_ADDRESS, or starts a local Ray. Prints a JSON summary on stdout.",
     )
     p.add_argument("--num-cpus", type=float, default=None, help="CPUs of a local Ray (default: all)")
     sub = p.add_subparsers(dest="command", required=True)
@@ -841,6 +935,23 @@ def _main(argv: Optional[List[str]] = None) -> int:
     t.add_argument("--segment-seconds", type=float, default=4.0)
     t.add_argument("--batch-size", type=int, default=1000, help="records per store batch file")
     t.add_argument("--actors", type=int, default=1, help="SNAC actors (each one thread, one CPU)")
+    b = sub.add_parser("bsq", help="audio files or folders -> BSQ token store (as `audiotok bsq encode`)")
+    b.add_argument("inputs", nargs="+", help="audio files or folders (walked, sorted)")
+    b.add_argument("--model", required=True, help="BSQ run folder or checkpoint folder")
+    b.add_argument("--out", required=True, help="token store directory")
+    b.add_argument("--weights", choices=["ema", "live"], default="ema")
+    b.add_argument("--no-group-scales", action="store_true", help="scale 0 only (no per-group indices)")
+    b.add_argument("--batch-size", type=int, default=1000, help="records per store batch file")
+    b.add_argument("--actors", type=int, default=1, help="BSQ actors (each one thread, one CPU)")
+    e = sub.add_parser("embed", help="audio files or folders -> encoder outputs in Parquet (as `audiotok embed`)")
+    e.add_argument("inputs", nargs="+", help="audio files or folders (walked, sorted)")
+    e.add_argument("--model", required=True, help="encoder model folder or hub id (as `audiotok embed --model`)")
+    e.add_argument("--out", required=True, help="Parquet folder (one file per write task)")
+    e.add_argument("--layers", default="final", help="final, all, or comma-separated hidden-state indices")
+    e.add_argument("--stage", choices=["encoder", "projected"], default="encoder")
+    e.add_argument("--pool", choices=["none", "mean"], default="none")
+    e.add_argument("--batch-size", type=int, default=8, help="clips per exact batch")
+    e.add_argument("--actors", type=int, default=1, help="encoder actors (each one thread, one CPU)")
     k = sub.add_parser("pack", help="rows (JSONL files) -> packed MDS shards, packed per partition")
     k.add_argument("rows", nargs="+", help="JSONL row files as `audiotok pack` takes them")
     k.add_argument("--tokenizer", required=True)
@@ -856,23 +967,59 @@ def _main(argv: Optional[List[str]] = None) -> int:
     if not ray.is_initialized():
         ray.init(num_cpus=args.num_cpus, log_to_driver=False)
     start = time.time()
-    if args.command == "tokens":
+    if args.command in ("tokens", "bsq", "embed"):
         paths = list_audio(args.inputs)
-        skip = done_rows(args.out)
+        skip = done_rows(args.out) if args.command != "embed" else set()
         rows = [{"row": i, "path": p} for i, p in enumerate(paths) if i not in skip]
         ds: Any = ray.data.from_items(rows)
         ds = ds.map_batches(
             Decode, fn_constructor_kwargs={"sampling_rate": None}, batch_format="pyarrow", num_cpus=0.5, batch_size=16
         )
+        op: Any
+        if args.command == "tokens":
+            op = SnacEncode
+            op_kwargs: Dict[str, Any] = {"model": args.model, "segment_seconds": args.segment_seconds}
+            sink_kwargs: Dict[str, Any] = {"model": args.model}
+        elif args.command == "bsq":
+            op = BsqEncode
+            op_kwargs = {"model": args.model, "weights": args.weights, "group_scales": not args.no_group_scales}
+            sink_kwargs = {"bsq": args.model, "bsq_weights": args.weights, "group_scales": not args.no_group_scales}
+        else:
+            op = Embed
+            layers: Any = args.layers
+            if layers not in ("final", "all"):
+                layers = [int(x) for x in layers.split(",")]
+            op_kwargs = {
+                "model": args.model,
+                "layers": layers,
+                "stage": args.stage,
+                "pool": None if args.pool == "none" else args.pool,
+                "batch_size": args.batch_size,
+                "drop_audio": True,
+            }
         ds = ds.map_batches(
-            SnacEncode,
-            fn_constructor_kwargs={"model": args.model, "segment_seconds": args.segment_seconds},
-            batch_format="pyarrow",
-            concurrency=args.actors,
-            num_cpus=1,
+            op, fn_constructor_kwargs=op_kwargs, batch_format="pyarrow", concurrency=args.actors, num_cpus=1,
             batch_size=8,
         )
-        sink = _sink_classes()["TokenStoreDatasink"](args.out, batch_size=args.batch_size, model=args.model)
+        if args.command == "embed":
+            import pyarrow.parquet as pq
+
+            ds.write_parquet(args.out)
+            errors = pq.read_table(args.out, columns=["error"]).column("error").to_pylist()
+            failed = sum(e is not None for e in errors)
+            print(
+                json.dumps(
+                    {
+                        "out": args.out,
+                        "files": len(paths),
+                        "embedded": len(errors) - failed,
+                        "errors": failed,
+                        "seconds": round(time.time() - start, 3),
+                    }
+                )
+            )
+            return 0 if not failed else 1
+        sink = _sink_classes()["TokenStoreDatasink"](args.out, batch_size=args.batch_size, **sink_kwargs)
         ds.write_datasink(sink)
         s = sink.summary
         print(
