@@ -163,6 +163,12 @@ impl Snac {
         self.model.config().codebook_size
     }
 
+    /// Codes per second of each codebook (coarsest first), as `audiotok encode` records them.
+    #[getter]
+    fn rates_hz(&self) -> Vec<f64> {
+        self.model.config().token_rates_hz()
+    }
+
     /// Each codebook's stride in frames (coarsest first).
     #[getter]
     fn vq_strides(&self) -> Vec<usize> {

@@ -57,14 +57,6 @@ fn pool_of(pool: Option<&str>) -> PyResult<Pool> {
     }
 }
 
-fn tap_label(t: &Tap) -> String {
-    match t {
-        Tap::Hidden(k) => k.to_string(),
-        Tap::Final => "final".into(),
-        Tap::Projected => "projected".into(),
-    }
-}
-
 /// One clip's result: the array, or why it could not be embedded.
 type ClipResult<'py> = (Option<Bound<'py, PyArrayDyn<f32>>>, Option<String>);
 
@@ -125,7 +117,7 @@ impl Encoder {
     fn describe(&self, layers: Option<&Bound<'_, PyAny>>, stage: &str) -> PyResult<(Vec<String>, usize, f64)> {
         let taps = self.taps(layers, stage)?;
         let first = taps.first().copied().unwrap_or(Tap::Final);
-        Ok((taps.iter().map(tap_label).collect(), self.model.dim(first), self.model.frame_rate(first)))
+        Ok((taps.iter().map(job::tap_label).collect(), self.model.dim(first), self.model.frame_rate(first)))
     }
 
     /// Embeds mono clips at `rate` Hz (resampled to 16 kHz with libsoxr HQ as `audiotok embed`

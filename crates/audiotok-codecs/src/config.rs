@@ -245,6 +245,12 @@ impl Config {
         self.vq_strides.len()
     }
 
+    /// Codes per second of audio of each codebook, coarsest first (the token store's `rate_hz`).
+    pub fn token_rates_hz(&self) -> Vec<f64> {
+        let hop = self.hop_length();
+        self.vq_strides.iter().map(|s| self.sampling_rate as f64 / (hop * s) as f64).collect()
+    }
+
     /// Latent frames that the padded input must be a multiple of: lcm(vq_strides[0], attn_window_size or 1).
     pub fn frame_multiple(&self) -> usize {
         let a = self.vq_strides[0];

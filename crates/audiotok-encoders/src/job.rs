@@ -300,7 +300,9 @@ pub fn output_rel(input: &Input) -> PathBuf {
     input.rel.with_extension("npy")
 }
 
-fn tap_label(t: &Tap) -> String {
+/// A tap's label as `manifest.jsonl`'s `layers` writes it: `"final"`, `"projected"` or the
+/// hidden-state index.
+pub fn tap_label(t: &Tap) -> String {
     match t {
         Tap::Hidden(k) => k.to_string(),
         Tap::Final => "final".into(),

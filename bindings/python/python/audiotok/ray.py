@@ -657,7 +657,7 @@ def _sink_classes() -> Dict[str, Any]:
                 snac = _audiotok.Snac(model, checkpoint=None if checkpoint is None else os.fspath(checkpoint))
                 n = snac.n_codebooks
                 codebook_sizes = [snac.codebook_size] * n
-                rates_hz = [snac.sampling_rate / (snac.hop_length * s) for s in snac.vq_strides]
+                rates_hz = snac.rates_hz
             self.codebook_sizes = codebook_sizes
             self.rates_hz = rates_hz
             self.provenance = dict(provenance or {})

@@ -497,7 +497,7 @@ fn encode_on_pool(opts: &EncodeOptions, observer: &dyn Observer) -> Result<Encod
     let mut store_opts = StoreOptions::new(cfg.n_codebooks());
     store_opts.batch_size = batch_size;
     store_opts.codebook_sizes = Some(vec![cfg.codebook_size as u32; cfg.n_codebooks()]);
-    store_opts.rates_hz = Some(cfg.vq_strides.iter().map(|s| rate as f64 / (hop * s) as f64).collect());
+    store_opts.rates_hz = Some(cfg.token_rates_hz());
     store_opts.provenance = [
         ("model", opts.model.clone()),
         ("config", loaded.config_path.display().to_string()),
