@@ -125,7 +125,11 @@ fn is_zip(path: &Path) -> Result<bool, Error> {
     Ok(n == 4 && &magic == b"PK\x03\x04")
 }
 
-fn read_pth(path: &Path) -> Result<HashMap<String, Tensor>, Error> {
+/// Opens a PyTorch checkpoint (`torch.save` zip) to read its tensors one at a time, after the
+/// checks of [`check_pickles`] and [`check_pth_sizes`] (nothing is unpickled or executed; no
+/// declared size is allocated before it is checked against the file): the state dict at the top
+/// level, else nested under `state_dict`, else under `model`.
+pub fn open_pth(path: &Path) -> Result<candle_core::pickle::PthTensors, Error> {
     let err = |e: candle_core::Error| Error::Weights(format!("{}: {e}", path.display()));
     check_pickles(path)?;
     for key in [None, Some("state_dict"), Some("model")] {
@@ -141,15 +145,21 @@ fn read_pth(path: &Path) -> Result<HashMap<String, Tensor>, Error> {
             continue;
         }
         check_pth_sizes(path, pth.tensor_infos())?;
-        let mut out = HashMap::new();
-        for name in pth.tensor_infos().keys() {
-            if let Some(t) = pth.get(name).map_err(err)? {
-                out.insert(name.clone(), t);
-            }
-        }
-        return Ok(out);
+        return Ok(pth);
     }
     Err(Error::Weights(format!("{}: no tensors at the top level nor under `state_dict` or `model`", path.display())))
+}
+
+fn read_pth(path: &Path) -> Result<HashMap<String, Tensor>, Error> {
+    let err = |e: candle_core::Error| Error::Weights(format!("{}: {e}", path.display()));
+    let pth = open_pth(path)?;
+    let mut out = HashMap::new();
+    for name in pth.tensor_infos().keys() {
+        if let Some(t) = pth.get(name).map_err(err)? {
+            out.insert(name.clone(), t);
+        }
+    }
+    Ok(out)
 }
 
 /// Walks the checkpoint's pickle with audiotok-inspect's reader before candle reads it (nothing is

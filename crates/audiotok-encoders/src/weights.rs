@@ -1,5 +1,8 @@
 //! Model folders and their weights: safetensors, single or sharded through
-//! `model.safetensors.index.json`, read tensor by tensor.
+//! `model.safetensors.index.json`, or a single `pytorch_model.bin` (a `torch.save` zip: its pickle
+//! walked and checked by audiotok-inspect's reader, never executed; tensors read one at a time),
+//! read tensor by tensor. Safetensors win when a folder has both; a sharded
+//! `pytorch_model.bin.index.json` is refused (the published multi-shard models ship safetensors).
 //!
 //! Only the shards holding a tensor of the wanted namespaces are opened, and of those only the
 //! byte ranges of the wanted tensors are read (positional reads of the header's offsets: a
@@ -29,6 +32,17 @@ struct Entry {
     shape: Vec<usize>,
     start: u64,
     len: u64,
+    /// In the folder's `pytorch_model.bin` (read through [`Pth`]), not at `start..start + len`.
+    pth: bool,
+}
+
+/// A `pytorch_model.bin` opened for reading tensor by tensor.
+struct Pth(candle_core::pickle::PthTensors);
+
+impl std::fmt::Debug for Pth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pth").field("tensors", &self.0.tensor_infos().len()).finish()
+    }
 }
 
 /// The tensors of a model folder under some namespaces, with their locations; read on demand.
@@ -37,6 +51,7 @@ pub struct Store {
     entries: BTreeMap<String, Entry>,
     /// Every tensor name of the folder (also the ones outside the namespaces).
     all: BTreeSet<String>,
+    pth: Option<Pth>,
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
@@ -106,7 +121,7 @@ fn read_header(path: &Path, keep: &dyn Fn(&str) -> bool) -> Result<Header> {
         if e < s || Some(e - s) != want || data_start + e > size {
             return Err(bad(format!("{name}: data_offsets [{s}, {e}] do not fit its shape {shape:?} or the file")));
         }
-        out.push((name.clone(), Entry { file: path.to_path_buf(), dtype, shape, start: data_start + s, len: e - s }));
+        out.push((name.clone(), Entry { file: path.to_path_buf(), dtype, shape, start: data_start + s, len: e - s, pth: false }));
     }
     Ok((out, names))
 }
@@ -155,9 +170,28 @@ impl Store {
             entries.extend(es);
             all.extend(names);
         } else if dir.join("pytorch_model.bin").is_file() {
+            let path = dir.join("pytorch_model.bin");
+            let pth = audiotok_codecs::weights::open_pth(&path).map_err(|e| Error::Weights(e.to_string()))?;
+            for (name, info) in pth.tensor_infos() {
+                all.insert(name.clone());
+                if keep(name) {
+                    let entry = Entry {
+                        file: path.clone(),
+                        dtype: info.dtype,
+                        shape: info.layout.dims().to_vec(),
+                        start: 0,
+                        len: 0,
+                        pth: true,
+                    };
+                    entries.insert(name.clone(), entry);
+                }
+            }
+            return Ok(Store { entries, all, pth: Some(Pth(pth)) });
+        } else if dir.join("pytorch_model.bin.index.json").is_file() {
             return Err(Error::NotFound(format!(
-                "{}: only pytorch_model.bin; audiotok embed reads safetensors (model.safetensors or a sharded \
-                 model.safetensors.index.json): convert it with transformers' save_pretrained(safe_serialization=True)",
+                "{}: a sharded pytorch_model.bin.index.json; audiotok embed reads sharded safetensors \
+                 (model.safetensors.index.json) or a single pytorch_model.bin: convert it with transformers' \
+                 save_pretrained(safe_serialization=True)",
                 dir.display()
             )));
         } else {
@@ -166,7 +200,7 @@ impl Store {
                 dir.display()
             )));
         }
-        Ok(Store { entries, all })
+        Ok(Store { entries, all, pth: None })
     }
 
     /// Every tensor name of the folder.
@@ -187,6 +221,13 @@ impl Store {
     /// Reads a kept tensor as f32 on the CPU.
     pub fn read(&self, name: &str) -> Result<Tensor> {
         let e = self.entries.get(name).ok_or_else(|| Error::Weights(format!("no tensor {name}")))?;
+        if let (true, Some(Pth(pth))) = (e.pth, &self.pth) {
+            let t = pth
+                .get(name)
+                .map_err(|err| Error::Weights(format!("{}: {name}: {err}", e.file.display())))?
+                .ok_or_else(|| Error::Weights(format!("{}: no tensor {name}", e.file.display())))?;
+            return Ok(t.to_dtype(DType::F32)?);
+        }
         let mut f = File::open(&e.file).map_err(io(&e.file))?;
         f.seek(SeekFrom::Start(e.start)).map_err(io(&e.file))?;
         let mut buf = vec![0u8; e.len as usize];

@@ -85,6 +85,35 @@ fn hubert_group_norm_post_ln_weight_g_v() {
     check_wav2vec2("hubert_group");
 }
 
+/// The same model as `pytorch_model.bin` (tools/gen_embed_bin_fixture.py: `torch.save` of the
+/// state dict, one tensor a view into a larger storage) gives the same numbers, bit for bit.
+#[test]
+fn pytorch_model_bin_gives_the_safetensors_model() {
+    let st = Encoder::load_dir(&fixtures().join("hubert_group")).unwrap();
+    let bin = Encoder::load_dir(&fixtures().join("hubert_group_bin")).unwrap();
+    let mut taps = hidden_taps(st.num_layers());
+    taps.push(Tap::Final);
+    for i in 0..2 {
+        let c = clip(i);
+        let a = st.embed(&[&c], &taps).unwrap();
+        let b = bin.embed(&[&c], &taps).unwrap();
+        assert_eq!(a[0].data, b[0].data, "clip {i}");
+    }
+    // A truncated checkpoint, and a sharded .bin index, are clear errors naming the folder's file.
+    let tmp = tempfile::tempdir().unwrap();
+    for f in ["config.json", "preprocessor_config.json"] {
+        std::fs::copy(fixtures().join("hubert_group_bin").join(f), tmp.path().join(f)).unwrap();
+    }
+    let bytes = std::fs::read(fixtures().join("hubert_group_bin/pytorch_model.bin")).unwrap();
+    std::fs::write(tmp.path().join("pytorch_model.bin"), &bytes[..bytes.len() / 2]).unwrap();
+    let e = Encoder::load_dir(tmp.path()).unwrap_err().to_string();
+    assert!(e.contains("pytorch_model.bin"), "{e}");
+    std::fs::remove_file(tmp.path().join("pytorch_model.bin")).unwrap();
+    std::fs::write(tmp.path().join("pytorch_model.bin.index.json"), "{}").unwrap();
+    let e = Encoder::load_dir(tmp.path()).unwrap_err().to_string();
+    assert!(e.contains("sharded pytorch_model.bin.index.json"), "{e}");
+}
+
 #[test]
 fn hubert_ctc_layer_norm_pre_ln_conv_bias_parametrizations() {
     check_wav2vec2("hubert_layer_ctc");
