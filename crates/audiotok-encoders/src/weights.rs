@@ -121,7 +121,10 @@ fn read_header(path: &Path, keep: &dyn Fn(&str) -> bool) -> Result<Header> {
         if e < s || Some(e - s) != want || data_start + e > size {
             return Err(bad(format!("{name}: data_offsets [{s}, {e}] do not fit its shape {shape:?} or the file")));
         }
-        out.push((name.clone(), Entry { file: path.to_path_buf(), dtype, shape, start: data_start + s, len: e - s, pth: false }));
+        out.push((
+            name.clone(),
+            Entry { file: path.to_path_buf(), dtype, shape, start: data_start + s, len: e - s, pth: false },
+        ));
     }
     Ok((out, names))
 }

@@ -275,3 +275,21 @@ fn weights_errors_list_every_missing_unexpected_and_misshaped_key() {
     let e = Encoder::load_dir(&dir).unwrap_err().to_string();
     assert!(e.contains("encoder.layer_norm.weight") && e.contains("element 3"), "{e}");
 }
+
+/// Past 30 s the Qwen2-Audio tower runs consecutive 30 s windows: its rows are what
+/// `audiotok count --profile qwen2-audio-windows` counts (and `qwen2-audio` up to 30 s).
+#[test]
+fn long_clips_on_the_tower_give_the_rows_the_windows_profile_counts() {
+    use audiotok_features::profiles::Profile;
+    let enc = Encoder::load(&model("qwen2_audio")).unwrap();
+    let base = clip(0);
+    for n in [16_000usize, 480_000, 480_001, 720_000, 1_000_000] {
+        let x: Vec<f32> = (0..n).map(|i| base[i % base.len()]).collect();
+        let got = embed_clips(&enc, &[Tap::Final], &[&x], Pool::None, 1).remove(0).unwrap();
+        let want = Profile::Qwen2AudioWindows.count(n as u64).total() as usize;
+        assert_eq!(got.frames, want, "{n} samples");
+        if n <= 480_000 {
+            assert_eq!(got.frames as u64, Profile::Qwen2Audio.count(n as u64).total(), "{n} samples");
+        }
+    }
+}

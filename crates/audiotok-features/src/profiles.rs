@@ -3,6 +3,7 @@
 //! | profile | rate | tokens for n samples |
 //! |---|---|---|
 //! | `qwen2-audio`, `qwen2.5-omni` | 16 kHz | `f = min(3000, ceil(n/160))`; `(((f-1)//2+1) - 2)//2 + 1` (25/s, at most 750) |
+//! | `qwen2-audio-windows` | 16 kHz | the clip in consecutive 30 s windows (480 000 samples, the last shorter), each counted as `qwen2-audio`, summed: the rows `audiotok embed` gives a long clip on the Qwen2-Audio tower |
 //! | `qwen3-omni` | 16 kHz | `L = ceil(n/160)`; `13*(L//100) + ceil((L%100)/8)` (not truncated) |
 //! | `whisper` | 16 kHz | `L = ceil(n/160)`; `(L-1)//2 + 1` (50/s, not truncated) |
 //! | `hubert`, `wav2vec2` | 16 kHz | `floor((n-400)/320) + 1`, 0 below 400 samples (50/s) |
@@ -26,6 +27,8 @@ pub enum Profile {
     Qwen2Audio,
     /// Qwen2.5-Omni's audio tower (same counts as Qwen2-Audio).
     Qwen25Omni,
+    /// Qwen2-Audio over consecutive 30 s windows (no truncation): `audiotok embed`'s rows.
+    Qwen2AudioWindows,
     /// Qwen3-Omni's chunked audio encoder: 13 tokens per 100 mel frames.
     Qwen3Omni,
     /// Whisper's encoder: 50 tokens/s.
@@ -80,6 +83,7 @@ impl TokenCount {
 pub const NAMES: &[&str] = &[
     "qwen2-audio",
     "qwen2.5-omni",
+    "qwen2-audio-windows",
     "qwen3-omni",
     "whisper",
     "hubert",
@@ -96,6 +100,17 @@ pub const NAMES: &[&str] = &[
 fn mel_frames(n: u64) -> u64 {
     n.div_ceil(160)
 }
+
+/// Qwen2-Audio's tokens for one window of `n` samples (its 3000 mel frames at most).
+fn qwen2_audio(n: u64) -> u64 {
+    let f = mel_frames(n).min(3000) as i64;
+    // Python floor division on possibly negative values.
+    let t = (((f - 1).div_euclid(2) + 1) - 2).div_euclid(2) + 1;
+    t.max(0) as u64
+}
+
+/// Samples of one Qwen2-Audio window (30 s at 16 kHz).
+const QWEN2_WINDOW: u64 = 480_000;
 
 /// SNAC: pad to hop * lcm(vq_strides[0], attention window), then one count per stride.
 fn snac(n: u64, hop: u64, strides: &[u64], window: u64) -> Vec<u64> {
@@ -133,11 +148,11 @@ impl Profile {
     pub fn count(&self, n: u64) -> TokenCount {
         let one = |t: u64| TokenCount { per_scale: vec![t], codebooks: 1 };
         match self {
-            Profile::Qwen2Audio | Profile::Qwen25Omni => {
-                let f = mel_frames(n).min(3000) as i64;
-                // Python floor division on possibly negative values.
-                let t = (((f - 1).div_euclid(2) + 1) - 2).div_euclid(2) + 1;
-                one(t.max(0) as u64)
+            Profile::Qwen2Audio | Profile::Qwen25Omni => one(qwen2_audio(n)),
+            Profile::Qwen2AudioWindows => {
+                let full = n / QWEN2_WINDOW;
+                let rest = n % QWEN2_WINDOW;
+                one(full * qwen2_audio(QWEN2_WINDOW) + if rest > 0 { qwen2_audio(rest) } else { 0 })
             }
             Profile::Qwen3Omni => {
                 let l = mel_frames(n);
@@ -162,6 +177,7 @@ impl fmt::Display for Profile {
         let s = match self {
             Profile::Qwen2Audio => "qwen2-audio",
             Profile::Qwen25Omni => "qwen2.5-omni",
+            Profile::Qwen2AudioWindows => "qwen2-audio-windows",
             Profile::Qwen3Omni => "qwen3-omni",
             Profile::Whisper => "whisper",
             Profile::Hubert => "hubert",
@@ -185,6 +201,7 @@ impl FromStr for Profile {
         let p = match s.to_ascii_lowercase().as_str() {
             "qwen2-audio" => Profile::Qwen2Audio,
             "qwen2.5-omni" | "qwen25-omni" => Profile::Qwen25Omni,
+            "qwen2-audio-windows" => Profile::Qwen2AudioWindows,
             "qwen3-omni" => Profile::Qwen3Omni,
             "whisper" => Profile::Whisper,
             "hubert" => Profile::Hubert,
@@ -256,6 +273,12 @@ mod tests {
         assert_eq!(c("qwen2-audio", 30.0), vec![750]);
         assert_eq!(c("qwen2-audio", 45.0), vec![750]);
         assert_eq!(c("qwen2.5-omni", 10.0), vec![250]);
+        // Windows: 45 s = 30 s (750) + 15 s (375); up to 30 s the same as qwen2-audio.
+        assert_eq!(c("qwen2-audio-windows", 45.0), vec![1125]);
+        assert_eq!(c("qwen2-audio-windows", 60.0), vec![1500]);
+        for secs in [0.01, 1.0, 10.0, 29.99, 30.0] {
+            assert_eq!(c("qwen2-audio-windows", secs), c("qwen2-audio", secs), "{secs} s");
+        }
         assert_eq!(c("hubert", 3.0), vec![149]);
         assert_eq!(c("wav2vec2", 3.0), vec![149]);
         assert_eq!(c("whisper", 30.0), vec![1500]);
